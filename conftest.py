@@ -1,0 +1,77 @@
+"""Shared fixtures: a user per role, logged-in clients, and test-safe settings."""
+
+import os
+
+# Test-safe settings before Django reads them (scripts/test.sh sets the same).
+os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("CACHE_URL", "locmem://")
+os.environ.setdefault("STATICFILES_BACKEND", "django.contrib.staticfiles.storage.StaticFilesStorage")
+os.environ["Q_SYNC"] = "true"  # django-q2 runs tasks inline in tests
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path, settings):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+def _user_in(django_user_model, username, role):
+    from django.contrib.auth.models import Group
+
+    from console.roles import roles_setup
+
+    roles_setup()
+    user = django_user_model.objects.create_user(username=username, password="pw-" + username, is_staff=True)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def agent(db, django_user_model):
+    from console.roles import SUPPORT_AGENT
+
+    return _user_in(django_user_model, "agent", SUPPORT_AGENT)
+
+
+@pytest.fixture
+def finance(db, django_user_model):
+    from console.roles import FINANCE
+
+    return _user_in(django_user_model, "finance", FINANCE)
+
+
+@pytest.fixture
+def manager(db, django_user_model):
+    from console.roles import CATALOGUE_MANAGER
+
+    return _user_in(django_user_model, "manager", CATALOGUE_MANAGER)
+
+
+@pytest.fixture
+def superuser(db, django_user_model):
+    return django_user_model.objects.create_superuser(username="root", password="pw-root", email="r@x.test")
+
+
+@pytest.fixture
+def client_for(client):
+    """client_for(user) -> a test client logged in as that user."""
+
+    def _login(user):
+        client.force_login(user)
+        return client
+
+    return _login
+
+
+@pytest.fixture
+def bundles(db):
+    """The storefront catalogue from fixtures/bundles.json."""
+    from django.core.management import call_command
+
+    from catalog.models import Bundle
+
+    call_command("loaddata", "fixtures/bundles.json", verbosity=0)
+    return {b.slug: b for b in Bundle.objects.all()}

@@ -1,0 +1,103 @@
+"""The admin's sidebar, grouped by job. Settings point here by dotted path."""
+
+from django.conf import settings
+from django.urls import reverse
+
+
+def environment_callback(request):
+    if settings.DEBUG:
+        return ["Development", "warning"]
+    return ["Production", "success"]
+
+
+def _item(title, icon, url_name, perm):
+    return {
+        "title": title,
+        "icon": icon,
+        "link": reverse(url_name),
+        "permission": lambda request, perm=perm: request.user.has_perm(perm),
+    }
+
+
+def _superuser(request):
+    return request.user.is_superuser
+
+
+# (group, [(title, icon, admin url name, permission needed to see it)])
+SIDEBAR = [
+    ("Catalogue", [("Bundles", "sell", "admin:catalog_bundle_changelist", "catalog.view_bundle")]),
+    (
+        "Payments",
+        [
+            ("Orders", "receipt_long", "admin:ledger_order_changelist", "ledger.view_order"),
+            ("STK requests", "phone_iphone", "admin:ledger_stkrequest_changelist", "ledger.view_stkrequest"),
+            ("Callback inbox", "inbox", "admin:ledger_callbacklog_changelist", "ledger.view_callbacklog"),
+        ],
+    ),
+    (
+        "Reconciliation",
+        [
+            ("Claims", "fact_check", "admin:reconciliation_claim_changelist", "reconciliation.view_claim"),
+            (
+                "Till receipts",
+                "payments",
+                "admin:reconciliation_tillreceipt_changelist",
+                "reconciliation.view_tillreceipt",
+            ),
+            (
+                "WhatsApp messages",
+                "chat",
+                "admin:reconciliation_whatsappmessage_changelist",
+                "reconciliation.view_whatsappmessage",
+            ),
+            (
+                "Statement imports",
+                "upload_file",
+                "admin:reconciliation_statementimport_changelist",
+                "reconciliation.view_statementimport",
+            ),
+            (
+                "Reconciliation runs",
+                "sync",
+                "admin:reconciliation_reconciliationrun_changelist",
+                "reconciliation.view_reconciliationrun",
+            ),
+        ],
+    ),
+    (
+        "Books",
+        [
+            ("Journal", "menu_book", "admin:ledger_journalentry_changelist", "ledger.view_journalentry"),
+            ("Accounts", "account_balance", "admin:ledger_account_changelist", "ledger.view_account"),
+            ("Exports", "download", "admin:ledger_exportjob_changelist", "ledger.view_exportjob"),
+        ],
+    ),
+    (
+        "System",
+        [
+            ("Users", "person", "admin:auth_user_changelist", "auth.view_user"),
+            ("Groups", "group", "admin:auth_group_changelist", "auth.view_group"),
+            ("Audit trail", "history", "admin:console_auditevent_changelist", "console.view_auditevent"),
+            ("Scheduled tasks", "schedule", "admin:django_q_schedule_changelist", "django_q.view_schedule"),
+            ("Successful tasks", "task_alt", "admin:django_q_success_changelist", "django_q.view_success"),
+            ("Failed tasks", "error", "admin:django_q_failure_changelist", "django_q.view_failure"),
+        ],
+    ),
+]
+
+
+def navigation(request):
+    """Sidebar groups; items whose admin is not registered (yet) are left out."""
+    from django.urls import NoReverseMatch
+
+    groups = []
+    for title, items in SIDEBAR:
+        built = []
+        for item in items:
+            try:
+                built.append(_item(*item))
+            except NoReverseMatch:
+                continue
+        if built:
+            groups.append({"title": title, "separator": True, "collapsible": False, "items": built})
+    return groups

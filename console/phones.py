@@ -1,0 +1,109 @@
+"""Kenyan mobile numbers: normalise, find in free text, mask for display.
+
+Pure Python (no Django models), so it can be used from parsers, forms and tests alike.
+The canonical form is E.164 without the plus sign: ``2547XXXXXXXX`` or ``2541XXXXXXXX``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+INVALID_PHONE = "Enter a Kenyan mobile number such as 0712 345 678."
+EMPTY_PHONE = "Enter a phone number."
+NOT_MOBILE = "That is not a Kenyan mobile number; enter one such as 0712 345 678."
+
+REGION = "KE"
+COUNTRY_CODE = "254"
+MASK = "******"
+
+# Dash-like characters people (and WhatsApp) put inside numbers, including U+2011.
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"
+_SEP = rf"[ \-{_DASHES}\u00a0\u202f\u2009]"
+_JUNK_RE = re.compile(rf"[\s\-{_DASHES}().]")
+
+# Prefixed forms (0 / 254 / +254 / 00254) allow a separator between any two digits;
+# the bare 9-digit form (7XXXXXXXX / 1XXXXXXXX) only as one run or grouped 3-3-3, to avoid
+# reading "700 500 300" style lists of amounts as phones.
+_PHONE_RE = re.compile(
+    rf"""
+    (?<![\w+*])                       # not glued to a word, a code, another number or a mask
+    (?:
+        (?:(?:\+|00){_SEP}?)?254{_SEP}?(?:\(0\){_SEP}?)?[17](?:{_SEP}?\d){{8}}
+      | \(?0\)?{_SEP}?[17](?:{_SEP}?\d){{8}}
+      | [17]\d{{8}}
+      | [17]\d\d{_SEP}\d{{3}}{_SEP}\d{{3}}
+    )
+    (?![\d*])
+    """,
+    re.VERBOSE,
+)
+
+
+class InvalidPhoneNumber(ValueError):
+    """Raised when a value is not a valid Kenyan mobile number."""
+
+
+def normalise_msisdn(value: str) -> str:
+    """Return ``value`` as a Kenyan mobile MSISDN ``2547XXXXXXXX`` / ``2541XXXXXXXX``.
+
+    Accepts 07XX…, 01XX…, +2547…, 2547…, 002547…, a bare 7XXXXXXXX, and spaced or dashed
+    forms (including U+2011 hyphens). Raises :class:`InvalidPhoneNumber` otherwise.
+    """
+    if value is None or not str(value).strip():
+        raise InvalidPhoneNumber(EMPTY_PHONE)
+    raw = _JUNK_RE.sub("", str(value).strip())
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]
+    if raw.startswith("254"):
+        raw = "+" + raw
+    if not re.fullmatch(r"\+?\d{9,13}", raw):
+        raise InvalidPhoneNumber(INVALID_PHONE)
+    try:
+        number = phonenumbers.parse(raw, REGION)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhoneNumber(INVALID_PHONE)
+    if number.country_code != int(COUNTRY_CODE) or not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber(INVALID_PHONE)
+    if phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        raise InvalidPhoneNumber(NOT_MOBILE)
+    return f"{COUNTRY_CODE}{number.national_number}"
+
+
+def try_normalise_msisdn(value: str) -> str | None:
+    """Like :func:`normalise_msisdn` but returns None instead of raising."""
+    try:
+        return normalise_msisdn(value)
+    except InvalidPhoneNumber:
+        return None
+
+
+def find_kenyan_numbers(text: str) -> list[str]:
+    """Find Kenyan mobile numbers in free text; return them normalised, in order, deduplicated.
+
+    Digits glued to letters (M-Pesa codes such as ``SAE3YULR0Y``), masked numbers
+    (``2547****111``) and amounts (``1,500``, ``Ksh2,045.00``) are not numbers.
+    """
+    found: list[str] = []
+    for match in _PHONE_RE.finditer(text or ""):
+        msisdn = try_normalise_msisdn(match.group(0))
+        if msisdn and msisdn not in found:
+            found.append(msisdn)
+    return found
+
+
+def mask_msisdn(msisdn: str | None) -> str:
+    """Mask a number for display: ``254712345678`` -> ``2547******678``.
+
+    Invalid input is masked generically (first 4 and last 3 characters kept); empty -> "".
+    """
+    if not msisdn:
+        return ""
+    value = try_normalise_msisdn(msisdn) or re.sub(r"\s", "", str(msisdn))
+    if len(value) <= 7:
+        return "*" * len(value)
+    return f"{value[:4]}{MASK}{value[-3:]}"

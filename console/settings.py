@@ -1,0 +1,237 @@
+"""Tillbook settings.
+
+Everything is read from the environment (django-environ); production differs from a laptop
+only by environment values. See README.md "Settings" and .env.example.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.management.utils import get_random_secret_key
+from django.templatetags.static import static
+from django.urls import reverse_lazy
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# ---------------------------------------------------------------------------------------------
+# Core
+# ---------------------------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+# A generated key is fine for a laptop; a server without DEBUG must be given one.
+SECRET_KEY = env("SECRET_KEY", default="") or (get_random_secret_key() if DEBUG else "")
+if not SECRET_KEY:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
+    "unfold.contrib.import_export",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_filters",
+    "import_export",
+    "django_q",
+    "console",
+    "catalog",
+    "ledger",
+    "reconciliation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "console.urls"
+WSGI_APPLICATION = "console.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "console.context_processors.shop",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------------------------
+# Database and cache
+# ---------------------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The worker and the web server share one file: wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The rate limiter and the Daraja token need a cache shared by every process.
+CACHES = {
+    "default": env.cache("CACHE_URL", default="dbcache://tillbook_cache"),
+}
+
+# ---------------------------------------------------------------------------------------------
+# Auth
+# ---------------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# ---------------------------------------------------------------------------------------------
+# Locale: amounts in KES, shown in Nairobi time
+# ---------------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="Africa/Nairobi")
+USE_I18N = True
+USE_TZ = True
+USE_THOUSAND_SEPARATOR = True
+
+# ---------------------------------------------------------------------------------------------
+# Static and media files (whitenoise serves static in production)
+# ---------------------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+STATICFILES_DIRS = [BASE_DIR / "console" / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env(
+            "STATICFILES_BACKEND",
+            default="django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+        )
+    },
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# ---------------------------------------------------------------------------------------------
+# Production hardening (all on when DEBUG is off; `check --deploy` is clean)
+# ---------------------------------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "SAMEORIGIN"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
+
+# ---------------------------------------------------------------------------------------------
+# Background work: django-q2 with the ORM broker (no Redis needed)
+# ---------------------------------------------------------------------------------------------
+Q_CLUSTER = {
+    "name": "tillbook",
+    "orm": "default",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": 300,
+    "retry": 360,  # longer than timeout, so a slow task is never run twice at once
+    "max_attempts": 1,
+    "catch_up": False,
+    "poll": 1,
+    "save_limit": 500,
+    "ack_failures": True,
+    "sync": env.bool("Q_SYNC", default=False),
+}
+
+# ---------------------------------------------------------------------------------------------
+# The shop
+# ---------------------------------------------------------------------------------------------
+SHOP_NAME = env("SHOP_NAME", default="Tillbook Data Bundles")
+TILL_NUMBER = env("TILL_NUMBER", default="6944804")
+TILL_NAME = env("TILL_NAME", default="TILLBOOK DATA")
+SUPPORT_WHATSAPP = env("SUPPORT_WHATSAPP", default="254782070228")
+
+# ---------------------------------------------------------------------------------------------
+# Payments: gateway choice and credentials (never committed; see .env.example)
+# ---------------------------------------------------------------------------------------------
+PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="simulator")  # simulator | payhero | daraja
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+CALLBACK_TOKEN = env("CALLBACK_TOKEN", default="dev-callback-token")
+CALLBACK_ALLOWED_IPS = env.list("CALLBACK_ALLOWED_IPS", default=[])
+GATEWAY_CONNECT_TIMEOUT = env.float("GATEWAY_CONNECT_TIMEOUT", default=5.0)
+GATEWAY_READ_TIMEOUT = env.float("GATEWAY_READ_TIMEOUT", default=20.0)
+
+PAYHERO_BASE_URL = env("PAYHERO_BASE_URL", default="https://backend.payhero.co.ke/api/v2")
+PAYHERO_API_USERNAME = env("PAYHERO_API_USERNAME", default="")
+PAYHERO_API_PASSWORD = env("PAYHERO_API_PASSWORD", default="")
+PAYHERO_CHANNEL_ID = env("PAYHERO_CHANNEL_ID", default="")
+
+DARAJA_BASE_URL = env("DARAJA_BASE_URL", default="https://sandbox.safaricom.co.ke")
+DARAJA_CONSUMER_KEY = env("DARAJA_CONSUMER_KEY", default="")
+DARAJA_CONSUMER_SECRET = env("DARAJA_CONSUMER_SECRET", default="")
+DARAJA_SHORTCODE = env("DARAJA_SHORTCODE", default="")
+DARAJA_PASSKEY = env("DARAJA_PASSKEY", default="")
+DARAJA_TRANSACTION_TYPE = env("DARAJA_TRANSACTION_TYPE", default="CustomerBuyGoodsOnline")
+DARAJA_PARTY_B = env("DARAJA_PARTY_B", default="")  # the till for Buy Goods, else the paybill
+
+SIMULATOR_CALLBACK_DELAY = env.float("SIMULATOR_CALLBACK_DELAY", default=3.0)
+
+STK_CHASE_AFTER = env.int("STK_CHASE_AFTER", default=120)  # seconds
+STK_EXPIRE_AFTER = env.int("STK_EXPIRE_AFTER", default=1800)  # seconds
+STK_RATE_LIMIT = env("STK_RATE_LIMIT", default="5/m")
+CLAIM_GRACE = env.int("CLAIM_GRACE", default=7200)  # seconds
+
+# ---------------------------------------------------------------------------------------------
+# Admin: django-unfold. Callbacks are dotted paths into console/ (no app imports here).
+# ---------------------------------------------------------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": "Tillbook",
+    "SITE_HEADER": "Tillbook",
+    "SITE_SYMBOL": "point_of_sale",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "ENVIRONMENT": "console.admin_site.environment_callback",
+    "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "console.admin_site.navigation",
+    },
+}
+_ = (static, reverse_lazy, _)  # kept importable for UNFOLD values that need them

@@ -1,0 +1,244 @@
+"""Till receipts (what M-Pesa says), claims (what customers say) and the runs that match them."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from catalog.models import Bundle
+from ledger.models import Order
+
+
+class ReceiptSource(models.TextChoices):
+    C2B = "c2b", "C2B confirmation"
+    STATEMENT = "statement", "Statement import"
+    SMS = "sms", "Pasted till SMS"
+
+
+class ImportStatus(models.TextChoices):
+    PREVIEW = "preview", "Preview (not saved)"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Imported"
+    FAILED = "failed", "Failed"
+
+
+class StatementImport(models.Model):
+    """One uploaded M-Pesa business statement and what importing it did."""
+
+    file = models.FileField(upload_to="statements/")
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.PREVIEW)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)  # new / known / skipped-by-reason / errors
+    errors = models.JSONField(default=list, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+    def __str__(self):
+        return self.original_name
+
+
+class TillReceiptQuerySet(models.QuerySet):
+    def unmatched(self):
+        return self.filter(order__isnull=True)
+
+
+class TillReceipt(models.Model):
+    """Money paid into our till, as M-Pesa saw it. One receipt code, one row, one order at most."""
+
+    code = models.CharField("receipt", max_length=12, unique=True)
+    amount = models.DecimalField("amount (KES)", max_digits=12, decimal_places=2)
+    paid_at = models.DateTimeField(db_index=True)
+    payer_masked = models.CharField("payer", max_length=80, blank=True)
+    payer_name = models.CharField(max_length=120, blank=True)
+    source = models.CharField(max_length=10, choices=ReceiptSource.choices)
+    statement_import = models.ForeignKey(
+        StatementImport, null=True, blank=True, on_delete=models.PROTECT, related_name="receipts"
+    )
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set when a verified claim turned this money into an order; a receipt pays one order only.
+    order = models.OneToOneField(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="till_receipt"
+    )
+
+    objects = TillReceiptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-paid_at", "-id"]
+        permissions = [
+            ("import_statement", "Can import statements and till SMS"),
+            ("run_reconciliation", "Can run reconciliation"),
+        ]
+        indexes = [
+            models.Index(fields=["paid_at"], condition=Q(order__isnull=True), name="receipt_unmatched_idx")
+        ]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="receipt_amount_positive")]
+
+    def __str__(self):
+        return self.code
+
+
+class WhatsAppImport(models.Model):
+    file = models.FileField(upload_to="whatsapp/")
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    counts = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        verbose_name = "WhatsApp import"
+
+    def __str__(self):
+        return self.original_name
+
+
+class WhatsAppMessage(models.Model):
+    """Every message we were given, kept as written."""
+
+    chat_import = models.ForeignKey(
+        WhatsAppImport, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    sender_label = models.CharField(max_length=120, blank=True)
+    sender_msisdn = models.CharField(max_length=12, blank=True, db_index=True)
+    sent_at = models.DateTimeField(db_index=True)
+    text = models.TextField()
+    is_system = models.BooleanField(default=False)
+    is_from_business = models.BooleanField(default=False)
+    # Hash of (sender, time, text, occurrence): re-uploading an export adds nothing twice.
+    fingerprint = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        verbose_name = "WhatsApp message"
+
+    def __str__(self):
+        return f"{self.sender_label or self.sender_msisdn} {self.sent_at:%Y-%m-%d %H:%M}"
+
+
+class ClaimStatus(models.TextChoices):
+    PENDING = "pending", "Pending (waiting for the receipt)"
+    VERIFIED = "verified", "Verified"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+    REJECTED = "rejected", "Rejected"
+
+
+class ClaimReason(models.TextChoices):
+    AMOUNT_MISMATCH = "amount_mismatch", "Amount does not match a bundle or the pasted SMS"
+    CODE_ALREADY_USED = "code_already_used", "Code already used by another claim"
+    UNKNOWN_CODE = "unknown_code", "No such payment on the till"
+    POSSIBLE_TYPO = "possible_typo", "Code looks like a typo of a real receipt"
+    AMBIGUOUS = "ambiguous", "Ambiguous"
+    UNPARSEABLE = "unparseable", "Could not read the message"
+
+
+class Claim(models.Model):
+    """A customer's statement: 'I paid with code X, load number Y'."""
+
+    message = models.ForeignKey(WhatsAppMessage, on_delete=models.PROTECT, related_name="claims")
+    sender_msisdn = models.CharField("sender", max_length=12, db_index=True)
+    code = models.CharField(max_length=12, db_index=True)
+    recipient_msisdn = models.CharField("recipient", max_length=12, blank=True)
+    claimed_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    claimed_merchant = models.CharField(max_length=120, blank=True)
+    claimed_at = models.DateTimeField(db_index=True)
+    status = models.CharField(
+        max_length=14, choices=ClaimStatus.choices, default=ClaimStatus.PENDING, db_index=True
+    )
+    reason = models.CharField(max_length=20, choices=ClaimReason.choices, blank=True, db_index=True)
+    explanation = models.JSONField(default=dict, blank=True)  # the signals checked, pass/fail
+    receipt = models.ForeignKey(
+        TillReceipt, null=True, blank=True, on_delete=models.PROTECT, related_name="claims"
+    )
+    suggested_receipt = models.ForeignKey(
+        TillReceipt, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    bundle = models.ForeignKey(Bundle, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    order = models.OneToOneField(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="claim")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    held_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["claimed_at", "id"]
+        permissions = [
+            ("verify_claim", "Can verify claims"),
+            ("reject_claim", "Can reject claims"),
+            ("undo_verification", "Can undo a verification"),
+        ]
+        indexes = [models.Index(fields=["status", "claimed_at"])]
+        constraints = [
+            # The same sender repeating the same code is the same claim.
+            models.UniqueConstraint(fields=["sender_msisdn", "code"], name="claim_unique_sender_code"),
+            # A receipt verifies one claim at most: the last line of defence under races.
+            models.UniqueConstraint(
+                fields=["receipt"], condition=Q(status="verified"), name="claim_one_verified_per_receipt"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code} from {self.sender_msisdn}"
+
+
+class ReconciliationRun(models.Model):
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=20, default="schedule")  # schedule | import | receipt | manual
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self):
+        return f"Run #{self.pk}"
+
+    @property
+    def duration_ms(self):
+        if self.finished_at:
+            return int((self.finished_at - self.started_at).total_seconds() * 1000)
+        return None
+
+
+class DayClose(models.Model):
+    """A finance person's sign-off on a day's figures."""
+
+    day = models.DateField(unique=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(auto_now_add=True)
+    figures = models.JSONField(default=dict)
+    balanced = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self):
+        return f"Close {self.day}"
