@@ -194,6 +194,8 @@ PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="simulator")  # simulator | pay
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 CALLBACK_TOKEN = env("CALLBACK_TOKEN", default="dev-callback-token")
 CALLBACK_ALLOWED_IPS = env.list("CALLBACK_ALLOWED_IPS", default=[])
+# Only behind a reverse proxy that sets it: otherwise anyone could forge their address.
+TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 GATEWAY_CONNECT_TIMEOUT = env.float("GATEWAY_CONNECT_TIMEOUT", default=5.0)
 GATEWAY_READ_TIMEOUT = env.float("GATEWAY_READ_TIMEOUT", default=20.0)
 

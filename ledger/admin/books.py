@@ -1,0 +1,1 @@
+"""Admin for accounts, journal entries and exports."""

@@ -1,0 +1,1 @@
+"""Admin for orders, STK requests and the callback inbox."""
