@@ -46,7 +46,7 @@ as_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w -t 60 start \
   -o "-p $PGPORT -k $PGTMP -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null
 log "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PGPORT"
 
-export SECRET_KEY=test-only-not-secret DEBUG=false SECURE_SSL_REDIRECT=false CACHE_URL=locmem:// \
+export SECRET_KEY=test-only-not-secret DEBUG=false SECURE_SSL_REDIRECT=false CACHE_URL=locmemcache:// \
   STATICFILES_BACKEND=django.contrib.staticfiles.storage.StaticFilesStorage
 
 status=0
