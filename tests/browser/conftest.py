@@ -1,0 +1,62 @@
+"""Shared Playwright fixtures: Debian's chromium (never a downloaded browser) and an admin login.
+
+Browser tests are marked `@pytest.mark.browser`, use pytest-django's `live_server`, and save
+screenshots under tests/browser/screenshots/ (git-ignored) via `screenshot(page, name)`.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django would refuse ORM calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(_chromium):
+    """A fresh page (own cookies) at a desktop size; call page.set_viewport_size() to change it."""
+    context = _chromium.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def login(page, live_server, username, password):
+    """Log in through the admin login form and land on the admin index."""
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/**")
+    assert "/admin/login/" not in page.url, f"login failed for {username}"
+
+
+def screenshot(page, name):
+    """Save a full-page PNG under tests/browser/screenshots/<name>.png and return its path."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
