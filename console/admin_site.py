@@ -15,7 +15,7 @@ def _item(title, icon, url_name, perm):
         "title": title,
         "icon": icon,
         "link": reverse(url_name),
-        "permission": lambda request, perm=perm: request.user.has_perm(perm),
+        "permission": lambda request, perm=perm: perm is None or request.user.has_perm(perm),
     }
 
 
@@ -25,6 +25,13 @@ def _superuser(request):
 
 # (group, [(title, icon, admin url name, permission needed to see it)])
 SIDEBAR = [
+    (
+        "Work",
+        [
+            ("Dashboard", "dashboard", "admin:index", None),
+            ("Find anything", "search", "console_find", None),
+        ],
+    ),
     ("Catalogue", [("Bundles", "sell", "admin:catalog_bundle_changelist", "catalog.view_bundle")]),
     (
         "Payments",

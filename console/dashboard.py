@@ -1,5 +1,41 @@
-"""The admin index: what each role needs to see first."""
+"""The admin index: what each role needs to see first, each figure a link to the rows behind it."""
+
+import datetime as dt
+import json
+
+from django.utils import timezone
+
+from console import selectors
+
+
+def _can(request, *perms) -> bool:
+    return any(request.user.has_perm(p) for p in perms)
 
 
 def dashboard_callback(request, context):
+    """unfold's DASHBOARD_CALLBACK. Only the panels the user's role can act on are computed."""
+    today = timezone.localdate()
+    week_start = today - dt.timedelta(days=today.weekday())
+    panels = {}
+    if _can(request, "ledger.view_order"):
+        panels["sales_today"] = selectors.sales_since(selectors.local_day_start(today))
+        panels["sales_week"] = selectors.sales_since(selectors.local_day_start(week_start))
+        panels["awaiting_delivery"] = selectors.orders_awaiting_delivery()
+        panels["stk"] = selectors.stk_health()
+        panels["chart"] = json.dumps(selectors.sales_chart(14, today))
+        panels["orders_url"] = selectors.changelist("ledger.order")
+    if _can(request, "reconciliation.view_claim"):
+        panels["claims"] = selectors.claims_waiting()
+    if _can(request, "reconciliation.view_tillreceipt"):
+        panels["unmatched"] = selectors.unmatched_receipts()
+        if _can(request, "ledger.view_journalentry"):
+            panels["unallocated_balance"] = selectors.unallocated_balance()
+    if _can(request, "catalog.view_bundle"):
+        from catalog.models import Bundle
+
+        panels["bundles_active"] = Bundle.objects.active().count()
+        panels["bundles_url"] = selectors.changelist("catalog.bundle")
+    if request.user.is_superuser or _can(request, "django_q.view_schedule"):
+        panels["jobs"] = selectors.job_status()
+    context.update({"panels": panels, "today": today, "week_start": week_start})
     return context

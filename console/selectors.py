@@ -1,0 +1,307 @@
+"""Reads behind the dashboard, the finder and the customer timeline.
+
+Every function runs a fixed number of queries whatever the number of rows: aggregates in SQL,
+no per-row lookups. Links point at the admin changelists with the filters that show the rows
+behind a figure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import TruncDate
+from django.urls import reverse
+from django.utils import timezone
+
+from ledger.models import CallbackLog, Channel, Order, OrderStatus, StkRequest, StkStatus
+from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt, WhatsAppMessage
+
+ZERO = Decimal("0")
+SALE_STATUSES = (OrderStatus.PAID, OrderStatus.DELIVERED)
+
+
+def changelist(model_label: str, **filters) -> str:
+    """Admin changelist URL for `app.model`, with query-string filters."""
+    app, model = model_label.split(".")
+    url = reverse(f"admin:{app}_{model}_changelist")
+    return f"{url}?{urlencode(filters)}" if filters else url
+
+
+def local_day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
+
+
+def age_label(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """'4 min', '3 h', '2 d' — how long something has waited."""
+    if since is None:
+        return "—"
+    seconds = max(0, int(((now or timezone.now()) - since).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sales
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ChannelSales:
+    count: int = 0
+    amount: Decimal = ZERO
+
+
+@dataclass
+class SalesFigures:
+    since: dt.datetime
+    by_channel: dict[str, ChannelSales] = field(default_factory=dict)
+
+    @property
+    def total(self) -> ChannelSales:
+        return ChannelSales(
+            count=sum(c.count for c in self.by_channel.values()),
+            amount=sum((c.amount for c in self.by_channel.values()), ZERO),
+        )
+
+
+def sales_since(since: dt.datetime) -> SalesFigures:
+    """Paid and delivered orders since `since`, by channel (one query)."""
+    rows = (
+        Order.objects.filter(paid_at__gte=since, status__in=SALE_STATUSES)
+        .values("channel")
+        .annotate(n=Count("id"), amount=Sum("price"))
+    )
+    figures = SalesFigures(since=since, by_channel={c: ChannelSales() for c in Channel.values})
+    for row in rows:
+        figures.by_channel[row["channel"]] = ChannelSales(row["n"], row["amount"] or ZERO)
+    return figures
+
+
+def sales_chart(days: int = 14, today: dt.date | None = None) -> dict:
+    """Chart.js data: sales amount per Nairobi day and channel for the last `days` days."""
+    today = today or timezone.localdate()
+    first = today - dt.timedelta(days=days - 1)
+    rows = (
+        Order.objects.filter(paid_at__gte=local_day_start(first), status__in=SALE_STATUSES)
+        .annotate(day=TruncDate("paid_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "channel")
+        .annotate(amount=Sum("price"))
+    )
+    totals = {(r["day"], r["channel"]): r["amount"] or ZERO for r in rows}
+    labels = [first + dt.timedelta(days=i) for i in range(days)]
+    colours = {Channel.STK: "#16a34a", Channel.TILL: "#2563eb"}
+    return {
+        "labels": [d.strftime("%d %b") for d in labels],
+        "datasets": [
+            {
+                "label": label,
+                "data": [float(totals.get((d, channel), ZERO)) for d in labels],  # chart only, not money
+                "backgroundColor": colours[channel],
+            }
+            for channel, label in Channel.choices
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Work waiting for people
+# ---------------------------------------------------------------------------------------------
+def orders_awaiting_delivery() -> dict:
+    agg = Order.objects.filter(status=OrderStatus.PAID).aggregate(n=Count("id"), oldest=Min("paid_at"))
+    return {
+        "count": agg["n"],
+        "oldest": agg["oldest"],
+        "age": age_label(agg["oldest"]),
+        "url": changelist("ledger.order", status__exact=OrderStatus.PAID),
+    }
+
+
+def claims_waiting() -> dict:
+    """Pending and needs-review claims, needs-review split by reason, with the oldest age."""
+    rows = (
+        Claim.objects.filter(status__in=[ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW])
+        .values("status", "reason")
+        .annotate(n=Count("id"), oldest=Min("claimed_at"))
+    )
+    pending = {"count": 0, "oldest": None}
+    reasons = {}
+    for row in rows:
+        if row["status"] == ClaimStatus.PENDING:
+            pending["count"] += row["n"]
+            pending["oldest"] = min(filter(None, [pending["oldest"], row["oldest"]]), default=None)
+        else:
+            reasons[row["reason"] or ""] = {"count": row["n"], "oldest": row["oldest"]}
+    labels = dict(ClaimReason.choices)
+    review = [
+        {
+            "reason": reason,
+            "label": labels.get(reason, "Other"),
+            "count": data["count"],
+            "age": age_label(data["oldest"]),
+            "url": changelist(
+                "reconciliation.claim", status__exact=ClaimStatus.NEEDS_REVIEW, reason__exact=reason
+            ),
+        }
+        for reason, data in sorted(reasons.items(), key=lambda kv: -kv[1]["count"])
+    ]
+    review_oldest = min((d["oldest"] for d in reasons.values() if d["oldest"]), default=None)
+    return {
+        "pending": {
+            **pending,
+            "age": age_label(pending["oldest"]),
+            "url": changelist("reconciliation.claim", status__exact=ClaimStatus.PENDING),
+        },
+        "needs_review": {
+            "count": sum(d["count"] for d in reasons.values()),
+            "age": age_label(review_oldest),
+            "url": changelist("reconciliation.claim", status__exact=ClaimStatus.NEEDS_REVIEW),
+            "by_reason": review,
+        },
+    }
+
+
+def unmatched_receipts() -> dict:
+    """Till money not yet tied to an order; must equal the Unallocated receipts balance."""
+    agg = TillReceipt.objects.unmatched().aggregate(n=Count("id"), total=Sum("amount"), oldest=Min("paid_at"))
+    return {
+        "count": agg["n"],
+        "sum": agg["total"] or ZERO,
+        "oldest": agg["oldest"],
+        "age": age_label(agg["oldest"]),
+        "url": changelist("reconciliation.tillreceipt", order__isnull="True"),
+    }
+
+
+def unallocated_balance() -> Decimal:
+    """Credit balance of Unallocated receipts (positive = money we hold unallocated)."""
+    from ledger.models import Posting
+
+    total = Posting.objects.filter(account__key="unallocated_receipts").aggregate(s=Sum("amount"))["s"]
+    return -(total or ZERO)
+
+
+def stk_health(hours: int = 24) -> dict:
+    """Success rate of STK pushes resolved in the last `hours`, and the commonest failures."""
+    since = timezone.now() - dt.timedelta(hours=hours)
+    recent = StkRequest.objects.filter(created_at__gte=since)
+    counts = recent.aggregate(
+        ok=Count("id", filter=Q(status=StkStatus.SUCCESS)),
+        failed=Count("id", filter=Q(status__in=[StkStatus.FAILED, StkStatus.EXPIRED, StkStatus.ERROR])),
+        waiting=Count("id", filter=Q(status=StkStatus.QUEUED)),
+    )
+    resolved = counts["ok"] + counts["failed"]
+    top = (
+        recent.filter(status__in=[StkStatus.FAILED, StkStatus.EXPIRED, StkStatus.ERROR])
+        .values("result_code")
+        .annotate(n=Count("id"), desc=Max("result_desc"))
+        .order_by("-n")[:3]
+    )
+    return {
+        **counts,
+        "rate": round(counts["ok"] * 100 / resolved) if resolved else None,
+        "top_failures": [
+            {"code": r["result_code"] or "—", "desc": r["desc"] or "No answer", "count": r["n"]} for r in top
+        ],
+        "url": changelist("ledger.stkrequest"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Background jobs
+# ---------------------------------------------------------------------------------------------
+WORKER_SILENT_AFTER = dt.timedelta(minutes=5)
+
+
+def job_status() -> dict:
+    """Last run, duration and outcome of each schedule, and whether the worker looks alive."""
+    from django_q.models import Schedule, Task
+
+    schedules = list(Schedule.objects.order_by("name").only("id", "name", "func", "task", "next_run"))
+    tasks = {t.id: t for t in Task.objects.filter(id__in=[s.task for s in schedules if s.task])}
+    last_task = Task.objects.only("stopped").order_by("-stopped").first()
+    now = timezone.now()
+    jobs = []
+    for s in schedules:
+        t = tasks.get(s.task)
+        jobs.append(
+            {
+                "name": s.name or s.func,
+                "last_run": t.stopped if t else None,
+                "age": age_label(t.stopped if t else None, now),
+                "duration_ms": int((t.stopped - t.started).total_seconds() * 1000) if t else None,
+                "success": t.success if t else None,
+                "next_run": s.next_run,
+            }
+        )
+    silent = bool(schedules) and (last_task is None or now - last_task.stopped > WORKER_SILENT_AFTER)
+    return {"jobs": jobs, "worker_silent": silent, "last_activity": last_task.stopped if last_task else None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Find anything / customer timeline
+# ---------------------------------------------------------------------------------------------
+def _as_msisdn(term: str) -> str | None:
+    from console.phones import InvalidPhoneNumber, normalise_msisdn
+
+    try:
+        return normalise_msisdn(term)
+    except (InvalidPhoneNumber, ValueError):
+        return None
+
+
+def find_anything(term: str, limit: int = 20) -> dict:
+    """Orders, claims, receipts and callbacks matching an M-Pesa code, order reference or phone.
+
+    Exact-match lookups on indexed columns only, so it stays fast at a million rows.
+    """
+    term = (term or "").strip()
+    if not term:
+        return {"term": term, "msisdn": None, "orders": [], "claims": [], "receipts": [], "callbacks": []}
+    code = "".join(term.split()).upper().replace("-", "")
+    msisdn = _as_msisdn(term)
+    if code.startswith("TXN") and not code.startswith("TXN-"):
+        code = "TXN-" + code[3:]
+
+    order_q = Q(reference=code) | Q(mpesa_receipt=code)
+    claim_q = Q(code=code)
+    receipt_q = Q(code=code)
+    callback_q = Q(receipt=code) | Q(checkout_request_id=term)
+    if msisdn:
+        order_q |= Q(payer_msisdn=msisdn) | Q(recipient_msisdn=msisdn)
+        claim_q |= Q(sender_msisdn=msisdn) | Q(recipient_msisdn=msisdn)
+    return {
+        "term": term,
+        "msisdn": msisdn,
+        "orders": list(Order.objects.filter(order_q).select_related("bundle")[:limit]),
+        "claims": list(Claim.objects.filter(claim_q).select_related("receipt", "order")[:limit]),
+        "receipts": list(TillReceipt.objects.filter(receipt_q).select_related("order")[:limit]),
+        "callbacks": list(CallbackLog.objects.filter(callback_q)[:limit]),
+    }
+
+
+def customer_timeline(msisdn: str, limit: int = 200) -> list[dict]:
+    """Every order, claim, receipt and message for one phone, newest first (four queries)."""
+    events = []
+    for o in Order.objects.filter(Q(payer_msisdn=msisdn) | Q(recipient_msisdn=msisdn)).select_related(
+        "bundle"
+    )[:limit]:
+        events.append({"at": o.created_at, "kind": "order", "obj": o})
+    for c in Claim.objects.filter(Q(sender_msisdn=msisdn) | Q(recipient_msisdn=msisdn)).select_related(
+        "receipt"
+    )[:limit]:
+        events.append({"at": c.claimed_at, "kind": "claim", "obj": c})
+    for m in WhatsAppMessage.objects.filter(sender_msisdn=msisdn)[:limit]:
+        events.append({"at": m.sent_at, "kind": "message", "obj": m})
+    receipt_codes = {
+        o.mpesa_receipt for o in (e["obj"] for e in events if e["kind"] == "order") if o.mpesa_receipt
+    }
+    receipt_codes |= {e["obj"].code for e in events if e["kind"] == "claim"}
+    for r in TillReceipt.objects.filter(code__in=receipt_codes)[:limit]:
+        events.append({"at": r.paid_at, "kind": "receipt", "obj": r})
+    events.sort(key=lambda e: e["at"], reverse=True)
+    return events[:limit]
