@@ -7,7 +7,9 @@ duplicates one.
 from django.db import transaction
 
 # (name, dotted task function, every N minutes)
-SCHEDULES: list[tuple[str, str, int]] = []
+SCHEDULES: list[tuple[str, str, int]] = [
+    ("Chase unanswered STK prompts", "ledger.tasks.stk_chase", 1),
+]
 
 
 @transaction.atomic
