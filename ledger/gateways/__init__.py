@@ -1,0 +1,162 @@
+"""Payment gateway clients: ``get_gateway()`` returns the configured one.
+
+No ORM access and no Django model imports in this package; Django settings are read only here.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .base import (
+    CallbackParseError,
+    Gateway,
+    GatewayError,
+    GatewayRejected,
+    GatewayUnavailable,
+    StatusQuery,
+    StkAccepted,
+    StkPushRequest,
+    StkResult,
+    describe_result,
+    session_with_retries,
+    status_for_result_code,
+)
+from .daraja import DarajaConfig, DarajaGateway
+from .payhero import PayHeroConfig, PayHeroGateway
+from .simulator import SIMULATED_FAILURES, SimulatorGateway
+
+__all__ = [
+    "GATEWAY_NAMES",
+    "SIMULATED_FAILURES",
+    "CallbackParseError",
+    "DarajaConfig",
+    "DarajaGateway",
+    "Gateway",
+    "GatewayError",
+    "GatewayRejected",
+    "GatewayUnavailable",
+    "PayHeroConfig",
+    "PayHeroGateway",
+    "SimulatorGateway",
+    "StatusQuery",
+    "StkAccepted",
+    "StkPushRequest",
+    "StkResult",
+    "describe_result",
+    "get_gateway",
+    "session_with_retries",
+    "status_for_result_code",
+]
+
+GATEWAY_NAMES = ("simulator", "payhero", "daraja")
+
+# One instance per configuration, so the Daraja token cache and HTTP connection pools survive
+# between calls; a settings change (or override_settings in tests) builds a new instance.
+_instances: dict[tuple, Gateway] = {}
+_instances_lock = threading.Lock()
+
+
+def _setting(settings: Any, name: str, default: Any = "") -> Any:
+    value = getattr(settings, name, default)
+    return value.strip() if isinstance(value, str) else value
+
+
+def _require(settings: Any, label: str, names: tuple[str, ...]) -> None:
+    missing = [n for n in names if _setting(settings, n) in ("", None)]
+    if missing:
+        raise GatewayError(f"{label} is not configured: set {', '.join(missing)} in the environment")
+
+
+def _timeouts(settings: Any) -> tuple[float, float]:
+    try:
+        return (
+            float(_setting(settings, "GATEWAY_CONNECT_TIMEOUT", 5.0)),
+            float(_setting(settings, "GATEWAY_READ_TIMEOUT", 20.0)),
+        )
+    except (TypeError, ValueError):
+        raise GatewayError("GATEWAY_CONNECT_TIMEOUT and GATEWAY_READ_TIMEOUT must be numbers of seconds")
+
+
+def _payhero_config(settings: Any) -> PayHeroConfig:
+    _require(settings, "PayHero", ("PAYHERO_API_USERNAME", "PAYHERO_API_PASSWORD", "PAYHERO_CHANNEL_ID"))
+    try:
+        channel_id = int(_setting(settings, "PAYHERO_CHANNEL_ID"))
+    except (TypeError, ValueError):
+        raise GatewayError("PAYHERO_CHANNEL_ID must be a number (Payment Channels > My Payment Channels)")
+    connect, read = _timeouts(settings)
+    return PayHeroConfig(
+        base_url=_setting(settings, "PAYHERO_BASE_URL") or "https://backend.payhero.co.ke/api/v2",
+        username=_setting(settings, "PAYHERO_API_USERNAME"),
+        password=_setting(settings, "PAYHERO_API_PASSWORD"),
+        channel_id=channel_id,
+        connect_timeout=connect,
+        read_timeout=read,
+    )
+
+
+def _daraja_config(settings: Any) -> DarajaConfig:
+    _require(
+        settings,
+        "Daraja",
+        ("DARAJA_CONSUMER_KEY", "DARAJA_CONSUMER_SECRET", "DARAJA_SHORTCODE", "DARAJA_PASSKEY"),
+    )
+    transaction_type = _setting(settings, "DARAJA_TRANSACTION_TYPE") or "CustomerBuyGoodsOnline"
+    party_b = str(_setting(settings, "DARAJA_PARTY_B") or "")
+    if transaction_type == "CustomerBuyGoodsOnline" and not party_b:
+        raise GatewayError("Daraja is not configured: set DARAJA_PARTY_B to the till number for Buy Goods")
+    connect, read = _timeouts(settings)
+    return DarajaConfig(
+        base_url=_setting(settings, "DARAJA_BASE_URL") or "https://sandbox.safaricom.co.ke",
+        consumer_key=_setting(settings, "DARAJA_CONSUMER_KEY"),
+        consumer_secret=_setting(settings, "DARAJA_CONSUMER_SECRET"),
+        shortcode=str(_setting(settings, "DARAJA_SHORTCODE")),
+        passkey=_setting(settings, "DARAJA_PASSKEY"),
+        transaction_type=transaction_type,
+        party_b=party_b,
+        connect_timeout=connect,
+        read_timeout=read,
+    )
+
+
+def _shared_cache() -> Any:
+    """Django's default cache, shared by web and worker processes (None if unusable)."""
+    try:
+        from django.core.cache import cache
+
+        return cache
+    except Exception:  # noqa: BLE001 - the token cache is an optimisation only
+        return None
+
+
+def get_gateway(name: str | None = None) -> Gateway:
+    """The gateway called ``name``, or settings.PAYMENT_GATEWAY. Raises GatewayError when unknown
+    or when its credentials are missing."""
+    from django.conf import settings
+
+    chosen = (name or _setting(settings, "PAYMENT_GATEWAY") or "simulator").strip().lower()
+    if chosen == "simulator":
+        key: tuple = ("simulator",)
+        factory = SimulatorGateway
+    elif chosen == "payhero":
+        payhero_config = _payhero_config(settings)
+        key = ("payhero", payhero_config)
+
+        def factory() -> Gateway:
+            return PayHeroGateway(payhero_config)
+    elif chosen == "daraja":
+        daraja_config = _daraja_config(settings)
+        key = ("daraja", daraja_config)
+
+        def factory() -> Gateway:
+            return DarajaGateway(daraja_config, token_cache=_shared_cache())
+    else:
+        raise GatewayError(
+            f"Unknown payment gateway {chosen!r}: PAYMENT_GATEWAY must be one of {', '.join(GATEWAY_NAMES)}"
+        )
+
+    with _instances_lock:
+        gateway = _instances.get(key)
+        if gateway is None:
+            gateway = _instances[key] = factory()
+        return gateway

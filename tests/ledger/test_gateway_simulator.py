@@ -1,0 +1,162 @@
+"""Simulator gateway: no network, Daraja-shaped ids and callbacks, failures by phone number."""
+
+import json
+import re
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import responses
+
+import ledger.gateways.simulator as module
+from ledger.gateways import SIMULATED_FAILURES, SimulatorGateway, StatusQuery, StkPushRequest
+from ledger.gateways.base import EAT, OFFICIAL_RESULT_DESCS, describe_result
+from ledger.gateways.simulator import fake_receipt, receipt_prefix, simulated_result_code
+
+DARAJA_DATA = Path(__file__).resolve().parent.parent / "data" / "daraja"
+
+
+def make_request(phone="254708374149", amount=99):
+    return StkPushRequest(
+        order_reference="TB-000123",
+        amount=amount,
+        phone=phone,
+        account_reference="TB-000123",
+        description="Data bundle",
+        callback_url="https://tillbook.example/cb/",
+    )
+
+
+def shape(value):
+    """Keys and value types, recursively, to compare with the doc's sample."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(v) for v in value]
+    return "number" if isinstance(value, int | float) else type(value).__name__
+
+
+@responses.activate  # no URLs registered: any HTTP call would fail
+def test_initiate_needs_no_network_and_looks_like_daraja():
+    gateway = SimulatorGateway()
+    first = gateway.initiate_stk(make_request())
+    second = gateway.initiate_stk(make_request())
+    assert len(responses.calls) == 0
+    assert re.fullmatch(r"ws_CO_\d{26}", first.checkout_request_id)
+    assert re.fullmatch(r"\d{5}-\d{8}-1", first.merchant_request_id)
+    assert first.gateway_reference == first.checkout_request_id
+    assert first.checkout_request_id != second.checkout_request_id
+    assert first.raw_response["ResponseCode"] == "0"
+    assert first.raw_request["Amount"] == 99
+    # ws_CO_ + DDMMYYYYHHmmss in Nairobi time
+    stamp = datetime.strptime(first.checkout_request_id[6:20], "%d%m%Y%H%M%S").replace(tzinfo=EAT)
+    assert abs((datetime.now(EAT) - stamp).total_seconds()) < 120
+
+
+def test_simulated_failures_table():
+    assert SIMULATED_FAILURES == {
+        "254700000001": 1032,
+        "254700000002": 1037,
+        "254700000003": 1,
+        "254700000004": 2001,
+    }
+    assert simulated_result_code("254700000002") == 1037
+    assert simulated_result_code("254708374149") == 0
+    assert SimulatorGateway.result_code_for("254700000004") == 2001
+    for phone, code in SIMULATED_FAILURES.items():  # documented in the module docstring
+        assert phone in module.__doc__
+        assert str(code) in module.__doc__
+
+
+@pytest.mark.parametrize(
+    ("day", "prefix"),
+    [
+        (datetime(2019, 12, 19), "NLJ"),  # NLJ7RT61SV, Safaricom doc sample
+        (datetime(2017, 7, 27), "LGR"),  # LGR7OWQX0R
+        (datetime(2019, 3, 11), "NCB"),  # NCB9FJNAIT, django-daraja
+        (datetime(2024, 11, 26), "SKQ"),  # SKQ96C7K7H, PayHero
+        (datetime(2024, 1, 14), "SAE"),  # SAE3YULR0Y, PayHero
+        (datetime(2023, 9, 25), "RIP"),  # the "RIP" codes story
+        (datetime(2025, 1, 9), "TA9"),
+        (datetime(2026, 12, 31), "ULV"),
+    ],
+)
+def test_receipt_prefix_encodes_the_date(day, prefix):
+    assert receipt_prefix(day) == prefix
+
+
+def test_fake_receipt_is_ten_uppercase_alphanumerics_for_today():
+    when = datetime(2024, 11, 26, 10, 0, tzinfo=EAT)
+    receipt = fake_receipt(when)
+    assert re.fullmatch(r"[A-Z0-9]{10}", receipt)
+    assert receipt.startswith("SKQ")
+
+
+def test_build_success_callback_matches_the_daraja_sample_shape():
+    gateway = SimulatorGateway()
+    when = datetime(2019, 12, 19, 10, 21, 15, tzinfo=EAT)
+    body = gateway.build_callback(
+        "ws_CO_191220191020363925", "29115-34620561-1", 1, "254708374149", 0, now=when
+    )
+    sample = json.loads((DARAJA_DATA / "callback_success.json").read_text())
+    assert shape(body) == shape(sample)
+    items = {i["Name"]: i["Value"] for i in body["Body"]["stkCallback"]["CallbackMetadata"]["Item"]}
+    assert items["TransactionDate"] == 20191219102115
+    assert items["PhoneNumber"] == 254708374149
+    assert items["Amount"] == 1
+    assert re.fullmatch(r"NLJ[A-Z0-9]{7}", items["MpesaReceiptNumber"])
+    assert body["Body"]["stkCallback"]["ResultDesc"] == "The service request is processed successfully."
+    assert body["Body"]["stkCallback"]["ResultCode"] == 0
+
+    result = gateway.parse_callback(json.dumps(body).encode())
+    assert result.status == "success"
+    assert result.receipt == items["MpesaReceiptNumber"]
+    assert result.amount == Decimal("1")
+    assert result.phone == "254708374149"
+    assert result.paid_at == when
+    assert result.checkout_request_id == "ws_CO_191220191020363925"
+    assert result.merchant_request_id == "29115-34620561-1"
+
+
+def test_build_success_callback_uses_todays_date_by_default():
+    body = SimulatorGateway.build_callback("ws_CO_1", "1-2-1", Decimal("250"), "254708374149", 0)
+    items = {i["Name"]: i["Value"] for i in body["Body"]["stkCallback"]["CallbackMetadata"]["Item"]}
+    assert items["MpesaReceiptNumber"].startswith(receipt_prefix(datetime.now(EAT)))
+    assert items["Amount"] == 250
+    json.dumps(body)  # serialisable
+
+
+@pytest.mark.parametrize(("phone", "code"), sorted(SIMULATED_FAILURES.items()))
+def test_build_failure_callbacks(phone, code):
+    gateway = SimulatorGateway()
+    accepted = gateway.initiate_stk(make_request(phone=phone))
+    body = gateway.build_callback(
+        accepted.checkout_request_id, accepted.merchant_request_id, 99, phone, gateway.result_code_for(phone)
+    )
+    callback = body["Body"]["stkCallback"]
+    assert set(callback) == {"MerchantRequestID", "CheckoutRequestID", "ResultCode", "ResultDesc"}
+    assert callback["ResultCode"] == code
+    assert callback["ResultDesc"] == OFFICIAL_RESULT_DESCS[str(code)]
+    result = gateway.parse_callback(json.dumps(body).encode())
+    assert result.status == "failed"
+    assert result.result_code == str(code)
+    assert result.receipt is None
+    assert result.checkout_request_id == accepted.checkout_request_id
+    assert result.plain_message == describe_result(code, None)
+
+
+def test_failure_callback_matches_the_daraja_failure_sample_shape():
+    body = SimulatorGateway.build_callback("ws_CO_1", "1-2-1", 10, "254700000001", 1032)
+    sample = json.loads((DARAJA_DATA / "callback_failure_1032.json").read_text())
+    assert shape(body) == shape(sample)
+    assert body["Body"]["stkCallback"]["ResultDesc"] == sample["Body"]["stkCallback"]["ResultDesc"] + "."
+
+
+def test_query_status_is_pending():
+    gateway = SimulatorGateway()
+    result = gateway.query_status(StatusQuery("ws_CO_1", "ws_CO_1", "TB-000123"))
+    assert result.status == "pending"
+    assert result.checkout_request_id == "ws_CO_1"
+    assert result.external_reference == "TB-000123"
+    assert gateway.name == "simulator"
