@@ -1,15 +1,6 @@
 """Shared fixtures: a user per role, logged-in clients, and test-safe settings."""
 
-import os
-
-# Test-safe settings before Django reads them (scripts/test.sh sets the same).
-os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("CACHE_URL", "locmemcache://")
-os.environ.setdefault("STATICFILES_BACKEND", "django.contrib.staticfiles.storage.StaticFilesStorage")
-os.environ["Q_SYNC"] = "true"  # django-q2 runs tasks inline in tests
-
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(autouse=True)
