@@ -1,0 +1,38 @@
+"""Pure-Python parsers for M-Pesa codes, SMS, WhatsApp chat exports and statements.
+
+No Django models are imported here, so everything is usable and testable without a database.
+"""
+
+from .codes import embedded_date, find_codes, is_date_plausible, is_lookalike, lookalike_key, normalise_code
+from .sms import ParsedSms, find_sms_in_text, parse_mpesa_sms
+from .statement import (
+    RowError,
+    StatementFormatError,
+    StatementParse,
+    StatementRow,
+    parse_statement,
+    parse_till_sms_receipts,
+)
+from .whatsapp import ChatExport, ChatExportError, ChatMessage, parse_chat_export
+
+__all__ = [
+    "ChatExport",
+    "ChatExportError",
+    "ChatMessage",
+    "ParsedSms",
+    "RowError",
+    "StatementFormatError",
+    "StatementParse",
+    "StatementRow",
+    "embedded_date",
+    "find_codes",
+    "find_sms_in_text",
+    "is_date_plausible",
+    "is_lookalike",
+    "lookalike_key",
+    "normalise_code",
+    "parse_chat_export",
+    "parse_mpesa_sms",
+    "parse_statement",
+    "parse_till_sms_receipts",
+]

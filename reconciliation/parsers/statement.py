@@ -1,0 +1,462 @@
+"""Parse the M-PESA Org portal statement export, CSV or XLSX (formats doc §4.1).
+
+The header row is found by its "Receipt No." cell, below any preamble rows. Only Completed
+rows with money paid in are receipts; every other row is kept with a skip reason so the
+operator can see why it was not imported. Bad amounts or dates become :class:`RowError`
+entries (the caller refuses to save anything when there are errors); a file that is not a
+statement at all raises :class:`StatementFormatError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
+
+from console.phones import try_normalise_msisdn
+
+from .sms import KIND_TILL_RECEIVED, ParsedSms, find_sms_in_text
+
+NAIROBI = ZoneInfo("Africa/Nairobi")
+
+EMPTY_FILE = "The statement file is empty."
+NO_HEADER = (
+    'This is not an M-PESA statement export: no header row with a "Receipt No." cell was found. '
+    "Missing columns: {missing}."
+)
+MISSING_COLUMNS = "The statement is missing these columns: {missing}."
+OLD_XLS = "Old-style .xls files cannot be read; open the file and save it as .xlsx or CSV, then upload again."
+UNREADABLE_XLSX = "The spreadsheet could not be opened; save it again as .xlsx or CSV."
+UNREADABLE_TEXT = "The file could not be read as text; upload the CSV or XLSX export from the M-PESA portal."
+BAD_AMOUNT = "{value!r} is not an amount."
+BAD_DATE = "{value!r} is not a date and time (expected e.g. 16-03-2025 19:51:00)."
+MISSING_DATE = "The completion time is empty."
+BAD_RECEIPT = "{value!r} is not an M-Pesa receipt number."
+WARN_NO_RECEIPT = "Row {row}: no receipt number; row ignored."
+
+COL_RECEIPT = "Receipt No."
+COL_COMPLETED = "Completion Time"
+COL_INITIATED = "Initiation Time"
+COL_DETAILS = "Details"
+COL_STATUS = "Transaction Status"
+COL_PAID_IN = "Paid In"
+COL_WITHDRAWN = "Withdrawn"
+COL_BALANCE = "Balance"
+COL_REASON = "Reason Type"
+COL_OTHER_PARTY = "Other Party Info"
+COL_LINKED = "Linked Transaction ID"
+COL_ACCOUNT = "A/C No."
+REQUIRED_COLUMNS = (COL_RECEIPT, COL_COMPLETED, COL_DETAILS, COL_STATUS, COL_PAID_IN, COL_WITHDRAWN)
+OPTIONAL_COLUMNS = (COL_INITIATED, COL_BALANCE, COL_REASON, COL_OTHER_PARTY, COL_LINKED, COL_ACCOUNT)
+
+# Header spellings seen in exports (compared after lower-casing, dropping "." and spaces).
+_ALIASES = {
+    COL_RECEIPT: ("receiptno", "receipt", "receiptnumber", "transactionid"),
+    COL_COMPLETED: ("completiontime", "completiondate", "completedtime"),
+    COL_INITIATED: ("initiationtime",),
+    COL_DETAILS: ("details", "transactiondetails"),
+    COL_STATUS: ("transactionstatus", "status"),
+    COL_PAID_IN: ("paidin",),
+    COL_WITHDRAWN: ("withdrawn", "withdrawal", "paidout"),
+    COL_BALANCE: ("balance",),
+    COL_REASON: ("reasontype", "transactiontype"),
+    COL_OTHER_PARTY: ("otherpartyinfo", "otherparty"),
+    COL_LINKED: ("linkedtransactionid",),
+    COL_ACCOUNT: ("a/cno", "acno", "accountno", "accountnumber"),
+}
+_HEADER_SCAN_ROWS = 50
+
+DISPOSITION_RECEIPT = "receipt"
+DISPOSITION_SKIPPED = "skipped"
+SKIP_NOT_COMPLETED = "not_completed"
+SKIP_WITHDRAWAL = "withdrawal"
+SKIP_CHARGE = "charge"
+SKIP_ZERO = "zero_amount"
+SKIP_DUPLICATE = "duplicate_in_file"
+
+_DATE_FORMATS = (
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d-%m-%Y %I:%M:%S %p",
+    "%d-%m-%Y %I:%M %p",
+    "%d/%m/%Y %I:%M:%S %p",
+    "%d/%m/%Y %I:%M %p",
+    "%Y-%m-%d %I:%M:%S %p",
+    "%Y/%m/%d %H:%M:%S",
+    "%d.%m.%Y %H:%M:%S",
+)
+_RECEIPT_RE = re.compile(r"^[A-Z0-9]{8,12}$")
+_MASKED_PHONE_RE = re.compile(r"(?<![\d*])(\+?\d{2,9}\*{2,}\d{2,4}|(?:\+?254|0)[17]\d{8})(?![\d*])")
+_ACCOUNT_SUFFIX_RE = re.compile(r"\s+Acc\.?\s.*$", re.I)
+
+
+class StatementFormatError(ValueError):
+    """The file is not a readable M-PESA Org portal statement."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    row_number: int
+    column: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    """One data row. ``row_number`` is the 1-based row/line in the file."""
+
+    row_number: int
+    receipt: str
+    completed_at: dt.datetime
+    details: str
+    status: str
+    paid_in: Decimal
+    withdrawn: Decimal
+    balance: Decimal | None
+    reason_type: str
+    other_party: str
+    payer_masked: str | None
+    payer_name: str | None
+    disposition: str
+    skip_reason: str | None
+    account: str = ""
+    linked_transaction_id: str = ""
+    initiated_at: dt.datetime | None = None
+
+
+@dataclass
+class StatementParse:
+    rows: list[StatementRow]
+    errors: list[RowError]
+    header_row: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def receipts(self) -> list[StatementRow]:
+        return [row for row in self.rows if row.disposition == DISPOSITION_RECEIPT]
+
+
+# --- public API --------------------------------------------------------------------------
+
+
+def parse_statement(data: bytes, filename: str) -> StatementParse:
+    """Parse an Org portal export (CSV, XLSX, or the HTML table some portals name .xls).
+
+    Raises :class:`StatementFormatError` for an empty file, an unreadable file or missing
+    required columns (named in the message). Row-level problems are returned as errors.
+    """
+    if not data or not data.strip():
+        raise StatementFormatError(EMPTY_FILE)
+    table = _read_table(data, filename)
+    header_index, columns = _locate_header(table)
+    parse = StatementParse(rows=[], errors=[], header_row=header_index + 1)
+    body = [(number, row) for number, row in enumerate(table, start=1) if number > header_index + 1]
+    reused = _receipts_with_paid_in(body, columns)
+    seen: set[str] = set()
+    for number, row in body:
+        _parse_row(number, row, columns, reused, seen, parse)
+    return parse
+
+
+def parse_till_sms_receipts(text: str) -> list[ParsedSms]:
+    """Merchant-side till SMS (kind ``till_received``) pasted as text, one or more."""
+    return [sms for sms in find_sms_in_text(text) if sms.kind == KIND_TILL_RECEIVED]
+
+
+# --- reading the table -------------------------------------------------------------------
+
+
+def _read_table(data: bytes, filename: str) -> list[list[object]]:
+    name = filename.lower()
+    if data[:4] == b"PK\x03\x04":
+        return _read_xlsx(data)
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise StatementFormatError(OLD_XLS)
+    text = _decode(data)
+    if name.endswith((".xls", ".htm", ".html")) and "<table" in text[:5000].lower():
+        return _read_html(text)
+    return _read_csv(text)
+
+
+def _read_xlsx(data: bytes) -> list[list[object]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - openpyxl raises many types for corrupt files
+        raise StatementFormatError(UNREADABLE_XLSX)
+    try:
+        sheets = [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in workbook.worksheets]
+    finally:
+        workbook.close()
+    for rows in sheets:
+        if _find_header_index(rows) is not None:
+            return rows
+    return sheets[0] if sheets else []
+
+
+def _decode(data: bytes) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _read_csv(text: str) -> list[list[object]]:
+    sample = next((line for line in text.splitlines() if "receipt" in line.lower()), text[:2000])
+    delimiter = max((",", ";", "\t", "|"), key=sample.count)
+    try:
+        return [list(row) for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    except csv.Error:
+        raise StatementFormatError(UNREADABLE_TEXT)
+
+
+class _TableParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[object]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self.rows:
+            self.rows[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _read_html(text: str) -> list[list[object]]:
+    parser = _TableParser()
+    parser.feed(text)
+    return parser.rows
+
+
+def _header_key(value: object) -> str:
+    return re.sub(r"[\s.]", "", str(value or "")).lower()
+
+
+def _find_header_index(rows: list[list[object]]) -> int | None:
+    for index, row in enumerate(rows[:_HEADER_SCAN_ROWS]):
+        if any(_header_key(cell) in ("receiptno", "receiptnumber") for cell in row):
+            return index
+    return None
+
+
+def _locate_header(table: list[list[object]]) -> tuple[int, dict[str, int]]:
+    if not any(any(str(c or "").strip() for c in row) for row in table):
+        raise StatementFormatError(EMPTY_FILE)
+    index = _find_header_index(table)
+    if index is None:
+        raise StatementFormatError(NO_HEADER.format(missing=", ".join(REQUIRED_COLUMNS)))
+    keys = [_header_key(cell) for cell in table[index]]
+    columns: dict[str, int] = {}
+    for column, aliases in _ALIASES.items():
+        position = next((i for i, key in enumerate(keys) if key in aliases), None)
+        if position is not None:
+            columns[column] = position
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise StatementFormatError(MISSING_COLUMNS.format(missing=", ".join(missing)))
+    return index, columns
+
+
+# --- rows --------------------------------------------------------------------------------
+
+
+def _cell(row: list[object], columns: dict[str, int], column: str) -> object:
+    position = columns.get(column)
+    if position is None or position >= len(row):
+        return None
+    value = row[position]
+    return value.strip() if isinstance(value, str) else value
+
+
+def _text(value: object) -> str:
+    return "" if value is None else " ".join(str(value).split())
+
+
+def _receipts_with_paid_in(body: list[tuple[int, list[object]]], columns: dict[str, int]) -> set[str]:
+    """Receipt numbers that carry money in somewhere in the file (so a withdrawn row
+    reusing one is that payment's charge)."""
+    receipts = set()
+    for _, row in body:
+        try:
+            paid_in = parse_amount(_cell(row, columns, COL_PAID_IN))
+        except ValueError:
+            continue
+        if paid_in > 0:
+            receipts.add(_text(_cell(row, columns, COL_RECEIPT)).upper())
+    return receipts
+
+
+def _parse_row(
+    number: int,
+    row: list[object],
+    columns: dict[str, int],
+    reused: set[str],
+    seen: set[str],
+    parse: StatementParse,
+) -> None:
+    if not any(_text(cell) for cell in row):
+        return
+    receipt = _text(_cell(row, columns, COL_RECEIPT)).upper()
+    if not receipt:
+        parse.warnings.append(WARN_NO_RECEIPT.format(row=number))
+        return
+    errors_before = len(parse.errors)
+    if not _RECEIPT_RE.match(receipt):
+        parse.errors.append(RowError(number, COL_RECEIPT, BAD_RECEIPT.format(value=receipt)))
+    values = _row_values(number, row, columns, parse.errors)
+    if len(parse.errors) > errors_before:
+        return
+    disposition, reason = _disposition(receipt, values, reused, seen)
+    payer_masked, payer_name = _payer(values["details"], values["other_party"])
+    parse.rows.append(
+        StatementRow(
+            row_number=number,
+            receipt=receipt,
+            payer_masked=payer_masked,
+            payer_name=payer_name,
+            disposition=disposition,
+            skip_reason=reason,
+            **values,
+        )
+    )
+
+
+def _row_values(number: int, row: list[object], columns: dict[str, int], errors: list[RowError]) -> dict:
+    values: dict[str, object] = {}
+    for key, column in (("paid_in", COL_PAID_IN), ("withdrawn", COL_WITHDRAWN), ("balance", COL_BALANCE)):
+        try:
+            values[key] = parse_amount(_cell(row, columns, column))
+        except ValueError as exc:
+            errors.append(RowError(number, column, str(exc)))
+    if COL_BALANCE not in columns or _text(_cell(row, columns, COL_BALANCE)) == "":
+        values["balance"] = None
+    for key, column, required in (
+        ("completed_at", COL_COMPLETED, True),
+        ("initiated_at", COL_INITIATED, False),
+    ):
+        raw = _cell(row, columns, column)
+        try:
+            values[key] = parse_datetime(raw)
+        except ValueError as exc:
+            if required or _text(raw):
+                errors.append(RowError(number, column, str(exc)))
+            values[key] = None
+    for key, column in (
+        ("details", COL_DETAILS),
+        ("status", COL_STATUS),
+        ("reason_type", COL_REASON),
+        ("other_party", COL_OTHER_PARTY),
+        ("account", COL_ACCOUNT),
+        ("linked_transaction_id", COL_LINKED),
+    ):
+        values[key] = _text(_cell(row, columns, column))
+    return values
+
+
+def _disposition(receipt: str, values: dict, reused: set[str], seen: set[str]) -> tuple[str, str | None]:
+    """Only a Completed, not-charge, paid-in row seen for the first time is a receipt."""
+    paid_in, withdrawn = values["paid_in"], values["withdrawn"]
+    if values["status"].lower() != "completed":
+        return DISPOSITION_SKIPPED, SKIP_NOT_COMPLETED
+    if "charge" in values["details"].lower():
+        return DISPOSITION_SKIPPED, SKIP_CHARGE
+    if withdrawn > 0 or paid_in < 0:
+        return DISPOSITION_SKIPPED, SKIP_CHARGE if receipt in reused else SKIP_WITHDRAWAL
+    if paid_in == 0:
+        return DISPOSITION_SKIPPED, SKIP_ZERO
+    if receipt in seen:
+        return DISPOSITION_SKIPPED, SKIP_DUPLICATE
+    seen.add(receipt)
+    return DISPOSITION_RECEIPT, None
+
+
+def _payer(details: str, other_party: str) -> tuple[str | None, str | None]:
+    """Payer phone (masked as printed, or normalised when complete) and name, from
+    ``Pay Bill from 2547****0111 - MARY Acc. X`` / ``Merchant Payment from 0746***921 - isaac``
+    in Details, else from Other Party Info (``2547****0111 - MARY ATIENO``)."""
+    phone, name = _phone_and_name(details)
+    if phone is None:
+        phone, name = _phone_and_name(other_party)
+    elif not name:
+        name = _phone_and_name(other_party)[1]
+    return phone, name
+
+
+def _phone_and_name(text: str) -> tuple[str | None, str | None]:
+    match = _MASKED_PHONE_RE.search(text or "")
+    if not match:
+        return None, None
+    raw = match.group(1)
+    phone = raw if "*" in raw else (try_normalise_msisdn(raw) or raw)
+    name = _ACCOUNT_SUFFIX_RE.sub("", text[match.end() :]).strip(" -:")
+    return phone, (name or None)
+
+
+# --- values ------------------------------------------------------------------------------
+
+
+def parse_amount(value: object) -> Decimal:
+    """``"1,200.00"`` / ``"-13.75"`` / ``"(13.75)"`` / number cell -> Decimal; blank -> 0.
+
+    Raises ValueError with a readable message for anything else (floats are read through
+    ``str`` so no binary noise leaks in).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return Decimal("0.00")
+    if isinstance(value, bool):
+        raise ValueError(BAD_AMOUNT.format(value=str(value)))
+    if isinstance(value, int | float | Decimal):
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    text = re.sub(r"^(?:KSH|KES|SH)\.?\s*", "", str(value).strip().replace("\u00a0", ""), flags=re.I)
+    negative = text.startswith("(") and text.endswith(")")
+    text = text.strip("()").replace(",", "").replace(" ", "")
+    if not re.fullmatch(r"[-+]?\d+(?:\.\d+)?", text):
+        raise ValueError(BAD_AMOUNT.format(value=str(value)))
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(BAD_AMOUNT.format(value=str(value)))
+    return -amount if negative else amount
+
+
+def parse_datetime(value: object) -> dt.datetime:
+    """A statement date-time (text in any :data:`_DATE_FORMATS`, or an XLSX datetime cell)
+    as an aware Africa/Nairobi datetime. Raises ValueError with a readable message."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=NAIROBI) if value.tzinfo is None else value.astimezone(NAIROBI)
+    if isinstance(value, int | float) and not isinstance(value, bool) and 20000 < value < 80000:
+        from openpyxl.utils.datetime import from_excel
+
+        return from_excel(value).replace(tzinfo=NAIROBI)
+    text = " ".join(str(value or "").split())
+    if not text:
+        raise ValueError(MISSING_DATE)
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).replace(tzinfo=NAIROBI)
+        except ValueError:
+            continue
+    raise ValueError(BAD_DATE.format(value=text))
