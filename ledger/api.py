@@ -1,0 +1,171 @@
+"""HTTP JSON edge for payments: the storefront's STK push and polling, and the gateway callbacks.
+
+Thin: parse, call one service, map domain errors to status codes. Never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from django_ratelimit.core import is_ratelimited
+
+from console.phones import InvalidPhoneNumber, normalise_msisdn
+from ledger import selectors, services
+from ledger.callbacks import callback_store, client_ip, ip_is_allowed, token_is_valid
+from ledger.gateways import CallbackParseError
+from ledger.models import CallbackOutcome, CallbackSource
+
+logger = logging.getLogger(__name__)
+
+NOT_JSON = "Send a JSON object."
+PHONE_REQUIRED = "Enter the M-Pesa phone number that will pay."
+BUNDLE_REQUIRED = "Choose a bundle."
+BUNDLE_NOT_FOUND = "That bundle is not on sale."
+RATE_LIMITED = "Too many payment requests; wait a minute and try again."
+ORDER_NOT_FOUND = "No order with that reference."
+GATEWAY_FAILED = "M-Pesa could not send the prompt: {reason}"
+CALLBACK_ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+
+
+def _error(status: int, message: str, field: str | None = None) -> JsonResponse:
+    return JsonResponse({"error": message, "field": field}, status=status)
+
+
+def _rate(group, request) -> str:
+    return settings.STK_RATE_LIMIT
+
+
+def _limited(request, key: str, value: str) -> bool:
+    return is_ratelimited(
+        request, group=f"stk_push:{key}", key=lambda g, r: value, rate=_rate, increment=True
+    )
+
+
+@csrf_exempt
+@require_POST
+def stk_push(request):
+    """POST {"phone_number", "recipient_phone"?, "bundle"} -> 201 with the order's reference."""
+    if _limited(request, "ip", client_ip(request) or "unknown"):
+        return _error(429, RATE_LIMITED)
+    try:
+        data = json.loads(request.body.decode("utf-8") or "null")
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, NOT_JSON)
+    if not isinstance(data, dict):
+        return _error(400, NOT_JSON)
+
+    phone = data.get("phone_number")
+    if not isinstance(phone, str | int) or not str(phone).strip():
+        return _error(400, PHONE_REQUIRED, "phone_number")
+    recipient = data.get("recipient_phone")
+    if recipient is not None and not isinstance(recipient, str | int):
+        return _error(400, "Enter the number to load the bundle on.", "recipient_phone")
+    bundle_key = data.get("bundle")
+    if bundle_key in (None, ""):
+        return _error(400, BUNDLE_REQUIRED, "bundle")
+
+    try:
+        payer = normalise_msisdn(str(phone))
+    except InvalidPhoneNumber as exc:
+        return _error(400, str(exc), "phone_number")
+    if recipient not in (None, ""):
+        try:
+            normalise_msisdn(str(recipient))
+        except InvalidPhoneNumber as exc:
+            return _error(400, str(exc), "recipient_phone")
+
+    bundle = selectors.bundle_for_sale(bundle_key)
+    if bundle is None:
+        return _error(404, BUNDLE_NOT_FOUND, "bundle")
+    if _limited(request, "phone", payer):
+        return _error(429, RATE_LIMITED, "phone_number")
+
+    try:
+        order = services.order_create(
+            bundle=bundle, payer_msisdn=payer, recipient_msisdn=str(recipient) if recipient else None
+        )
+    except services.InvalidOrderPhone as exc:
+        return _error(400, exc.message, exc.field)
+    except services.BundleNotAvailable as exc:
+        return _error(404, exc.message, "bundle")
+    try:
+        services.stk_send(order=order)
+    except services.StkSendFailed as exc:
+        return JsonResponse(
+            {
+                "error": GATEWAY_FAILED.format(reason=exc.message),
+                "field": None,
+                "reference": order.reference,
+                "status": "failed",
+            },
+            status=502,
+        )
+    order.refresh_from_db()
+    return JsonResponse(
+        {
+            "reference": order.reference,
+            "status": order.status,
+            "amount": str(order.price),
+            "bundle": bundle.name,
+            "poll_url": reverse("ledger:order_status", kwargs={"reference": order.reference}),
+        },
+        status=201,
+    )
+
+
+@require_GET
+def order_status(request, reference: str):
+    """GET -> the order's status in plain words, for the storefront to poll."""
+    order = selectors.order_by_reference(reference)
+    if order is None:
+        return _error(404, ORDER_NOT_FOUND, "reference")
+    response = JsonResponse(selectors.order_status_payload(order))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Gateway callbacks
+# ---------------------------------------------------------------------------------------------
+def _callback(request, token: str, source: str):
+    if request.method != "POST":
+        return JsonResponse({"ResultCode": 1, "ResultDesc": "POST only"}, status=405)
+    if not token_is_valid(token):
+        callback_store(
+            request, source=source, outcome=CallbackOutcome.REJECTED, detail="Wrong callback token"
+        )
+        return JsonResponse({"ResultCode": 1, "ResultDesc": "Not found"}, status=404)
+    ip = client_ip(request)
+    if not ip_is_allowed(ip):
+        callback_store(
+            request, source=source, outcome=CallbackOutcome.REJECTED, detail=f"Source IP {ip} is not allowed"
+        )
+        return JsonResponse({"ResultCode": 1, "ResultDesc": "Forbidden"}, status=403)
+
+    log = callback_store(request, source=source)  # commits before anything parses the body
+    try:
+        services.callback_process(log=log)
+    except CallbackParseError as exc:
+        return JsonResponse({"ResultCode": 1, "ResultDesc": exc.message}, status=400)
+    except Exception:  # noqa: BLE001 - the body is stored; staff can re-process it from the inbox
+        logger.exception("Callback %s could not be applied", log.pk)
+        log.outcome = CallbackOutcome.ERROR
+        log.detail = "Unexpected error while applying; see the server log and re-process."
+        log.save(update_fields=["outcome", "detail"])
+    return JsonResponse(CALLBACK_ACCEPTED)
+
+
+@csrf_exempt
+def payhero_callback(request, token: str):
+    return _callback(request, token, CallbackSource.PAYHERO)
+
+
+@csrf_exempt
+def daraja_callback(request, token: str):
+    return _callback(request, token, CallbackSource.DARAJA)

@@ -1,0 +1,74 @@
+"""Reads the API, the admin and the tasks share."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from catalog.models import Bundle
+from console.phones import try_normalise_msisdn
+from ledger.gateways import describe_result
+from ledger.models import CallbackLog, Order, OrderStatus, StkRequest
+
+
+def bundle_for_sale(key) -> Bundle | None:
+    """An active bundle by slug or id (the storefront sends either)."""
+    if isinstance(key, bool) or key in (None, ""):
+        return None
+    qs = Bundle.objects.active()
+    if isinstance(key, int) or (isinstance(key, str) and key.strip().isdigit()):
+        return qs.filter(pk=int(key)).first()
+    if isinstance(key, str):
+        return qs.filter(slug=key.strip()).first()
+    return None
+
+
+def order_by_reference(reference: str) -> Order | None:
+    return Order.objects.select_related("bundle").filter(reference=(reference or "").strip().upper()).first()
+
+
+def order_customer_message(order: Order) -> str:
+    """Plain words for the customer's status page."""
+    from ledger.services import STATUS_MESSAGES
+
+    if order.status == OrderStatus.FAILED:
+        latest = order.stk_requests.order_by("-pk").first()
+        if latest and latest.result_code:
+            return describe_result(latest.result_code, latest.result_desc)
+        return order.status_reason or "Payment failed"
+    return STATUS_MESSAGES.get(order.status, order.get_status_display())
+
+
+def order_status_payload(order: Order) -> dict:
+    return {
+        "reference": order.reference,
+        "status": order.status,
+        "status_label": order.get_status_display(),
+        "message": order_customer_message(order),
+        "amount": str(order.price),
+        "bundle": order.bundle.name,
+        "receipt": order.mpesa_receipt,
+    }
+
+
+def orders_for_admin() -> QuerySet[Order]:
+    return Order.objects.select_related("bundle")
+
+
+def order_search_filter(term: str) -> Q | None:
+    """A phone typed in any form matches the stored 2547… numbers; codes match case-insensitively."""
+    term = (term or "").strip()
+    if not term:
+        return None
+    msisdn = try_normalise_msisdn(term)
+    q = Q(reference=term.upper()) | Q(mpesa_receipt=term.upper().replace(" ", ""))
+    if msisdn:
+        q |= Q(payer_msisdn=msisdn) | Q(recipient_msisdn=msisdn)
+    return q
+
+
+def stk_requests_for_admin() -> QuerySet[StkRequest]:
+    return StkRequest.objects.select_related("order", "order__bundle")
+
+
+def callback_logs_for_admin() -> QuerySet[CallbackLog]:
+    return CallbackLog.objects.select_related("stk_request")

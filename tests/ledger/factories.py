@@ -1,0 +1,92 @@
+"""Factories for orders and STK requests (local to the ledger tests)."""
+
+from decimal import Decimal
+
+import factory
+import pytest
+
+from catalog.models import Bundle
+from ledger.models import Channel, Order, OrderStatus, StkRequest, StkStatus
+
+
+class BundleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Bundle
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"test-bundle-{n}")
+    name = factory.Sequence(lambda n: f"Test bundle {n}")
+    category = "daily"
+    data_mb = 2048
+    validity_hours = 24
+    price = Decimal("150.00")
+    active = True
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    bundle = factory.SubFactory(BundleFactory)
+    price = factory.LazyAttribute(lambda o: o.bundle.price)
+    payer_msisdn = "254712345678"
+    recipient_msisdn = "254712345678"
+    channel = Channel.STK
+    gateway = "simulator"
+    status = OrderStatus.PENDING_PAYMENT
+
+
+class StkRequestFactory(factory.django.DjangoModelFactory):
+    """A prompt the gateway accepted and that waits for its callback."""
+
+    class Meta:
+        model = StkRequest
+
+    order = factory.SubFactory(OrderFactory)
+    gateway = factory.LazyAttribute(lambda s: s.order.gateway or "simulator")
+    phone = factory.LazyAttribute(lambda s: s.order.payer_msisdn)
+    amount = factory.LazyAttribute(lambda s: s.order.price)
+    checkout_request_id = factory.Sequence(lambda n: f"ws_CO_TEST{n:010d}")
+    merchant_request_id = factory.Sequence(lambda n: f"29115-{n}-1")
+    gateway_reference = factory.LazyAttribute(lambda s: s.checkout_request_id)
+    status = StkStatus.QUEUED
+
+
+@pytest.fixture
+def ledger_settings(settings):
+    """Order tests: the simulator answers at once, a known callback token, an empty rate limiter.
+
+    Import it into a test module and use `pytestmark = pytest.mark.usefixtures("ledger_settings")`.
+    """
+    from django.core.cache import cache
+
+    cache.clear()  # the STK rate limiter counts in the default cache
+    settings.PAYMENT_GATEWAY = "simulator"
+    settings.SIMULATOR_CALLBACK_DELAY = 0
+    settings.CALLBACK_TOKEN = "test-token"
+    settings.CALLBACK_ALLOWED_IPS = []
+    settings.STK_RATE_LIMIT = "1000/m"
+    settings.PUBLIC_BASE_URL = "http://testserver"
+    yield settings
+    cache.clear()
+
+
+def daraja_callback_body(stk, *, code=0, amount=None, receipt="SAE3YULR0Y") -> dict:
+    """A Daraja STK callback for `stk` (success carries the metadata items; failure none)."""
+    callback = {
+        "MerchantRequestID": stk.merchant_request_id,
+        "CheckoutRequestID": stk.checkout_request_id,
+        "ResultCode": code,
+        "ResultDesc": "The service request is processed successfully." if code == 0 else "Failed.",
+    }
+    if code == 0:
+        callback["CallbackMetadata"] = {
+            "Item": [
+                {"Name": "Amount", "Value": float(amount if amount is not None else stk.amount)},
+                {"Name": "MpesaReceiptNumber", "Value": receipt},
+                {"Name": "Balance"},
+                {"Name": "TransactionDate", "Value": 20250115102115},
+                {"Name": "PhoneNumber", "Value": int(stk.phone)},
+            ]
+        }
+    return {"Body": {"stkCallback": callback}}
