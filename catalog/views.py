@@ -1,9 +1,50 @@
+"""The public storefront: the bundle list and the pay page (STK push or Buy Goods till)."""
+
+from django.conf import settings
 from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_safe
+
+from catalog.selectors import (
+    bundle_for_payment,
+    ksh,
+    storefront_sections,
+    whatsapp_claim_text,
+    whatsapp_link,
+)
+
+STK_COMING_SOON = "STK payments are coming soon — pay via till below."
 
 
+def stk_push_url() -> str | None:
+    """The STK API's URL, or None while that endpoint is not installed (the form stays disabled)."""
+    try:
+        return reverse("ledger:stk_push")
+    except NoReverseMatch:
+        return None
+
+
+@require_safe
 def storefront(request):
-    return render(request, "catalog/storefront.html", {})
+    return render(request, "catalog/storefront.html", {"sections": storefront_sections()})
 
 
+@require_safe
+@ensure_csrf_cookie  # pay.js posts to the STK API with this cookie's token
 def pay(request, slug):
-    return render(request, "catalog/pay.html", {})
+    bundle = bundle_for_payment(slug=slug)
+    text = whatsapp_claim_text(bundle=bundle, till_number=settings.TILL_NUMBER)
+    return render(
+        request,
+        "catalog/pay.html",
+        {
+            "bundle": bundle,
+            "amount": int(bundle.price),
+            "amount_label": ksh(bundle.price),
+            "stk_url": stk_push_url(),
+            "stk_coming_soon": STK_COMING_SOON,
+            "whatsapp_text": text,
+            "whatsapp_url": whatsapp_link(number=settings.SUPPORT_WHATSAPP, text=text),
+        },
+    )

@@ -1,0 +1,13 @@
+from django import template
+
+from catalog.selectors import ksh as _ksh
+
+register = template.Library()
+
+
+@register.filter
+def ksh(amount):
+    """{{ bundle.price|ksh }} -> 'Ksh 1,500'."""
+    if amount in (None, ""):
+        return ""
+    return _ksh(amount)

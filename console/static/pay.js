@@ -1,0 +1,170 @@
+/* Pay page: STK push through the JSON API, then poll the order until it settles.
+   Also: copy the till number and keep the WhatsApp message's recipient line up to date. */
+(function () {
+  "use strict";
+
+  var POLL_EVERY_MS = 2000;
+  var GIVE_UP_AFTER_MS = 3 * 60 * 1000;
+  var SETTLED_OK = ["paid", "delivered"];
+  var SETTLED_BAD = ["failed", "expired", "cancelled", "needs_review"];
+  var CHECK_PHONE = "Check your phone and enter your M-Pesa PIN";
+
+  function csrfToken(form) {
+    var input = form && form.querySelector("input[name=csrfmiddlewaretoken]");
+    if (input) return input.value;
+    var m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
+  // ---- STK ----------------------------------------------------------------------------
+  var form = document.getElementById("stk-form");
+  var statusBox = document.getElementById("stk-status");
+  var statusText = statusBox && statusBox.querySelector(".status-text");
+  var retry = document.getElementById("stk-retry");
+  var pollTimer = null;
+
+  function showStatus(text, kind) {
+    statusBox.hidden = false;
+    statusBox.className = "status" + (kind ? " " + kind : "");
+    statusText.textContent = text;
+    retry.hidden = !(kind === "failed");
+  }
+
+  function clearFieldErrors() {
+    form.querySelectorAll(".field-error").forEach(function (p) { p.hidden = true; p.textContent = ""; });
+    form.querySelectorAll("input").forEach(function (i) { i.removeAttribute("aria-invalid"); });
+  }
+
+  function showError(message, field) {
+    var slot = field && form.querySelector('.field-error[data-field="' + field + '"]');
+    if (slot) {
+      slot.textContent = message;
+      slot.hidden = false;
+      var input = form.querySelector('[name="' + field + '"]');
+      if (input) { input.setAttribute("aria-invalid", "true"); input.focus(); }
+      statusBox.hidden = true;
+    } else {
+      showStatus(message, "failed");
+    }
+  }
+
+  function setBusy(busy) {
+    form.querySelector("fieldset").disabled = busy;
+  }
+
+  function stopPolling() {
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+  }
+
+  function poll(url, startedAt) {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (res) {
+        var o = res.body || {};
+        if (!res.ok) {
+          showStatus(o.error || "We could not check your payment. Please try again.", "failed");
+          setBusy(false);
+          return;
+        }
+        if (SETTLED_OK.indexOf(o.status) >= 0) {
+          showStatus("Paid — receipt " + (o.receipt || o.reference) + ". " + (o.message || ""), "paid");
+          return;
+        }
+        if (SETTLED_BAD.indexOf(o.status) >= 0) {
+          showStatus(o.message || o.status_label || "The payment did not go through.", "failed");
+          setBusy(false);
+          return;
+        }
+        if (Date.now() - startedAt > GIVE_UP_AFTER_MS) {
+          showStatus("We have not heard back from M-Pesa yet. If you paid, your bundle will follow; " +
+            "otherwise try again. Reference " + (o.reference || ""), "failed");
+          setBusy(false);
+          return;
+        }
+        pollTimer = setTimeout(function () { poll(url, startedAt); }, POLL_EVERY_MS);
+      })
+      .catch(function () {
+        // A dropped connection on a phone is common: keep trying until we give up.
+        if (Date.now() - startedAt > GIVE_UP_AFTER_MS) {
+          showStatus("Connection lost. Please check your M-Pesa messages, then try again.", "failed");
+          setBusy(false);
+          return;
+        }
+        pollTimer = setTimeout(function () { poll(url, startedAt); }, POLL_EVERY_MS);
+      });
+  }
+
+  if (form && form.dataset.stkUrl) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      stopPolling();
+      clearFieldErrors();
+      var payer = form.elements.phone_number.value.trim();
+      var recipient = form.elements.recipient_phone.value.trim() || payer;
+      if (!payer) { showError("Enter the M-Pesa number that will pay.", "phone_number"); return; }
+      setBusy(true);
+      showStatus("Sending the payment request…", "");
+      fetch(form.dataset.stkUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken(form) },
+        body: JSON.stringify({ phone_number: payer, recipient_phone: recipient, bundle: form.dataset.bundle })
+      })
+        .then(function (r) { return r.json().then(function (body) { return { status: r.status, body: body }; }); })
+        .then(function (res) {
+          var o = res.body || {};
+          if (res.status === 201 || res.status === 200) {
+            showStatus(CHECK_PHONE, "");
+            poll(o.poll_url, Date.now());
+            return;
+          }
+          setBusy(false);
+          showError(o.error || "Something went wrong. Please try again.", o.field);
+        })
+        .catch(function () {
+          setBusy(false);
+          showStatus("We could not reach the payment service. Check your connection and try again.", "failed");
+        });
+    });
+    retry.addEventListener("click", function () {
+      stopPolling();
+      statusBox.hidden = true;
+      setBusy(false);
+      form.elements.phone_number.focus();
+    });
+  }
+
+  // ---- Till: copy button and the WhatsApp message ---------------------------------------
+  var copy = document.getElementById("copy-till");
+  if (copy) {
+    copy.addEventListener("click", function () {
+      var value = copy.dataset.copy;
+      var done = function () {
+        copy.textContent = "Copied";
+        setTimeout(function () { copy.textContent = "Copy"; }, 2000);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(value).then(done, function () {});
+      } else {
+        var t = document.createElement("textarea");
+        t.value = value;
+        t.setAttribute("readonly", "");
+        t.style.position = "absolute";
+        t.style.left = "-9999px";
+        document.body.appendChild(t);
+        t.select();
+        try { document.execCommand("copy"); done(); } catch (e) { /* nothing to do */ }
+        document.body.removeChild(t);
+      }
+    });
+  }
+
+  var wa = document.getElementById("whatsapp-link");
+  var tillRecipient = document.getElementById("till-recipient");
+  if (wa && tillRecipient) {
+    tillRecipient.addEventListener("input", function () {
+      var text = wa.dataset.text.replace(/Recipient Number: .*/, "Recipient Number: " + tillRecipient.value.trim());
+      wa.href = "https://wa.me/" + wa.dataset.number + "?text=" + encodeURIComponent(text);
+    });
+  }
+})();
