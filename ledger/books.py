@@ -190,3 +190,211 @@ def post_delivery(*, order: Order, created_by=None) -> JournalEntry:
         created_by=created_by,
         idempotency_key=f"delivery:{order.reference}",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions people make on the books: refunds, adjustments, reversals
+# ---------------------------------------------------------------------------------------------
+REASON_REQUIRED = "Give a reason: the books keep it next to the entry."
+ORDER_NOT_REFUNDABLE = "Only paid or delivered orders can be refunded; this one is {status}."
+ORDER_ALREADY_REFUNDED = "This order has already been refunded."
+ADJUSTMENT_TOO_SHORT = "An adjustment needs at least two lines."
+REVERSAL_OF_REVERSAL = "A reversal cannot itself be reversed; post the correct entry instead."
+REFUND_SOURCE_UNKNOWN = "Cannot tell which account the money for {reference} came from."
+
+
+class ReasonRequired(DomainError):
+    """Give a reason: the books keep it next to the entry."""
+
+
+class OrderNotRefundable(DomainError):
+    """Only paid or delivered orders can be refunded."""
+
+
+class OrderAlreadyRefunded(DomainError):
+    """This order has already been refunded."""
+
+
+class EntryNotReversible(DomainError):
+    """This entry cannot be reversed."""
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired(REASON_REQUIRED)
+    return reason
+
+
+def _refund_source_account(order: Order) -> str:
+    """The account the customer's money went into: the gateway's clearing account or the till."""
+    if order.channel == "till":
+        return MPESA_TILL
+    if order.channel == "stk" and order.gateway:
+        return stk_clearing(order.gateway)
+    raise InvalidEntry(REFUND_SOURCE_UNKNOWN.format(reference=order.reference))
+
+
+@transaction.atomic
+def order_refund(*, order: Order, reason: str, user) -> JournalEntry:
+    """Refund a paid or delivered order to the account its money came from.
+
+    Paid, not delivered: Dr Bundles owed. Delivered: Dr Sales refunds. Credit: STK clearing of
+    the order's gateway, or the M-Pesa till for till orders. The order becomes `refunded`.
+    Atomic (order row locked, entry, status and audit row commit together). Raises ReasonRequired,
+    OrderAlreadyRefunded, OrderNotRefundable, InvalidEntry; writes nothing then.
+    """
+    from console.audit import audit_record
+    from ledger.models import OrderStatus
+
+    reason = _require_reason(reason)
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status == OrderStatus.REFUNDED:
+        raise OrderAlreadyRefunded(ORDER_ALREADY_REFUNDED)
+    if order.status not in (OrderStatus.PAID, OrderStatus.DELIVERED):
+        raise OrderNotRefundable(ORDER_NOT_REFUNDABLE.format(status=order.get_status_display().lower()))
+    amount = order.amount_paid or order.price
+    debit = SALES_REFUNDS if order.status == OrderStatus.DELIVERED else BUNDLES_OWED
+    credit = _refund_source_account(order)
+    entry = entry_post(
+        kind=EntryKind.REFUND,
+        lines=[(debit, amount), (credit, -amount)],
+        memo=f"Refund {order.reference}",
+        reason=reason,
+        order=order,
+        receipt_code=order.mpesa_receipt or "",
+        channel=order.channel,
+        created_by=user,
+        idempotency_key=f"refund:{order.reference}",
+    )
+    before = {"status": order.status}
+    order.status = OrderStatus.REFUNDED
+    order.status_reason = reason[:255]
+    order.save(update_fields=["status", "status_reason", "updated_at"])
+    audit_record(
+        actor=user,
+        action="order.refund",
+        obj=order,
+        before=before,
+        after={"status": order.status, "entry": entry.number, "amount": amount},
+        reason=reason,
+    )
+    return entry
+
+
+@transaction.atomic
+def adjustment_post(*, lines: list[tuple[str, Decimal]], reason: str, user, memo: str = "") -> JournalEntry:
+    """Post a finance adjustment: any accounts, signed amounts (+ debit, - credit), must balance.
+
+    Atomic with its audit row. Raises ReasonRequired, InvalidEntry, UnbalancedEntry.
+    """
+    from console.audit import audit_record
+
+    reason = _require_reason(reason)
+    if len(lines) < 2:
+        raise InvalidEntry(ADJUSTMENT_TOO_SHORT)
+    entry = entry_post(
+        kind=EntryKind.ADJUSTMENT,
+        lines=lines,
+        memo=memo or "Adjustment",
+        reason=reason,
+        created_by=user,
+    )
+    audit_record(
+        actor=user,
+        action="journal.adjustment",
+        obj=entry,
+        after={"lines": [(k, str(a)) for k, a in lines]},
+        reason=reason,
+    )
+    return entry
+
+
+@transaction.atomic
+def entry_reverse(*, entry: JournalEntry, reason: str, user=None) -> JournalEntry:
+    """Post the mirror of `entry` (every posting with its sign flipped), linked by `reverses`.
+
+    Idempotent: an entry is reversed at most once; reversing it again returns the reversal
+    already posted (and writes nothing). Atomic with its audit row. Raises ReasonRequired and
+    EntryNotReversible (a reversal is not itself reversed).
+    """
+    from console.audit import audit_record
+
+    reason = _require_reason(reason)
+    # Lock the original so two people reversing it at once post one reversal between them.
+    entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
+    existing = JournalEntry.objects.filter(reverses=entry).first()
+    if existing:
+        return existing
+    if entry.kind == EntryKind.REVERSAL:
+        raise EntryNotReversible(REVERSAL_OF_REVERSAL)
+    lines = [(p.account.key, -p.amount) for p in entry.postings.select_related("account")]
+    reversal = entry_post(
+        kind=EntryKind.REVERSAL,
+        lines=lines,
+        memo=f"Reversal of {entry.number}",
+        reason=reason,
+        order=entry.order,
+        receipt_code=entry.receipt_code,
+        channel=entry.channel,
+        created_by=user,
+        reverses=entry,
+        idempotency_key=f"reversal:{entry.number}",
+    )
+    audit_record(
+        actor=user,
+        action="journal.reverse",
+        obj=entry,
+        after={"reversed_by": reversal.number},
+        reason=reason,
+    )
+    return reversal
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariants: what `manage.py check_books`, the dashboard and close-day check
+# ---------------------------------------------------------------------------------------------
+PAYMENT_KINDS = (EntryKind.STK_PAYMENT, EntryKind.CLAIM_VERIFIED)
+
+
+def books_check() -> list[str]:
+    """Every invariant of the books that does not hold, one line per offending row ([] = healthy).
+
+    Checks: total debits equal total credits; every entry has postings that sum to zero; every
+    paid, delivered or refunded order has exactly one payment entry net of reversals; every
+    delivered order has exactly one delivery entry net of reversals. Read-only.
+    """
+    from django.db.models import Count, Exists, OuterRef, Q, Sum
+
+    from ledger.models import OrderStatus
+
+    problems: list[str] = []
+    total = Posting.objects.aggregate(t=Sum("amount"))["t"] or Decimal("0")
+    if total != 0:
+        problems.append(f"Total debits and credits differ by {total}.")
+
+    unbalanced = (
+        Posting.objects.values("entry_id", "entry__number")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .order_by("entry_id")
+    )
+    for row in unbalanced:
+        problems.append(f"{row['entry__number']} is unbalanced by {row['total']}.")
+    empty = JournalEntry.objects.filter(~Exists(Posting.objects.filter(entry=OuterRef("pk"))))
+    for number in empty.values_list("number", flat=True):
+        problems.append(f"{number} has no postings.")
+
+    live = Q(journal_entries__reversed_by__isnull=True)
+    orders = Order.objects.filter(channel__in=("stk", "till"))
+    paid = orders.filter(status__in=(OrderStatus.PAID, OrderStatus.DELIVERED, OrderStatus.REFUNDED)).annotate(
+        n=Count("journal_entries", filter=live & Q(journal_entries__kind__in=PAYMENT_KINDS))
+    )
+    for reference, n in paid.exclude(n=1).values_list("reference", "n"):
+        problems.append(f"{reference} has {n} payment entries (expected 1).")
+    delivered = orders.filter(status=OrderStatus.DELIVERED).annotate(
+        n=Count("journal_entries", filter=live & Q(journal_entries__kind=EntryKind.DELIVERY))
+    )
+    for reference, n in delivered.exclude(n=1).values_list("reference", "n"):
+        problems.append(f"{reference} has {n} delivery entries (expected 1).")
+    return problems

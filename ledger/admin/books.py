@@ -1,1 +1,541 @@
-"""Admin for accounts, journal entries and exports."""
+"""Admin for accounts, journal entries and exports.
+
+Posted entries and postings are read-only for everyone, superusers included: the only ways to
+change the books are the services behind the buttons here (adjustment, reversal, refund).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery, Sum
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
+from unfold.decorators import action, display
+from unfold.paginator import InfinitePaginator
+
+from console.exceptions import DomainError
+from ledger import book_selectors, books, exports
+from ledger.book_forms import AdjustmentForm, AsOfForm, DayForm, ExportForm, ReasonForm
+from ledger.models import Account, ExportJob, ExportStatus, JournalEntry, Order, OrderStatus, Posting
+
+EXPORT_NO_FILE = "This export has no file to download."
+
+
+def _money(value) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+def _page(model_admin, request, template, title, **context):
+    """Render a books page inside the admin layout (sidebar, header, messages)."""
+    return TemplateResponse(
+        request,
+        f"admin/ledger/{template}",
+        {**model_admin.admin_site.each_context(request), "title": title, **context},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounts and the trial balance
+# ---------------------------------------------------------------------------------------------
+@admin.register(Account)
+class AccountAdmin(ModelAdmin):
+    list_display = ["code", "name", "kind", "key", "display_balance"]
+    search_fields = ["code", "name", "key"]
+    actions_list = ["trial_balance"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(balance=Sum("postings__amount"))
+
+    @display(description="Balance (Dr + / Cr −)", ordering="balance")
+    def display_balance(self, obj):
+        return _money(obj.balance or 0)
+
+    # The chart is created by a migration; services find accounts by key, so keys never change.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "trial-balance/",
+                self.admin_site.admin_view(self.trial_balance_view),
+                name="ledger_account_trial_balance",
+            ),
+            *super().get_urls(),
+        ]
+
+    @action(description="Trial balance", icon="balance", permissions=["ledger.view_account"])
+    def trial_balance(self, request):
+        return redirect("admin:ledger_account_trial_balance")
+
+    def trial_balance_view(self, request):
+        if not request.user.has_perm("ledger.view_account"):
+            raise PermissionDenied
+        form = AsOfForm(request.GET or None)
+        tb = book_selectors.trial_balance(as_of=form.as_of_or_today())
+        rows = [
+            [r.account.code, r.account.name, r.account.get_kind_display(), _money(r.debit), _money(r.credit)]
+            for r in tb.rows
+        ]
+        rows.append(
+            [format_html("<strong>Total</strong>"), "", "", _money(tb.total_debit), _money(tb.total_credit)]
+        )
+        return _page(
+            self,
+            request,
+            "trial_balance.html",
+            f"Trial balance as of {tb.as_of:%d %b %Y}",
+            form=form,
+            tb=tb,
+            table={"headers": ["Code", "Account", "Kind", "Debit (KES)", "Credit (KES)"], "rows": rows},
+            intro="Balances at the end of the chosen day, Nairobi time.",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The journal
+# ---------------------------------------------------------------------------------------------
+class PostingInline(TabularInline):
+    model = Posting
+    fields = ["account", "display_debit", "display_credit"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    @display(description="Debit")
+    def display_debit(self, obj):
+        return _money(obj.debit)
+
+    @display(description="Credit")
+    def display_credit(self, obj):
+        return _money(obj.credit)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ModelAdmin):
+    list_display = [
+        "number",
+        "posted_at",
+        "kind",
+        "display_amount",
+        "order",
+        "receipt_code",
+        "channel",
+        "memo",
+        "display_reversal",
+    ]
+    list_display_links = ["number"]
+    # Exact matches on indexed columns: fast on millions of entries.
+    search_fields = ["=number", "=order__reference", "=receipt_code"]
+    search_help_text = "Entry number (JE-000123), order reference (TXN-…) or M-Pesa receipt."
+    list_filter = [
+        ("kind", ChoicesDropdownFilter),
+        ("posted_at", RangeDateTimeFilter),
+        "channel",
+    ]
+    list_filter_submit = True
+    list_select_related = ["order", "reverses", "reversed_by"]
+    show_full_result_count = False
+    paginator = InfinitePaginator
+    list_per_page = 50
+    inlines = [PostingInline]
+    fields = [
+        "number",
+        "kind",
+        "posted_at",
+        "memo",
+        "reason",
+        "order",
+        "receipt_code",
+        "channel",
+        "created_by",
+        "reverses",
+        "display_reversal",
+        "idempotency_key",
+    ]
+    readonly_fields = fields
+    actions_list = ["post_adjustment", "daily_summary", "trial_balance"]
+    actions_detail = ["reverse_entry"]
+
+    def get_queryset(self, request):
+        # A correlated subquery per shown row, not a GROUP BY over the whole journal.
+        debits = (
+            Posting.objects.filter(entry=OuterRef("pk"), amount__gt=0)
+            .order_by()
+            .values("entry")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        return super().get_queryset(request).annotate(debits=Subquery(debits))
+
+    def get_search_results(self, request, queryset, search_term):
+        # References and receipts are upper case; people type them any way.
+        return super().get_search_results(request, queryset, search_term.strip().upper())
+
+    @display(description="Amount (KES)")
+    def display_amount(self, obj):
+        return _money(obj.debits)
+
+    @display(description="Reversal")
+    def display_reversal(self, obj):
+        reversal = getattr(obj, "reversed_by", None) if obj.pk else None
+        if reversal:
+            return format_html("reversed by {}", reversal.number)
+        if obj.reverses_id:
+            return format_html("reverses {}", obj.reverses.number)
+        return "—"
+
+    # Nobody, not even a superuser, adds, edits or deletes an entry here.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "daily-summary/",
+                self.admin_site.admin_view(self.daily_summary_view),
+                name="ledger_journalentry_daily_summary",
+            ),
+            *super().get_urls(),
+        ]
+
+    @action(description="Daily summary", icon="today", permissions=["ledger.view_journalentry"])
+    def daily_summary(self, request):
+        return redirect("admin:ledger_journalentry_daily_summary")
+
+    @action(description="Trial balance", icon="balance", permissions=["ledger.view_account"])
+    def trial_balance(self, request):
+        return redirect("admin:ledger_account_trial_balance")
+
+    def daily_summary_view(self, request):
+        if not request.user.has_perm("ledger.view_journalentry"):
+            raise PermissionDenied
+        form = DayForm(request.GET or None)
+        summary = book_selectors.daily_summary(day=form.day_or_today())
+
+        def table(lines, first):
+            rows = [[line.label, line.count, _money(line.amount)] for line in lines]
+            return {"headers": [first, "Count", "Amount (KES)"], "rows": rows}
+
+        by_channel = table([*summary.by_channel, summary.total], "Channel")
+        by_channel["rows"][-1][0] = format_html("<strong>{}</strong>", "Total")
+        return _page(
+            self,
+            request,
+            "daily_summary.html",
+            f"Daily summary for {summary.day:%a %d %b %Y}",
+            form=form,
+            summary=summary,
+            by_channel=by_channel,
+            by_bundle=table(summary.by_bundle, "Bundle"),
+            movements=table([summary.deliveries, summary.refunds], "Movement"),
+            intro="Payments confirmed that day (Nairobi time), net of reversed entries.",
+        )
+
+    @action(description="Post adjustment", icon="edit_note", permissions=["ledger.post_adjustment"])
+    def post_adjustment(self, request):
+        form = AdjustmentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                entry = books.adjustment_post(
+                    lines=form.cleaned_data["lines"],
+                    reason=form.cleaned_data["reason"],
+                    memo=form.cleaned_data["memo"],
+                    user=request.user,
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, f"Adjustment {entry.number} posted.")
+                return redirect("admin:ledger_journalentry_change", entry.pk)
+        return _page(
+            self,
+            request,
+            "adjustment_form.html",
+            "Post an adjustment",
+            form=form,
+            cancel_url=reverse("admin:ledger_journalentry_changelist"),
+            intro="Any accounts; debits must equal credits. The entry can never be edited afterwards, "
+            "only reversed.",
+        )
+
+    @action(description="Reverse entry", icon="undo", permissions=["ledger.reverse_entry"])
+    def reverse_entry(self, request, object_id):
+        entry = get_object_or_404(JournalEntry, pk=object_id)
+        change_url = reverse("admin:ledger_journalentry_change", args=[entry.pk])
+        already = JournalEntry.objects.filter(reverses=entry).first()
+        if already:
+            messages.warning(request, f"{entry.number} is already reversed by {already.number}.")
+            return redirect(change_url)
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                reversal = books.entry_reverse(
+                    entry=entry, reason=form.cleaned_data["reason"], user=request.user
+                )
+            except DomainError as exc:
+                messages.error(request, exc.message)
+                return redirect(change_url)
+            messages.success(request, f"{entry.number} reversed by {reversal.number}.")
+            return redirect("admin:ledger_journalentry_change", reversal.pk)
+        postings = entry.postings.select_related("account")
+        return _page(
+            self,
+            request,
+            "confirm_with_reason.html",
+            f"Reverse {entry.number}",
+            question=f"Post the mirror entry of {entry.number} ({entry.get_kind_display()})?",
+            summary={
+                "headers": ["Account", "Debit (KES)", "Credit (KES)"],
+                "rows": [[str(p.account), _money(p.credit), _money(p.debit)] for p in postings],
+            },
+            intro="The reversal swaps every debit and credit below. Both entries stay in the books, "
+            "linked to each other.",
+            form=form,
+            confirm_label="Post reversal",
+            cancel_url=change_url,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Refunds: an action for the Order admin (ledger/admin/orders.py lists it in its actions)
+# ---------------------------------------------------------------------------------------------
+@action(
+    description="Refund", icon="currency_exchange", permissions=["ledger.refund_order"], url_path="refund"
+)
+def order_refund_action(model_admin, request, object_id):
+    """Confirmation page with a reason, then `books.order_refund`. Use as an actions_detail or
+    actions_row entry: `refund = order_refund_action` on the Order ModelAdmin."""
+    order = get_object_or_404(Order.objects.select_related("bundle"), pk=object_id)
+    change_url = reverse("admin:ledger_order_change", args=[order.pk])
+    if order.status not in (OrderStatus.PAID, OrderStatus.DELIVERED):
+        messages.error(request, books.ORDER_NOT_REFUNDABLE.format(status=order.get_status_display().lower()))
+        return redirect(change_url)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            entry = books.order_refund(order=order, reason=form.cleaned_data["reason"], user=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{order.reference} refunded ({entry.number}).")
+        return redirect(change_url)
+    amount = order.amount_paid or order.price
+    delivered = order.status == OrderStatus.DELIVERED
+    return _page(
+        model_admin,
+        request,
+        "confirm_with_reason.html",
+        f"Refund {order.reference}",
+        question=f"Refund KES {_money(amount)} for {order.reference}?",
+        summary={
+            "headers": ["", ""],
+            "rows": [
+                ["Bundle", str(order.bundle)],
+                ["Status", order.get_status_display()],
+                ["Paid by", order.get_channel_display()],
+                ["Books", "Dr Sales refunds" if delivered else "Dr Bundles owed"],
+            ],
+        },
+        intro="The order becomes refunded and a refund entry is posted. Send the money back to the "
+        "customer through M-Pesa yourself; this records it.",
+        form=form,
+        confirm_label="Refund order",
+        cancel_url=change_url,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports
+# ---------------------------------------------------------------------------------------------
+@admin.register(ExportJob)
+class ExportJobAdmin(ModelAdmin):
+    list_display = [
+        "id",
+        "created_at",
+        "created_by",
+        "format",
+        "display_filters",
+        "status",
+        "display_progress",
+        "display_download",
+    ]
+    list_filter = ["status", "format"]
+    list_filter_submit = True
+    list_select_related = ["created_by"]
+    show_full_result_count = False
+    paginator = InfinitePaginator
+    actions_list = ["new_export"]
+    readonly_fields = [
+        "created_by",
+        "created_at",
+        "format",
+        "filters",
+        "status",
+        "rows_total",
+        "rows_done",
+        "display_progress",
+        "display_download",
+        "error",
+        "started_at",
+        "finished_at",
+    ]
+    fields = readonly_fields
+
+    @display(description="Filters")
+    def display_filters(self, obj):
+        f = obj.filters or {}
+        parts = [f"{f.get('date_from', '?')} → {f.get('date_to', '?')}"]
+        if f.get("accounts"):
+            parts.append(", ".join(f["accounts"]))
+        if f.get("channel"):
+            parts.append(f["channel"])
+        return " · ".join(parts)
+
+    @display(description="Progress")
+    def display_progress(self, obj):
+        pct = obj.progress_percent
+        total = obj.rows_total if obj.rows_total is not None else "?"
+        return format_html(
+            '<div class="flex flex-col gap-1 min-w-32" title="{} of {} rows">'
+            '<div class="bg-base-100 rounded-default overflow-hidden dark:bg-base-800">'
+            '<div class="h-1.5 bg-primary-600 dark:bg-primary-500" style="width: {}%"></div></div>'
+            '<span class="text-xs">{}% · {} / {}</span></div>',
+            obj.rows_done,
+            total,
+            pct,
+            pct,
+            obj.rows_done,
+            total,
+        )
+
+    @display(description="File")
+    def display_download(self, obj):
+        if obj.status == ExportStatus.DONE and obj.file:
+            url = reverse("admin:ledger_exportjob_download", args=[obj.pk])
+            return format_html('<a class="text-primary-600 font-medium" href="{}">Download</a>', url)
+        if obj.status == ExportStatus.DONE:
+            return "downloaded directly"
+        return "—"
+
+    # Export records are the audit of who exported what: nobody edits or deletes them.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="ledger_exportjob_download",
+            ),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request, pk):
+        # Files are served only here, to people allowed to export: never from a public media URL.
+        if not request.user.has_perm("ledger.export_ledger"):
+            raise PermissionDenied
+        job = get_object_or_404(ExportJob, pk=pk)
+        if job.status != ExportStatus.DONE or not job.file:
+            raise Http404(EXPORT_NO_FILE)
+        return FileResponse(
+            job.file.open("rb"),
+            as_attachment=True,
+            filename=exports.export_filename(job.filters, job.format),
+            content_type=exports.CONTENT_TYPES[job.format],
+        )
+
+    @action(description="New export", icon="download", permissions=["ledger.export_ledger"])
+    def new_export(self, request):
+        form = ExportForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                filters = exports.export_filters(
+                    date_from=data["date_from"],
+                    date_to=data["date_to"],
+                    accounts=data["accounts"],
+                    channel=data["channel"],
+                )
+                count = exports.export_count(filters)
+                if count <= exports.DIRECT_MAX_ROWS:
+                    return self._download_now(request, filters, data["format"], count)
+                job = exports.export_job_create(
+                    filters=filters, fmt=data["format"], user=request.user, rows_total=count
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request,
+                    f"{count:,} postings: export #{job.pk} is running in the background. "
+                    "Its file appears here when it is done.",
+                )
+                return redirect("admin:ledger_exportjob_changelist")
+        return _page(
+            self,
+            request,
+            "export_form.html",
+            "Export the ledger",
+            form=form,
+            cancel_url=reverse("admin:ledger_exportjob_changelist"),
+            intro=f"Up to {exports.DIRECT_MAX_ROWS:,} postings download at once; larger exports run in "
+            "the background and are offered here when done.",
+        )
+
+    def _download_now(self, request, filters, fmt, count):
+        exports.export_record_direct(filters=filters, fmt=fmt, user=request.user, rows=count)
+        fd, tmp_path = tempfile.mkstemp(suffix="." + fmt)
+        os.close(fd)
+        try:
+            exports.export_write(filters=filters, fmt=fmt, path=tmp_path)
+            fh = open(tmp_path, "rb")  # noqa: SIM115  (FileResponse closes it)
+        finally:
+            os.unlink(tmp_path)  # the open handle keeps the data until the response is sent
+        return FileResponse(
+            fh,
+            as_attachment=True,
+            filename=exports.export_filename(filters, fmt),
+            content_type=exports.CONTENT_TYPES[fmt],
+        )

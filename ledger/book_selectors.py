@@ -1,0 +1,196 @@
+"""Reads of the books shared by the admin pages, the exports and the management commands.
+
+Days are Africa/Nairobi days: a date range [from, to] means from 00:00 Nairobi time on `from`
+to just before 00:00 on the day after `to`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Q, QuerySet, Sum
+
+from ledger.books import PAYMENT_KINDS
+from ledger.models import Account, EntryKind, Posting
+
+NAIROBI = ZoneInfo("Africa/Nairobi")
+ZERO = Decimal("0.00")
+
+# The exported columns, in order; exports and tests name them from here.
+EXPORT_COLUMNS = [
+    "Entry number",
+    "Date/time (Africa/Nairobi)",
+    "Account code",
+    "Account name",
+    "Debit",
+    "Credit",
+    "Order reference",
+    "M-Pesa receipt",
+    "Channel",
+    "Memo",
+]
+# What one exported row reads from the database: no model object per row.
+EXPORT_FIELDS = (
+    "entry__number",
+    "entry__posted_at",
+    "account__code",
+    "account__name",
+    "amount",
+    "entry__order__reference",
+    "entry__receipt_code",
+    "entry__channel",
+    "entry__memo",
+)
+
+
+def nairobi_day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=NAIROBI)
+
+
+def nairobi_range(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the inclusive Nairobi date range."""
+    return nairobi_day_start(date_from), nairobi_day_start(date_to + dt.timedelta(days=1))
+
+
+def nairobi_today() -> dt.date:
+    return dt.datetime.now(tz=NAIROBI).date()
+
+
+# ---------------------------------------------------------------------------------------------
+# Trial balance
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class TrialBalanceRow:
+    account: Account
+    balance: Decimal  # + debit, - credit
+
+    @property
+    def debit(self) -> Decimal | None:
+        return self.balance if self.balance > 0 else None
+
+    @property
+    def credit(self) -> Decimal | None:
+        return -self.balance if self.balance < 0 else None
+
+
+@dataclass
+class TrialBalance:
+    as_of: dt.date
+    rows: list[TrialBalanceRow] = field(default_factory=list)
+
+    @property
+    def total_debit(self) -> Decimal:
+        return sum((r.debit or ZERO for r in self.rows), ZERO)
+
+    @property
+    def total_credit(self) -> Decimal:
+        return sum((r.credit or ZERO for r in self.rows), ZERO)
+
+    @property
+    def balanced(self) -> bool:
+        return self.total_debit == self.total_credit
+
+
+def trial_balance(*, as_of: dt.date | None = None) -> TrialBalance:
+    """Every account's balance at the end of Nairobi day `as_of` (default: today)."""
+    as_of = as_of or nairobi_today()
+    end = nairobi_day_start(as_of + dt.timedelta(days=1))
+    sums = dict(
+        Posting.objects.filter(entry__posted_at__lt=end)
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values_list("account_id", "total")
+    )
+    rows = [TrialBalanceRow(account=a, balance=sums.get(a.pk) or ZERO) for a in Account.objects.all()]
+    return TrialBalance(as_of=as_of, rows=rows)
+
+
+def account_balances(*, as_of: dt.date | None = None) -> dict[str, Decimal]:
+    """{account key: balance (+ debit, - credit)} at the end of Nairobi day `as_of`."""
+    return {r.account.key: r.balance for r in trial_balance(as_of=as_of).rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Daily summary
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class SummaryLine:
+    label: str
+    count: int
+    amount: Decimal
+
+
+@dataclass
+class DailySummary:
+    day: dt.date
+    by_channel: list[SummaryLine]
+    by_bundle: list[SummaryLine]
+    deliveries: SummaryLine
+    refunds: SummaryLine
+
+    @property
+    def total(self) -> SummaryLine:
+        return SummaryLine(
+            "Total",
+            sum(line.count for line in self.by_channel),
+            sum((line.amount for line in self.by_channel), ZERO),
+        )
+
+
+CHANNEL_LABELS = {"stk": "STK push", "till": "Till (manual)"}
+
+
+def daily_summary(*, day: dt.date) -> DailySummary:
+    """Sales (payment entries not reversed) of one Nairobi day by channel and by bundle, with
+    that day's deliveries and refunds. Amounts are the debit side of each entry."""
+    start, end = nairobi_range(day, day)
+    debits = Posting.objects.filter(amount__gt=0, entry__posted_at__gte=start, entry__posted_at__lt=end)
+    sales = debits.filter(entry__kind__in=PAYMENT_KINDS, entry__reversed_by__isnull=True)
+
+    by_channel = [
+        SummaryLine(CHANNEL_LABELS.get(r["entry__channel"], r["entry__channel"] or "—"), r["n"], r["total"])
+        for r in sales.values("entry__channel")
+        .annotate(n=Count("entry_id", distinct=True), total=Sum("amount"))
+        .order_by("entry__channel")
+    ]
+    by_bundle = [
+        SummaryLine(r["entry__order__bundle__name"] or "(no order)", r["n"], r["total"])
+        for r in sales.values("entry__order__bundle__name")
+        .annotate(n=Count("entry_id", distinct=True), total=Sum("amount"))
+        .order_by("-total", "entry__order__bundle__name")
+    ]
+
+    def _line(label, qs):
+        agg = qs.aggregate(n=Count("entry_id", distinct=True), total=Sum("amount"))
+        return SummaryLine(label, agg["n"] or 0, agg["total"] or ZERO)
+
+    return DailySummary(
+        day=day,
+        by_channel=by_channel,
+        by_bundle=by_bundle,
+        deliveries=_line("Delivered", debits.filter(entry__kind=EntryKind.DELIVERY)),
+        refunds=_line("Refunded", debits.filter(entry__kind=EntryKind.REFUND)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Postings for export
+# ---------------------------------------------------------------------------------------------
+def postings_for_export(
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    account_keys: list[str] | None = None,
+    channel: str = "",
+) -> QuerySet:
+    """Postings of the inclusive Nairobi date range, in journal order, as tuples of EXPORT_FIELDS."""
+    start, end = nairobi_range(date_from, date_to)
+    q = Q(entry__posted_at__gte=start, entry__posted_at__lt=end)
+    if account_keys:
+        q &= Q(account__key__in=account_keys)
+    if channel:
+        q &= Q(entry__channel=channel)
+    return Posting.objects.filter(q).order_by("entry__seq", "id").values_list(*EXPORT_FIELDS)

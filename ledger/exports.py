@@ -1,0 +1,267 @@
+"""Ledger exports: postings for a Nairobi date range as CSV (UTF-8 with BOM) or XLSX.
+
+Rows stream from the database in chunks (values_list + iterator, a server-side cursor on
+PostgreSQL) into a file, so memory stays flat however many postings there are. Small exports
+are downloaded at once; large ones run as an ExportJob in a django-q2 worker.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from console.audit import audit_record
+from console.exceptions import DomainError
+from ledger.book_selectors import EXPORT_COLUMNS, NAIROBI, postings_for_export
+from ledger.models import Account, ExportJob, ExportStatus
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 2000
+FORMATS = ("csv", "xlsx")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+# Above this many postings an export runs in the background instead of in the request.
+DIRECT_MAX_ROWS = getattr(settings, "EXPORT_DIRECT_MAX_ROWS", 20_000)
+
+DATE_RANGE_BACKWARDS = "The start date is after the end date."
+UNKNOWN_FORMAT = "Choose CSV or XLSX."
+UNKNOWN_CHANNEL = "Unknown channel {channel!r}."
+
+
+class InvalidExport(DomainError):
+    """These export filters make no sense."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Filters: one dict, stored on the ExportJob as JSON, read back the same way everywhere
+# ---------------------------------------------------------------------------------------------
+def export_filters(
+    *, date_from: dt.date, date_to: dt.date, accounts: Iterable[str] = (), channel: str = ""
+) -> dict:
+    """Validate and normalise export filters into the JSON stored on an ExportJob."""
+    if date_from > date_to:
+        raise InvalidExport(DATE_RANGE_BACKWARDS)
+    if channel and channel not in ("stk", "till"):
+        raise InvalidExport(UNKNOWN_CHANNEL.format(channel=channel))
+    keys = sorted(set(accounts))
+    if keys:
+        known = set(Account.objects.filter(key__in=keys).values_list("key", flat=True))
+        if missing := set(keys) - known:
+            raise InvalidExport(f"Unknown account(s): {', '.join(sorted(missing))}.")
+    return {
+        "date_from": date_from.isoformat(),
+        "date_to": date_to.isoformat(),
+        "accounts": keys,
+        "channel": channel,
+    }
+
+
+def _queryset(filters: dict):
+    return postings_for_export(
+        date_from=dt.date.fromisoformat(filters["date_from"]),
+        date_to=dt.date.fromisoformat(filters["date_to"]),
+        account_keys=filters.get("accounts") or None,
+        channel=filters.get("channel") or "",
+    )
+
+
+def export_count(filters: dict) -> int:
+    return _queryset(filters).count()
+
+
+def export_filename(filters: dict, fmt: str) -> str:
+    return f"ledger_{filters['date_from']}_{filters['date_to']}.{fmt}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows and writers
+# ---------------------------------------------------------------------------------------------
+def _money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+def export_rows(filters: dict) -> Iterator[tuple]:
+    """(number, Nairobi datetime, code, name, debit, credit, order ref, receipt, channel, memo)."""
+    for number, posted_at, code, name, amount, ref, receipt, channel, memo in _queryset(filters).iterator(
+        chunk_size=CHUNK
+    ):
+        yield (
+            number,
+            posted_at.astimezone(NAIROBI),
+            code,
+            name,
+            amount if amount > 0 else None,
+            -amount if amount < 0 else None,
+            ref or "",
+            receipt or "",
+            channel or "",
+            memo or "",
+        )
+
+
+Progress = Callable[[int], None]
+
+
+def _chunked_progress(rows: Iterable[tuple], progress: Progress | None) -> Iterator[tuple]:
+    done = 0
+    for row in rows:
+        yield row
+        done += 1
+        if progress and done % CHUNK == 0:
+            progress(done)
+    if progress:
+        progress(done)
+
+
+def write_csv(rows: Iterable[tuple], fh) -> None:
+    """Write rows to a text file opened with newline="": BOM, header, then one line per posting."""
+    fh.write("\ufeff")  # Excel reads UTF-8 only with the BOM
+    writer = csv.writer(fh)
+    writer.writerow(EXPORT_COLUMNS)
+    for number, when, code, name, debit, credit, ref, receipt, channel, memo in rows:
+        writer.writerow(
+            [
+                number,
+                when.strftime("%Y-%m-%d %H:%M:%S"),
+                code,
+                name,
+                _money(debit) if debit is not None else "",
+                _money(credit) if credit is not None else "",
+                ref,
+                receipt,
+                channel,
+                memo,
+            ]
+        )
+
+
+def write_xlsx(rows: Iterable[tuple], path: str) -> None:
+    """Write rows to an XLSX file with openpyxl's write-only workbook (constant memory)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Postings")
+    ws.append(EXPORT_COLUMNS)
+
+    def money_cell(value):
+        if value is None:
+            return None
+        cell = WriteOnlyCell(ws, value=value)
+        cell.number_format = "0.00"
+        return cell
+
+    for number, when, code, name, debit, credit, ref, receipt, channel, memo in rows:
+        stamp = WriteOnlyCell(ws, value=when.replace(tzinfo=None))  # Excel has no time zones
+        stamp.number_format = "yyyy-mm-dd hh:mm:ss"
+        ws.append(
+            [number, stamp, code, name, money_cell(debit), money_cell(credit), ref, receipt, channel, memo]
+        )
+    wb.save(path)
+
+
+def export_write(*, filters: dict, fmt: str, path: str, progress: Progress | None = None) -> int:
+    """Write the export to `path`; returns the number of postings written."""
+    if fmt not in FORMATS:
+        raise InvalidExport(UNKNOWN_FORMAT)
+    counted = []
+
+    def _progress(done):
+        counted[:] = [done]
+        if progress:
+            progress(done)
+
+    rows = _chunked_progress(export_rows(filters), _progress)
+    if fmt == "csv":
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            write_csv(rows, fh)
+    else:
+        write_xlsx(rows, path)
+    return counted[0] if counted else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Export jobs
+# ---------------------------------------------------------------------------------------------
+@transaction.atomic
+def export_job_create(*, filters: dict, fmt: str, user, rows_total: int | None = None) -> ExportJob:
+    """Record an export (who, which filters) and queue it for a worker after commit."""
+    if fmt not in FORMATS:
+        raise InvalidExport(UNKNOWN_FORMAT)
+    job = ExportJob.objects.create(created_by=user, format=fmt, filters=filters, rows_total=rows_total)
+    audit_record(actor=user, action="ledger.export_queued", obj=job, after={"format": fmt, **filters})
+    transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def _enqueue(job_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("ledger.exports.run_export_job", job_id, task_name=f"ledger export #{job_id}")
+
+
+@transaction.atomic
+def export_record_direct(*, filters: dict, fmt: str, user, rows: int) -> ExportJob:
+    """Record a small export downloaded at once (no file kept): who exported what, and when."""
+    now = timezone.now()
+    job = ExportJob.objects.create(
+        created_by=user,
+        format=fmt,
+        filters=filters,
+        status=ExportStatus.DONE,
+        rows_total=rows,
+        rows_done=rows,
+        started_at=now,
+        finished_at=now,
+    )
+    audit_record(actor=user, action="ledger.export_downloaded", obj=job, after={"format": fmt, **filters})
+    return job
+
+
+def run_export_job(job_id: int) -> None:
+    """django-q2 entry point: write the job's file, updating progress every chunk.
+
+    Safe to run twice: a finished job is left alone; a failed or interrupted one starts over.
+    """
+    job = ExportJob.objects.get(pk=job_id)
+    if job.status == ExportStatus.DONE and job.file:
+        return
+    total = export_count(job.filters)
+    ExportJob.objects.filter(pk=job_id).update(
+        status=ExportStatus.RUNNING, started_at=timezone.now(), rows_total=total, rows_done=0, error=""
+    )
+
+    def progress(done):
+        ExportJob.objects.filter(pk=job_id).update(rows_done=done)
+
+    fd, tmp_path = tempfile.mkstemp(suffix="." + job.format)
+    os.close(fd)
+    try:
+        written = export_write(filters=job.filters, fmt=job.format, path=tmp_path, progress=progress)
+        job.refresh_from_db()
+        with open(tmp_path, "rb") as fh:
+            job.file.save(f"ledger_{job.pk}_{export_filename(job.filters, job.format)}", File(fh), save=False)
+        job.status = ExportStatus.DONE
+        job.rows_done = written
+        job.finished_at = timezone.now()
+        job.save(update_fields=["file", "status", "rows_done", "finished_at"])
+    except Exception as exc:
+        logger.exception("ledger export #%s failed", job_id)
+        ExportJob.objects.filter(pk=job_id).update(
+            status=ExportStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+    finally:
+        os.unlink(tmp_path)
