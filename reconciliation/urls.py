@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from reconciliation import api
 
 app_name = "reconciliation"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("callbacks/c2b/<str:token>/confirmation", api.c2b_confirmation, name="c2b_confirmation"),
+    path("callbacks/c2b/<str:token>/validation", api.c2b_validation, name="c2b_validation"),
+]

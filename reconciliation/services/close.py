@@ -1,0 +1,121 @@
+"""The daily close: the till's money three ways for one Nairobi day, and finance's sign-off.
+
+1. paid in: TillReceipt amounts paid that day (statement, C2B and pasted SMS sources);
+2. books: the movement of the M-Pesa till account that day (entries posted at the payment time);
+3. delivered: till-channel orders delivered that day, at the amount paid.
+The day balances when all three agree. Each difference lists the rows behind it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
+
+from console.audit import audit_record
+from ledger import books
+from ledger.models import Channel, Order, OrderStatus, Posting
+from reconciliation.models import DayClose, TillReceipt
+
+from .errors import DAY_ALREADY_CLOSED, DayAlreadyClosed
+
+NAIROBI = ZoneInfo("Africa/Nairobi")
+ZERO = Decimal("0.00")
+ROW_LIMIT = 200  # rows listed per difference; the totals are always complete
+
+
+def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=NAIROBI)
+    return start, start + dt.timedelta(days=1)
+
+
+def day_figures(*, day: dt.date) -> dict:
+    """Totals and differences for ``day`` (read-only). Amounts are strings for JSON."""
+    start, end = day_bounds(day)
+    receipts = TillReceipt.objects.filter(paid_at__gte=start, paid_at__lt=end)
+    paid_in = receipts.aggregate(s=Coalesce(Sum("amount"), ZERO))["s"]
+    till_postings = Posting.objects.filter(
+        account__key=books.MPESA_TILL, entry__posted_at__gte=start, entry__posted_at__lt=end
+    )
+    books_movement = till_postings.aggregate(s=Coalesce(Sum("amount"), ZERO))["s"]
+    delivered = Order.objects.filter(
+        channel=Channel.TILL, status=OrderStatus.DELIVERED, delivered_at__gte=start, delivered_at__lt=end
+    )
+    delivered_sum = ZERO
+    for amount_paid, price in delivered.values_list("amount_paid", "price").iterator():
+        delivered_sum += amount_paid if amount_paid is not None else price
+
+    differences = []
+    if paid_in != books_movement:
+        receipt_codes = set(receipts.values_list("code", flat=True))
+        booked_codes = set(till_postings.values_list("entry__receipt_code", flat=True))
+        differences.append(
+            {
+                "check": "paid_in_vs_books",
+                "difference": str(paid_in - books_movement),
+                "receipts_not_in_books": sorted(receipt_codes - booked_codes)[:ROW_LIMIT],
+                "books_without_receipt": sorted(booked_codes - receipt_codes)[:ROW_LIMIT],
+            }
+        )
+    if paid_in != delivered_sum:
+        not_delivered = receipts.exclude(
+            order__status=OrderStatus.DELIVERED, order__delivered_at__gte=start, order__delivered_at__lt=end
+        )
+        other_days = delivered.exclude(till_receipt__paid_at__gte=start, till_receipt__paid_at__lt=end)
+        differences.append(
+            {
+                "check": "paid_in_vs_delivered",
+                "difference": str(paid_in - delivered_sum),
+                "receipts_not_delivered": [
+                    {"code": c, "amount": str(a), "order": o or ""}
+                    for c, a, o in not_delivered.values_list("code", "amount", "order__reference")[:ROW_LIMIT]
+                ],
+                "delivered_from_other_days": [
+                    {"order": r, "receipt": m or "", "amount": str(a if a is not None else p)}
+                    for r, m, a, p in other_days.values_list(
+                        "reference", "mpesa_receipt", "amount_paid", "price"
+                    )[:ROW_LIMIT]
+                ],
+            }
+        )
+    return {
+        "day": day.isoformat(),
+        "paid_in": str(paid_in),
+        "receipts": receipts.count(),
+        "books_till_movement": str(books_movement),
+        "delivered": str(delivered_sum),
+        "orders_delivered": delivered.count(),
+        "balanced": not differences,
+        "differences": differences,
+    }
+
+
+@transaction.atomic
+def day_close(*, day: dt.date, user, note: str = "") -> DayClose:
+    """Record finance's sign-off on ``day`` with the figures as they are now. Atomic.
+
+    Raises DayAlreadyClosed when the day already has a sign-off.
+    """
+    existing = DayClose.objects.filter(day=day).select_related("closed_by").first()
+    if existing:
+        who = existing.closed_by.get_username() if existing.closed_by_id else "system"
+        raise DayAlreadyClosed(DAY_ALREADY_CLOSED.format(day=day.isoformat(), who=who))
+    figures = day_figures(day=day)
+    if note:
+        figures["note"] = note
+    try:
+        with transaction.atomic():
+            close = DayClose.objects.create(
+                day=day,
+                closed_by=user if getattr(user, "pk", None) else None,
+                figures=figures,
+                balanced=figures["balanced"],
+            )
+    except IntegrityError:
+        raise DayAlreadyClosed(DAY_ALREADY_CLOSED.format(day=day.isoformat(), who="someone else"))
+    audit_record(actor=user, action="day.closed", obj=close, after=figures, reason=note)
+    return close

@@ -1,0 +1,442 @@
+"""The matcher: claims against till receipts, set-based, precision first.
+
+Per batch of open claims (pending, or needing review because the code was unknown or looked
+like a typo) it runs a handful of queries: the claims; the receipts for all their codes
+(one ``code__in``); the verified claims holding those receipts; the unmatched receipts in a
+bounded time window (for look-alike codes, compared in Python by ``lookalike_key``); the
+active bundles and their price history. Decisions are pure (``claim_evaluate``); only a
+verification writes per claim (an order and a journal entry, under row locks).
+
+Outcomes (ClaimStatus / ClaimReason):
+- verified: the code is an unmatched receipt, its amount is the price in force at payment
+  time of exactly one active bundle, any pasted SMS amount equals it, the recipient is known;
+- needs_review amount_mismatch: the amount matches no bundle, or the pasted SMS amount differs;
+- needs_review code_already_used: the receipt already verified another claim (first stands);
+- needs_review unknown_code: no receipt after CLAIM_GRACE seconds, or the code's embedded date
+  is impossible for the message time (more than 2 days away, or after the message);
+- needs_review possible_typo: no exact receipt, exactly one unmatched receipt differing only by
+  look-alike slips (O/0 I/1 S/5 B/8 Z/2); suggested, never accepted automatically;
+- needs_review ambiguous: two bundles share the price, several look-alike receipts, sender or
+  recipient unclear, or the message predates the payment;
+- pending: no receipt yet, within the grace period.
+Verified and rejected claims are never touched here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.models import Bundle, BundlePriceChange
+from reconciliation.models import Claim, ClaimReason, ClaimStatus, ReconciliationRun, TillReceipt
+from reconciliation.parsers import embedded_date, lookalike_key
+
+from .errors import ReconciliationError
+
+NAIROBI = ZoneInfo("Africa/Nairobi")
+BATCH = 2000
+OPEN_REASONS = (ClaimReason.UNKNOWN_CODE, ClaimReason.POSSIBLE_TYPO)
+CODE_DATE_TOLERANCE_DAYS = 2
+# Look-alike receipts are searched this far before a claim (and a little after, for clock skew).
+LOOKALIKE_DAYS_BEFORE = 3
+LOOKALIKE_HOURS_AFTER = 1
+# A claim written this long before the payment it quotes cannot be right.
+CLAIM_BEFORE_PAYMENT_MINUTES = 10
+
+PASS, FAIL, NA = "pass", "fail", "na"
+
+
+def open_claims():
+    return Claim.objects.filter(
+        Q(status=ClaimStatus.PENDING) | Q(status=ClaimStatus.NEEDS_REVIEW, reason__in=OPEN_REASONS)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Bundle prices at a moment in time
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class PriceBook:
+    """Active bundles with their price history, loaded once per batch."""
+
+    bundles: list[Bundle]
+    changes: dict[int, list[BundlePriceChange]]
+
+    @classmethod
+    def load(cls) -> PriceBook:
+        bundles = list(Bundle.objects.filter(active=True).order_by("pk"))
+        changes: dict[int, list[BundlePriceChange]] = defaultdict(list)
+        for change in BundlePriceChange.objects.filter(bundle__in=bundles).order_by("changed_at", "pk"):
+            changes[change.bundle_id].append(change)
+        return cls(bundles, changes)
+
+    def price_at(self, bundle: Bundle, when: dt.datetime) -> Decimal:
+        history = self.changes.get(bundle.pk, [])
+        before = [c for c in history if c.changed_at <= when]
+        if before:
+            return before[-1].new_price
+        after = [c for c in history if c.changed_at > when]
+        if after and after[0].old_price is not None:
+            return after[0].old_price
+        return bundle.price
+
+    def matching(self, amount: Decimal, when: dt.datetime) -> list[Bundle]:
+        return [b for b in self.bundles if self.price_at(b, when) == amount]
+
+
+def bundles_for_amount(amount: Decimal, when: dt.datetime) -> list[Bundle]:
+    """Active bundles whose price in force at ``when`` is ``amount``."""
+    return PriceBook.load().matching(amount, when)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation (pure given the context)
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Context:
+    now: dt.datetime
+    grace: dt.timedelta
+    receipts: dict[str, TillReceipt]
+    used_by: dict[int, int]  # receipt id -> verified claim id
+    lookalikes: dict[str, list[TillReceipt]]
+    prices: PriceBook
+
+
+@dataclass
+class Decision:
+    status: str
+    reason: str = ""
+    receipt: TillReceipt | None = None
+    suggested: TillReceipt | None = None
+    bundle: Bundle | None = None
+    signals: list[dict] = field(default_factory=list)
+    summary: str = ""
+
+    def explanation(self, claim: Claim) -> dict:
+        parse = (claim.explanation or {}).get("parse", {})
+        return {"parse": parse, "signals": self.signals, "summary": self.summary}
+
+
+def _signal(name: str, result: str, detail: str) -> dict:
+    return {"name": name, "result": result, "detail": detail}
+
+
+def code_date_check(code: str, claimed_at: dt.datetime) -> bool | None:
+    """False when the code's embedded date is more than 2 days from the message or after it."""
+    embedded = embedded_date(code)
+    if embedded is None:
+        return None
+    day = claimed_at.astimezone(NAIROBI).date()
+    if embedded > day:
+        return False
+    return (day - embedded).days <= CODE_DATE_TOLERANCE_DAYS
+
+
+def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
+    signals = []
+    parse_flags = ((claim.explanation or {}).get("parse") or {}).get("ambiguous") or []
+    receipt = ctx.receipts.get(claim.code)
+    date_ok = code_date_check(claim.code, claim.claimed_at)
+    embedded = embedded_date(claim.code)
+    signals.append(
+        _signal(
+            "code_date_plausible",
+            NA if date_ok is None else (PASS if date_ok else FAIL),
+            "The code carries no readable date."
+            if date_ok is None
+            else f"The code's date {embedded:%d %b %Y} is {'consistent' if date_ok else 'inconsistent'} "
+            f"with the message time {timezone.localtime(claim.claimed_at):%d %b %Y %H:%M}.",
+        )
+    )
+    recipient_ok = bool(claim.recipient_msisdn) and not parse_flags
+    signals.append(
+        _signal(
+            "recipient",
+            PASS if recipient_ok else FAIL,
+            f"Load {claim.recipient_msisdn}."
+            if recipient_ok
+            else "Unclear: " + ("; ".join(parse_flags) or "no number"),
+        )
+    )
+
+    if receipt is None:
+        signals.append(_signal("code_exact", FAIL, f"No till receipt {claim.code} yet."))
+        for name in ("amount_matches_bundle", "minutes_between_payment_and_claim"):
+            signals.append(_signal(name, NA, "No receipt to compare with."))
+        signals.append(_sms_signal(claim, None))
+        return _without_receipt(claim, ctx, signals, date_ok)
+
+    signals.append(_signal("code_exact", PASS, f"Till receipt {receipt.code} of KES {receipt.amount:,.2f}."))
+    minutes = int((claim.claimed_at - receipt.paid_at).total_seconds() // 60)
+    early = minutes < -CLAIM_BEFORE_PAYMENT_MINUTES
+    signals.append(
+        _signal(
+            "minutes_between_payment_and_claim",
+            FAIL if early else PASS,
+            f"The message was sent {abs(minutes)} min {'before' if minutes < 0 else 'after'} the payment.",
+        )
+    )
+    bundles = ctx.prices.matching(receipt.amount, receipt.paid_at)
+    signals.append(
+        _signal(
+            "amount_matches_bundle",
+            PASS if len(bundles) == 1 else FAIL,
+            f"KES {receipt.amount:,.2f} is the price of "
+            + (", ".join(b.name for b in bundles) if bundles else "no active bundle")
+            + " at payment time.",
+        )
+    )
+    sms = _sms_signal(claim, receipt)
+    signals.append(sms)
+
+    used_by = ctx.used_by.get(receipt.pk)
+    if (used_by and used_by != claim.pk) or receipt.order_id:
+        return Decision(
+            ClaimStatus.NEEDS_REVIEW,
+            ClaimReason.CODE_ALREADY_USED,
+            receipt=None,
+            suggested=receipt,
+            signals=signals,
+            summary=f"Receipt {receipt.code} already paid another claim; the first claim stands.",
+        )
+    if not bundles or sms["result"] == FAIL:
+        why = (
+            sms["detail"] if sms["result"] == FAIL else f"KES {receipt.amount:,.2f} matches no bundle price."
+        )
+        return Decision(
+            ClaimStatus.NEEDS_REVIEW,
+            ClaimReason.AMOUNT_MISMATCH,
+            suggested=receipt,
+            signals=signals,
+            summary=why,
+        )
+    if len(bundles) > 1:
+        return Decision(
+            ClaimStatus.NEEDS_REVIEW,
+            ClaimReason.AMBIGUOUS,
+            suggested=receipt,
+            signals=signals,
+            summary="Several bundles cost this amount: " + ", ".join(b.name for b in bundles) + ".",
+        )
+    if not recipient_ok or early:
+        summary = (
+            "The message predates the payment."
+            if early
+            else "Sender or recipient unclear: " + "; ".join(parse_flags)
+        )
+        return Decision(
+            ClaimStatus.NEEDS_REVIEW,
+            ClaimReason.AMBIGUOUS,
+            suggested=receipt,
+            signals=signals,
+            summary=summary,
+        )
+    return Decision(
+        ClaimStatus.VERIFIED,
+        receipt=receipt,
+        bundle=bundles[0],
+        signals=signals,
+        summary=f"Code {receipt.code} and KES {receipt.amount:,.0f} match {bundles[0].name} "
+        f"for {claim.recipient_msisdn}.",
+    )
+
+
+def _sms_signal(claim: Claim, receipt: TillReceipt | None) -> dict:
+    if claim.claimed_amount is None:
+        return _signal("sms_amount", NA, "No M-Pesa SMS was pasted.")
+    if receipt is None:
+        return _signal("sms_amount", NA, f"The pasted SMS says KES {claim.claimed_amount:,.2f}.")
+    if claim.claimed_amount == receipt.amount:
+        return _signal(
+            "sms_amount", PASS, f"The pasted SMS amount KES {claim.claimed_amount:,.2f} equals the receipt."
+        )
+    return _signal(
+        "sms_amount",
+        FAIL,
+        f"The pasted SMS says KES {claim.claimed_amount:,.2f} "
+        f"but the till received KES {receipt.amount:,.2f}.",
+    )
+
+
+def _without_receipt(claim: Claim, ctx: Context, signals: list[dict], date_ok: bool | None) -> Decision:
+    if date_ok is False:
+        return Decision(
+            ClaimStatus.NEEDS_REVIEW,
+            ClaimReason.UNKNOWN_CODE,
+            signals=signals,
+            summary=f"No receipt {claim.code}, and its date does not fit the message time.",
+        )
+    low = claim.claimed_at - dt.timedelta(days=LOOKALIKE_DAYS_BEFORE)
+    high = claim.claimed_at + dt.timedelta(hours=LOOKALIKE_HOURS_AFTER)
+    candidates = [
+        r
+        for r in ctx.lookalikes.get(lookalike_key(claim.code), [])
+        if r.code != claim.code and low <= r.paid_at <= high and r.pk not in ctx.used_by
+    ]
+    if len(candidates) == 1:
+        return Decision(
+            ClaimStatus.NEEDS_REVIEW,
+            ClaimReason.POSSIBLE_TYPO,
+            suggested=candidates[0],
+            signals=signals,
+            summary=f"No receipt {claim.code}; {candidates[0].code} differs only by look-alike characters.",
+        )
+    if len(candidates) > 1:
+        return Decision(
+            ClaimStatus.NEEDS_REVIEW,
+            ClaimReason.AMBIGUOUS,
+            signals=signals,
+            summary="Several receipts look like this code: " + ", ".join(r.code for r in candidates) + ".",
+        )
+    if ctx.now - claim.claimed_at > ctx.grace:
+        return Decision(
+            ClaimStatus.NEEDS_REVIEW,
+            ClaimReason.UNKNOWN_CODE,
+            signals=signals,
+            summary=f"No till receipt {claim.code} after {int(ctx.grace.total_seconds() // 60)} minutes.",
+        )
+    return Decision(ClaimStatus.PENDING, signals=signals, summary=f"Waiting for till receipt {claim.code}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+def _context(claims: list[Claim], now: dt.datetime, prices: PriceBook) -> Context:
+    codes = {c.code for c in claims}
+    receipts = {r.code: r for r in TillReceipt.objects.filter(code__in=codes)}
+    used_by = dict(
+        Claim.objects.filter(status=ClaimStatus.VERIFIED, receipt__code__in=codes).values_list(
+            "receipt_id", "pk"
+        )
+    )
+    lookalikes: dict[str, list[TillReceipt]] = defaultdict(list)
+    without = [c for c in claims if c.code not in receipts]
+    if without:
+        low = min(c.claimed_at for c in without) - dt.timedelta(days=LOOKALIKE_DAYS_BEFORE)
+        high = max(c.claimed_at for c in without) + dt.timedelta(hours=LOOKALIKE_HOURS_AFTER)
+        wanted = {lookalike_key(c.code) for c in without}
+        window = TillReceipt.objects.unmatched().filter(paid_at__gte=low, paid_at__lte=high)
+        for receipt in window.only("pk", "code", "amount", "paid_at", "order_id").iterator(chunk_size=5000):
+            key = lookalike_key(receipt.code)
+            if key in wanted:
+                lookalikes[key].append(receipt)
+    return Context(
+        now=now,
+        grace=dt.timedelta(seconds=getattr(settings, "CLAIM_GRACE", 7200)),
+        receipts=receipts,
+        used_by=used_by,
+        lookalikes=lookalikes,
+        prices=prices,
+    )
+
+
+_FIELDS = ["status", "reason", "explanation", "suggested_receipt", "bundle", "updated_at"]
+
+
+def claims_reconcile(
+    *,
+    trigger: str = "manual",
+    codes: list[str] | None = None,
+    now: dt.datetime | None = None,
+    batch: int = BATCH,
+) -> ReconciliationRun:
+    """Match every open claim (or only those for ``codes``). Idempotent: re-running changes
+    nothing that is already right; verified and rejected claims are never touched.
+
+    Each verification is its own short transaction (locks: claim, then receipt); the other
+    outcomes are written with one bulk update per batch. Returns the ReconciliationRun.
+    """
+    now = now or timezone.now()
+    run = ReconciliationRun.objects.create(trigger=trigger[:20])
+    counts: Counter = Counter()
+    prices = PriceBook.load()
+    last_id = 0
+    try:
+        while True:
+            qs = open_claims().filter(pk__gt=last_id)
+            if codes is not None:
+                qs = qs.filter(code__in=codes)
+            claims = list(qs.select_related(None).order_by("pk")[:batch])
+            if not claims:
+                break
+            last_id = claims[-1].pk
+            _reconcile_batch(sorted(claims, key=lambda c: (c.claimed_at, c.pk)), now, prices, counts)
+            if len(claims) < batch:
+                break
+    except Exception as exc:
+        run.error = repr(exc)[:2000]
+        raise
+    finally:
+        run.finished_at = timezone.now()
+        run.counts = dict(counts)
+        run.save(update_fields=["finished_at", "counts", "error"])
+    return run
+
+
+def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counter) -> None:
+    ctx = _context(claims, now, prices)
+    changed = []
+    for claim in claims:
+        counts["examined"] += 1
+        decision = claim_evaluate(claim, ctx)
+        explanation = decision.explanation(claim)
+        if decision.status == ClaimStatus.VERIFIED:
+            from .decisions import claim_verify_auto
+
+            try:
+                claim_verify_auto(
+                    claim_id=claim.pk,
+                    receipt_id=decision.receipt.pk,
+                    bundle_id=decision.bundle.pk,
+                    explanation=explanation,
+                )
+            except ReconciliationError:
+                # Another worker or agent used the receipt (or decided the claim) first.
+                counts["lost_race"] += 1
+                ctx.used_by.setdefault(decision.receipt.pk, -1)
+                decision = claim_evaluate(claim, ctx)
+                explanation = decision.explanation(claim)
+            else:
+                ctx.used_by[decision.receipt.pk] = claim.pk
+                counts["verified"] += 1
+                continue
+        key = decision.reason or decision.status
+        counts[key] += 1
+        new = (
+            decision.status,
+            decision.reason,
+            explanation,
+            getattr(decision.suggested, "pk", None),
+            getattr(decision.bundle, "pk", None),
+        )
+        old = (claim.status, claim.reason, claim.explanation, claim.suggested_receipt_id, claim.bundle_id)
+        if new != old:
+            claim.status, claim.reason, claim.explanation = decision.status, decision.reason, explanation
+            claim.suggested_receipt_id = new[3]
+            claim.bundle_id = new[4]
+            claim.updated_at = now
+            changed.append(claim)
+    if changed:
+        # Only claims still open are updated: a person may have decided one meanwhile.
+        with transaction.atomic():
+            still_open = set(
+                open_claims().filter(pk__in=[c.pk for c in changed]).values_list("pk", flat=True)
+            )
+            Claim.objects.bulk_update([c for c in changed if c.pk in still_open], _FIELDS, batch_size=500)
+        counts["changed"] += len(changed)
+
+
+def reconcile_later(*, trigger: str, codes: list[str] | None = None) -> None:
+    """Queue a matcher run for ``codes`` once the current transaction commits."""
+    from django_q.tasks import async_task
+
+    codes = sorted(set(codes)) if codes else None
+    transaction.on_commit(lambda: async_task("reconciliation.tasks.reconcile", trigger=trigger, codes=codes))

@@ -1,0 +1,340 @@
+"""Till receipts: money paid into our till, from C2B confirmations, statements and pasted SMS.
+
+Every new receipt posts Dr M-Pesa till / Cr Unallocated receipts through ledger.books. A receipt
+code is unique, so recording the same payment twice (a replayed callback, an overlapping
+statement, a re-pasted SMS) adds nothing the second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from console.audit import audit_record
+from ledger import books
+from reconciliation.models import ImportStatus, ReceiptSource, StatementImport, TillReceipt
+from reconciliation.parsers import StatementFormatError, parse_statement, parse_till_sms_receipts
+
+from .errors import BAD_C2B, ImportRefused, InvalidC2BPayload
+
+NAIROBI = ZoneInfo("Africa/Nairobi")
+CENT = Decimal("0.01")
+CHUNK = 1000
+# Statements with more receipt rows than this import in the background with progress.
+ASYNC_ROWS = 2000
+
+NO_TILL_SMS = "No till SMS was found. Paste the whole message, from the code to the balance."
+STATEMENT_HAS_ERRORS = "The statement has {count} bad row(s); nothing was saved. First: {first}"
+NOT_A_PREVIEW = "This import is {status}; only a previewed statement can be imported."
+
+_C2B_CODE_RE = re.compile(r"^[A-Z0-9]{8,12}$")
+
+
+@dataclass(frozen=True)
+class ReceiptDraft:
+    code: str
+    amount: Decimal
+    paid_at: dt.datetime
+    source: str
+    payer_masked: str = ""
+    payer_name: str = ""
+    raw: dict = field(default_factory=dict)
+
+    def as_model(self, statement_import=None) -> TillReceipt:
+        return TillReceipt(
+            code=self.code,
+            amount=self.amount,
+            paid_at=self.paid_at,
+            source=self.source,
+            payer_masked=(self.payer_masked or "")[:80],
+            payer_name=(self.payer_name or "")[:120],
+            raw=self.raw,
+            statement_import=statement_import,
+        )
+
+
+def _post_and_reconcile(receipts: list[TillReceipt]) -> None:
+    """Book each new receipt (idempotent by code) and re-run matching for their codes after commit."""
+    for receipt in receipts:
+        books.post_till_receipt(code=receipt.code, amount=receipt.amount, paid_at=receipt.paid_at)
+    codes = [r.code for r in receipts]
+    if codes:
+        from reconciliation.services.matcher import reconcile_later
+
+        reconcile_later(trigger="receipt", codes=codes)
+
+
+def _record_one(draft: ReceiptDraft) -> tuple[TillReceipt, bool]:
+    """Insert one receipt unless its code is known. Returns (receipt, created). Atomic."""
+    with transaction.atomic():
+        existing = TillReceipt.objects.filter(code=draft.code).first()
+        if existing:
+            return existing, False
+        try:
+            with transaction.atomic():
+                receipt = draft.as_model()
+                receipt.save()
+        except IntegrityError:
+            # A concurrent delivery of the same payment won; ours is the duplicate.
+            return TillReceipt.objects.get(code=draft.code), False
+        _post_and_reconcile([receipt])
+        return receipt, True
+
+
+# ---------------------------------------------------------------------------------------------
+# C2B confirmation (Daraja)
+# ---------------------------------------------------------------------------------------------
+def c2b_draft(payload: object) -> ReceiptDraft:
+    """Read a C2B confirmation body (every value a string; MSISDN may be masked or hashed).
+
+    Raises InvalidC2BPayload with a readable detail for anything we cannot record.
+    """
+    if not isinstance(payload, dict):
+        raise InvalidC2BPayload(BAD_C2B.format(detail="the body is not a JSON object"))
+    code = str(payload.get("TransID") or "").strip().upper()
+    if not _C2B_CODE_RE.match(code):
+        raise InvalidC2BPayload(BAD_C2B.format(detail=f"TransID {payload.get('TransID')!r} is not a receipt"))
+    try:
+        amount = Decimal(str(payload.get("TransAmount", "")).replace(",", "").strip())
+    except InvalidOperation:
+        raise InvalidC2BPayload(BAD_C2B.format(detail=f"TransAmount {payload.get('TransAmount')!r}"))
+    if not amount.is_finite() or amount <= 0:
+        raise InvalidC2BPayload(BAD_C2B.format(detail=f"TransAmount {payload.get('TransAmount')!r}"))
+    try:
+        paid_at = dt.datetime.strptime(str(payload.get("TransTime", "")).strip(), "%Y%m%d%H%M%S")
+    except ValueError:
+        raise InvalidC2BPayload(BAD_C2B.format(detail=f"TransTime {payload.get('TransTime')!r}"))
+    name = " ".join(
+        str(payload.get(k) or "").strip() for k in ("FirstName", "MiddleName", "LastName") if payload.get(k)
+    )
+    return ReceiptDraft(
+        code=code,
+        amount=amount.quantize(CENT),
+        # Daraja sends East Africa Time without a zone.
+        paid_at=paid_at.replace(tzinfo=NAIROBI),
+        source=ReceiptSource.C2B,
+        payer_masked=str(payload.get("MSISDN") or "").strip(),
+        payer_name=name,
+        raw=payload,
+    )
+
+
+def receipt_record_c2b(*, payload: object) -> tuple[TillReceipt, bool]:
+    """Record a C2B confirmation. Atomic; idempotent on TransID. Raises InvalidC2BPayload."""
+    return _record_one(c2b_draft(payload))
+
+
+# ---------------------------------------------------------------------------------------------
+# Pasted merchant-side till SMS
+# ---------------------------------------------------------------------------------------------
+@transaction.atomic
+def till_sms_import(*, text: str, user=None) -> dict:
+    """Record every till SMS in ``text``. Atomic; idempotent by code.
+
+    Returns counts {found, new, known, codes_new}. Raises ImportRefused when no SMS is found.
+    """
+    found = parse_till_sms_receipts(text or "")
+    drafts = []
+    for sms in found:
+        if sms.occurred_at is None or sms.amount <= 0:
+            continue
+        drafts.append(
+            ReceiptDraft(
+                code=sms.code,
+                amount=sms.amount.quantize(CENT),
+                paid_at=sms.occurred_at,
+                source=ReceiptSource.SMS,
+                payer_masked=sms.phone or "",
+                payer_name=sms.counterparty or "",
+                raw={"sms": sms.code, "counterparty": sms.counterparty, "phone": sms.phone},
+            )
+        )
+    if not drafts:
+        raise ImportRefused(NO_TILL_SMS)
+    new = []
+    for draft in drafts:
+        receipt, created = _record_one(draft)
+        if created:
+            new.append(receipt)
+            audit_record(
+                actor=user, action="receipt.sms_recorded", obj=receipt, after={"amount": receipt.amount}
+            )
+    return {
+        "found": len(drafts),
+        "new": len(new),
+        "known": len(drafts) - len(new),
+        "codes_new": [r.code for r in new],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Statements (M-PESA Org portal export)
+# ---------------------------------------------------------------------------------------------
+def statement_parse(*, data: bytes, filename: str):
+    """Parse a statement, refusing files with any bad row. Raises ImportRefused (nothing saved)."""
+    try:
+        parsed = parse_statement(data, filename)
+    except StatementFormatError as exc:
+        raise ImportRefused(str(exc))
+    if parsed.errors:
+        first = parsed.errors[0]
+        raise ImportRefused(
+            STATEMENT_HAS_ERRORS.format(
+                count=len(parsed.errors), first=f"row {first.row_number}, {first.column}: {first.message}"
+            )
+        )
+    return parsed
+
+
+def _known_codes(codes: list[str]) -> set[str]:
+    known: set[str] = set()
+    for i in range(0, len(codes), CHUNK):
+        known.update(TillReceipt.objects.filter(code__in=codes[i : i + CHUNK]).values_list("code", flat=True))
+    return known
+
+
+def statement_preview(*, data: bytes, filename: str) -> dict:
+    """What importing this file would do, without saving anything.
+
+    Returns {rows_total, new, known, new_amount, skipped: {reason: n}, errors: [...], warnings}.
+    Row errors are returned, not raised, so the admin can list them with row numbers; a file
+    that is not a statement raises ImportRefused.
+    """
+    try:
+        parsed = parse_statement(data, filename)
+    except StatementFormatError as exc:
+        raise ImportRefused(str(exc))
+    receipts = parsed.receipts
+    known = _known_codes([r.receipt for r in receipts])
+    new_rows = [r for r in receipts if r.receipt not in known]
+    return {
+        "rows_total": len(receipts),
+        "new": len(new_rows),
+        "known": len(receipts) - len(new_rows),
+        "new_amount": str(sum((r.paid_in for r in new_rows), Decimal("0.00"))),
+        "skipped": dict(Counter(r.skip_reason for r in parsed.rows if r.disposition != "receipt")),
+        "errors": [{"row": e.row_number, "column": e.column, "message": e.message} for e in parsed.errors],
+        "warnings": list(parsed.warnings),
+    }
+
+
+@transaction.atomic
+def statement_import_create(*, data: bytes, filename: str, user=None) -> StatementImport:
+    """Save an uploaded statement as a preview (no receipts yet). Atomic.
+
+    Raises ImportRefused when the file is not a statement or has any bad row: nothing is saved.
+    """
+    statement_parse(data=data, filename=filename)
+    preview = statement_preview(data=data, filename=filename)
+    imp = StatementImport(
+        original_name=filename[:255],
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by=user if getattr(user, "pk", None) else None,
+        status=ImportStatus.PREVIEW,
+        rows_total=preview["rows_total"],
+        counts=preview,
+    )
+    imp.file.save(filename.rsplit("/", 1)[-1] or "statement", ContentFile(data), save=False)
+    imp.save()
+    audit_record(actor=user, action="statement.previewed", obj=imp, after=preview)
+    return imp
+
+
+def statement_import_start(*, import_id: int, user=None, inline: bool = False) -> StatementImport:
+    """Import a previewed statement: inline when small (or asked), as a django-q2 task when large.
+
+    Raises ImportRefused when the import is not a preview (e.g. already imported).
+    """
+    with transaction.atomic():
+        imp = StatementImport.objects.select_for_update().get(pk=import_id)
+        if imp.status != ImportStatus.PREVIEW:
+            raise ImportRefused(NOT_A_PREVIEW.format(status=imp.get_status_display().lower()))
+        imp.status = ImportStatus.QUEUED
+        imp.save(update_fields=["status"])
+        audit_record(actor=user, action="statement.import_started", obj=imp, after={"rows": imp.rows_total})
+    if imp.rows_total > ASYNC_ROWS and not inline:
+        from django_q.tasks import async_task
+
+        transaction.on_commit(lambda: async_task("reconciliation.tasks.statement_import_run", imp.pk))
+        imp.refresh_from_db()
+        return imp
+    return statement_import_run(import_id=imp.pk)
+
+
+def statement_import_run(*, import_id: int) -> StatementImport:
+    """Insert the statement's new receipts set-based, chunk by chunk, with progress.
+
+    Each chunk commits on its own (progress is visible); re-running is safe because codes are
+    unique and books entries are idempotent by code. On an unexpected error the import is
+    marked failed with the message.
+    """
+    imp = StatementImport.objects.get(pk=import_id)
+    if imp.status in (ImportStatus.DONE, ImportStatus.PREVIEW):
+        return imp
+    StatementImport.objects.filter(pk=imp.pk).update(status=ImportStatus.RUNNING, rows_done=0)
+    try:
+        with imp.file.open("rb") as fh:
+            data = fh.read()
+        parsed = statement_parse(data=data, filename=imp.original_name)
+        rows = parsed.receipts
+        new_total = 0
+        for i in range(0, len(rows), CHUNK):
+            chunk = rows[i : i + CHUNK]
+            with transaction.atomic():
+                new_total += len(_insert_statement_rows(chunk, imp))
+                StatementImport.objects.filter(pk=imp.pk).update(rows_done=i + len(chunk))
+        counts = dict(imp.counts or {})
+        counts.update({"new": new_total, "known": len(rows) - new_total})
+        StatementImport.objects.filter(pk=imp.pk).update(
+            status=ImportStatus.DONE,
+            rows_total=len(rows),
+            rows_done=len(rows),
+            counts=counts,
+            finished_at=timezone.now(),
+        )
+    except Exception as exc:  # recorded on the import for the operator, then re-raised for the task log
+        StatementImport.objects.filter(pk=imp.pk).update(
+            status=ImportStatus.FAILED, errors=[{"message": str(exc)}], finished_at=timezone.now()
+        )
+        raise
+    imp.refresh_from_db()
+    return imp
+
+
+def _insert_statement_rows(rows, imp: StatementImport) -> list[TillReceipt]:
+    """bulk_create(ignore_conflicts) then book only the rows this import actually inserted."""
+    codes = [r.receipt for r in rows]
+    known = _known_codes(codes)
+    drafts = [
+        ReceiptDraft(
+            code=r.receipt,
+            amount=r.paid_in.quantize(CENT),
+            paid_at=r.completed_at,
+            source=ReceiptSource.STATEMENT,
+            payer_masked=r.payer_masked or "",
+            payer_name=r.payer_name or "",
+            raw={"row": r.row_number, "details": r.details, "reason_type": r.reason_type},
+        )
+        for r in rows
+        if r.receipt not in known
+    ]
+    if not drafts:
+        return []
+    TillReceipt.objects.bulk_create([d.as_model(imp) for d in drafts], ignore_conflicts=True)
+    # Rows that lost a race to another source are not ours: they carry no link to this import.
+    inserted = list(
+        TillReceipt.objects.filter(code__in=[d.code for d in drafts], statement_import=imp).order_by(
+            "paid_at"
+        )
+    )
+    _post_and_reconcile(inserted)
+    return inserted
