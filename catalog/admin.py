@@ -126,8 +126,8 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    def get_import_data_kwargs(self, request, *args, **kwargs):
-        kwargs = super().get_import_data_kwargs(request, *args, **kwargs)
+    def get_import_data_kwargs(self, *args, **kwargs):
+        kwargs = super().get_import_data_kwargs(**kwargs)
         # All or nothing: a row that fails validation on the final run undoes the whole file.
         kwargs["rollback_on_validation_errors"] = True
         return kwargs
