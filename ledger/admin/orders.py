@@ -1,1 +1,561 @@
-"""Admin for orders, STK requests and the callback inbox."""
+"""Admin for orders, STK requests and the callback inbox.
+
+Thin: every button calls one service in ledger.services and reports the outcome. Nobody edits or
+deletes orders here; their status changes only through the actions below.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
+from unfold.decorators import action, display
+from unfold.paginator import InfinitePaginator
+
+from console.exceptions import DomainError
+from ledger import selectors, services
+from ledger.admin.books import order_refund_action
+from ledger.forms import CancelForm, StkPushForm
+from ledger.models import CallbackLog, CallbackOutcome, Order, OrderStatus, StkRequest, StkStatus
+
+STATUS_COLOURS = {
+    OrderStatus.PENDING_PAYMENT: "warning",
+    OrderStatus.PAID: "info",
+    OrderStatus.DELIVERED: "success",
+    OrderStatus.NEEDS_REVIEW: "warning",
+    OrderStatus.FAILED: "danger",
+    OrderStatus.EXPIRED: "danger",
+    OrderStatus.CANCELLED: "danger",
+    OrderStatus.REFUNDED: "info",
+}
+STK_COLOURS = {
+    StkStatus.QUEUED: "warning",
+    StkStatus.SUCCESS: "success",
+    StkStatus.FAILED: "danger",
+    StkStatus.EXPIRED: "danger",
+    StkStatus.ERROR: "danger",
+}
+OUTCOME_COLOURS = {
+    CallbackOutcome.RECEIVED: "info",
+    CallbackOutcome.APPLIED: "success",
+    CallbackOutcome.DUPLICATE: "info",
+    CallbackOutcome.UNKNOWN_ORDER: "warning",
+    CallbackOutcome.REJECTED: "danger",
+    CallbackOutcome.ERROR: "danger",
+}
+
+PROMPT_SENT = "Prompt sent to {phone} for {reference} (KES {price}). The order updates when M-Pesa answers."
+PROMPT_FAILED = "{reference}: M-Pesa could not send the prompt: {reason}"
+CANCELLED = "{reference} cancelled."
+REPROCESSED = "Callback #{pk} re-processed: {outcome}."
+
+
+def _nairobi(value) -> str:
+    return timezone.localtime(value).strftime("%d %b %Y %H:%M") if value else "—"
+
+
+def _pretty_json(value) -> str:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return format_html('<pre class="whitespace-pre-wrap text-xs">{}</pre>', value)
+    text = (
+        json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) if value not in ({}, None) else "—"
+    )
+    return format_html('<pre class="whitespace-pre-wrap text-xs max-w-2xl">{}</pre>', text)
+
+
+def _page(model_admin, request, template, title, **context):
+    return TemplateResponse(
+        request,
+        f"admin/ledger/order/{template}",
+        {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.opts, **context},
+    )
+
+
+def _orders_table(orders) -> dict:
+    return {
+        "headers": ["Reference", "Bundle", "Price (KES)", "Recipient", "Status", "Receipt"],
+        "rows": [
+            [
+                o.reference,
+                str(o.bundle),
+                f"{o.price:,.2f}",
+                services.local_phone(o.recipient_msisdn),
+                o.get_status_display(),
+                o.mpesa_receipt or "—",
+            ]
+            for o in orders
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Orders
+# ---------------------------------------------------------------------------------------------
+class StkRequestInline(TabularInline):
+    model = StkRequest
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    tab = True
+    fields = [
+        "created_at",
+        "gateway",
+        "status",
+        "result_code",
+        "result_desc",
+        "receipt",
+        "display_raw_request",
+        "display_raw_response",
+    ]
+    readonly_fields = fields
+    ordering = ["-pk"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @display(description="request sent")
+    def display_raw_request(self, obj):
+        return _pretty_json(obj.raw_request)
+
+    @display(description="gateway answer")
+    def display_raw_response(self, obj):
+        return _pretty_json(obj.raw_response)
+
+
+@admin.register(Order)
+class OrderAdmin(ModelAdmin):
+    list_display = [
+        "reference",
+        "display_bundle",
+        "display_price",
+        "display_payer",
+        "display_recipient",
+        "channel",
+        "display_status",
+        "gateway",
+        "mpesa_receipt",
+        "display_created",
+    ]
+    list_filter = [
+        ("status", ChoicesDropdownFilter),
+        ("channel", ChoicesDropdownFilter),
+        "gateway",
+        ("created_at", RangeDateTimeFilter),
+    ]
+    list_filter_submit = True
+    list_select_related = ["bundle"]
+    search_fields = ["reference"]  # shows the box; get_search_results does the real matching
+    search_help_text = "Reference, M-Pesa receipt or phone number in any form"
+    show_full_result_count = False
+    paginator = InfinitePaginator
+    list_per_page = 50
+    inlines = [StkRequestInline]
+    fieldsets = [
+        (None, {"fields": ["reference", "bundle", "price", "channel", "gateway", "status", "status_reason"]}),
+        ("Customer", {"fields": ["payer_msisdn", "recipient_msisdn"]}),
+        ("Payment", {"fields": ["mpesa_receipt", "amount_paid", "paid_at"]}),
+        ("Delivery", {"fields": ["delivered_at", "delivered_by"]}),
+        ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
+    ]
+    readonly_fields = [f for _, opts in fieldsets for f in opts["fields"]]
+    actions = ["mark_delivered_selected"]
+    actions_list = ["new_stk_push"]
+    actions_row = ["mark_delivered", "retry"]
+    actions_detail = ["mark_delivered", "retry", "cancel_order", "refund"]
+
+    refund = order_refund_action
+
+    def get_queryset(self, request):
+        return selectors.orders_for_admin()
+
+    def get_search_results(self, request, queryset, search_term):
+        q = selectors.order_search_filter(search_term)
+        if q is None:
+            return queryset, False
+        return queryset.filter(q), False
+
+    def has_add_permission(self, request):
+        return False  # orders are created by "New STK push", the storefront or a verified claim
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    # ---- columns ---------------------------------------------------------------------------
+    @display(description="bundle", ordering="bundle__name")
+    def display_bundle(self, obj):
+        return obj.bundle.name
+
+    @display(description=mark_safe('<span class="block text-right">price (KES)</span>'), ordering="price")  # noqa: S308
+    def display_price(self, obj):
+        return format_html('<span class="block text-right tabular-nums">{}</span>', f"{obj.price:,.2f}")
+
+    @display(description="payer", ordering="payer_msisdn")
+    def display_payer(self, obj):
+        return services.local_phone(obj.payer_msisdn)
+
+    @display(description="recipient", ordering="recipient_msisdn")
+    def display_recipient(self, obj):
+        return services.local_phone(obj.recipient_msisdn)
+
+    @display(description="status", ordering="status", label=STATUS_COLOURS)
+    def display_status(self, obj):
+        return obj.status, obj.get_status_display()
+
+    @display(description="created (Nairobi)", ordering="created_at")
+    def display_created(self, obj):
+        return _nairobi(obj.created_at)
+
+    # ---- New STK push ----------------------------------------------------------------------
+    @action(
+        description="New STK push", icon="phone_iphone", permissions=["ledger.send_stk"], url_path="stk-push"
+    )
+    def new_stk_push(self, request):
+        form = StkPushForm(request.POST or None)
+        changelist = reverse("admin:ledger_order_changelist")
+        if request.method == "POST" and form.is_valid():
+            try:
+                order = services.order_create(
+                    bundle=form.cleaned_data["bundle"],
+                    payer_msisdn=form.cleaned_data["phone_number"],
+                    recipient_msisdn=form.cleaned_data["recipient_phone"] or None,
+                    created_by=request.user,
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self._send(request, order, lambda: services.stk_send(order=order, created_by=request.user))
+                return redirect("admin:ledger_order_change", order.pk)
+        return _page(self, request, "stk_push_form.html", "New STK push", form=form, cancel_url=changelist)
+
+    def _send(self, request, order, send):
+        try:
+            send()
+        except services.StkSendFailed as exc:
+            messages.error(request, PROMPT_FAILED.format(reference=order.reference, reason=exc.message))
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                PROMPT_SENT.format(
+                    phone=services.local_phone(order.payer_msisdn),
+                    reference=order.reference,
+                    price=order.price,
+                ),
+            )
+
+    # ---- Retry -----------------------------------------------------------------------------
+    @action(description="Send prompt again", icon="replay", permissions=["ledger.send_stk"], url_path="retry")
+    def retry(self, request, object_id):
+        order = get_object_or_404(Order.objects.select_related("bundle"), pk=object_id)
+        change_url = reverse("admin:ledger_order_change", args=[order.pk])
+        if order.status not in (OrderStatus.FAILED, OrderStatus.EXPIRED):
+            messages.error(request, services.ORDER_NOT_RETRYABLE)
+            return redirect(change_url)
+        if request.method == "POST" and request.POST.get("confirmed"):
+            self._send(request, order, lambda: services.order_retry(order=order, created_by=request.user))
+            return redirect(change_url)
+        return _page(
+            self,
+            request,
+            "confirm.html",
+            f"Send the prompt again for {order.reference}",
+            question=f"Send a new M-Pesa prompt to {services.local_phone(order.payer_msisdn)}?",
+            summary=_orders_table([order]),
+            intro=f"Last attempt: {order.status_reason or order.get_status_display()}.",
+            confirm_label="Send prompt",
+            cancel_url=change_url,
+        )
+
+    # ---- Cancel ----------------------------------------------------------------------------
+    @action(description="Cancel order", icon="cancel", permissions=["ledger.cancel_order"], url_path="cancel")
+    def cancel_order(self, request, object_id):
+        order = get_object_or_404(Order.objects.select_related("bundle"), pk=object_id)
+        change_url = reverse("admin:ledger_order_change", args=[order.pk])
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            messages.error(request, services.ORDER_NOT_CANCELLABLE)
+            return redirect(change_url)
+        form = CancelForm(request.POST or None)
+        if request.method == "POST" and request.POST.get("confirmed") and form.is_valid():
+            try:
+                services.order_cancel(order=order, actor=request.user, reason=form.cleaned_data["reason"])
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(request, CANCELLED.format(reference=order.reference))
+            return redirect(change_url)
+        return _page(
+            self,
+            request,
+            "confirm.html",
+            f"Cancel {order.reference}",
+            question=f"Cancel {order.reference}?",
+            summary=_orders_table([order]),
+            intro="If the customer still pays the prompt, the money is kept and the order goes to review.",
+            form=form,
+            confirm_label="Cancel order",
+            confirm_variant="danger",
+            cancel_url=change_url,
+        )
+
+    # ---- Mark delivered (row, detail and bulk) ---------------------------------------------
+    @action(
+        description="Mark delivered",
+        icon="task_alt",
+        permissions=["ledger.mark_delivered"],
+        url_path="deliver",
+    )
+    def mark_delivered(self, request, object_id):
+        order = get_object_or_404(Order.objects.select_related("bundle"), pk=object_id)
+        change_url = reverse("admin:ledger_order_change", args=[order.pk])
+        if order.status != OrderStatus.PAID:
+            messages.error(request, f"{order.reference}: {services.ORDER_NOT_DELIVERABLE}")
+            return redirect(request.headers.get("referer") or change_url)
+        if request.method == "POST" and request.POST.get("confirmed"):
+            return self._deliver(request, [order])
+        return self._confirm_delivery(request, [order], cancel_url=change_url)
+
+    def has_mark_delivered_permission(self, request, obj=None):
+        return request.user.has_perm("ledger.mark_delivered")
+
+    @action(description="Mark selected orders delivered", permissions=["mark_delivered"])
+    def mark_delivered_selected(self, request, queryset):
+        orders = list(queryset.select_related("bundle"))
+        if request.POST.get("confirmed"):
+            return self._deliver(request, orders)
+        return self._confirm_delivery(
+            request,
+            orders,
+            cancel_url=reverse("admin:ledger_order_changelist"),
+            action_name="mark_delivered_selected",
+        )
+
+    def _confirm_delivery(self, request, orders, *, cancel_url, action_name=None):
+        paid = sum(1 for o in orders if o.status == OrderStatus.PAID)
+        return _page(
+            self,
+            request,
+            "confirm.html",
+            "Mark delivered",
+            question=f"Have you loaded the bundle for {paid} paid order(s)?",
+            intro="Only paid orders are delivered; others in the list are skipped and listed after.",
+            summary=_orders_table(orders),
+            orders=orders,
+            action_name=action_name,
+            action_checkbox_name=ACTION_CHECKBOX_NAME,
+            confirm_label="Mark delivered",
+            cancel_url=cancel_url,
+        )
+
+    def _deliver(self, request, orders):
+        result = services.orders_mark_delivered(orders=orders, actor=request.user)
+        if result.delivered:
+            messages.success(
+                request, f"{len(result.delivered)} order(s) delivered. Copy the WhatsApp reply below."
+            )
+        return _page(
+            self,
+            request,
+            "delivered.html",
+            "Delivered",
+            delivered=result.delivered,
+            skipped=result.skipped,
+            back_url=reverse("admin:ledger_order_changelist"),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# STK requests (read-only)
+# ---------------------------------------------------------------------------------------------
+@admin.register(StkRequest)
+class StkRequestAdmin(ModelAdmin):
+    list_display = [
+        "display_checkout",
+        "display_order",
+        "gateway",
+        "display_phone",
+        "amount",
+        "display_status",
+        "result_code",
+        "receipt",
+        "query_count",
+        "display_created",
+    ]
+    list_filter = [("status", ChoicesDropdownFilter), "gateway", ("created_at", RangeDateTimeFilter)]
+    list_filter_submit = True
+    list_select_related = ["order", "order__bundle"]
+    search_fields = ["checkout_request_id", "gateway_reference", "order__reference", "receipt"]
+    show_full_result_count = False
+    paginator = InfinitePaginator
+    list_per_page = 50
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "order",
+                    "gateway",
+                    "phone",
+                    "amount",
+                    "status",
+                    "result_code",
+                    "result_desc",
+                    "receipt",
+                ]
+            },
+        ),
+        ("Gateway ids", {"fields": ["checkout_request_id", "merchant_request_id", "gateway_reference"]}),
+        ("Chase", {"fields": ["query_count", "last_query_at", "next_query_at", "display_last_query_result"]}),
+        ("Raw", {"fields": ["display_raw_request", "display_raw_response"]}),
+        ("Record", {"fields": ["created_by", "created_at", "resolved_at"]}),
+    ]
+    readonly_fields = [f for _, opts in fieldsets for f in opts["fields"]]
+
+    def get_queryset(self, request):
+        return selectors.stk_requests_for_admin()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @display(description="checkout request", ordering="checkout_request_id")
+    def display_checkout(self, obj):
+        return obj.checkout_request_id or f"#{obj.pk}"
+
+    @display(description="order", ordering="order__reference")
+    def display_order(self, obj):
+        return obj.order.reference
+
+    @display(description="phone")
+    def display_phone(self, obj):
+        return services.local_phone(obj.phone)
+
+    @display(description="status", ordering="status", label=STK_COLOURS)
+    def display_status(self, obj):
+        return obj.status, obj.get_status_display()
+
+    @display(description="created (Nairobi)", ordering="created_at")
+    def display_created(self, obj):
+        return _nairobi(obj.created_at)
+
+    @display(description="request sent")
+    def display_raw_request(self, obj):
+        return _pretty_json(obj.raw_request)
+
+    @display(description="gateway answer")
+    def display_raw_response(self, obj):
+        return _pretty_json(obj.raw_response)
+
+    @display(description="last status answer")
+    def display_last_query_result(self, obj):
+        return _pretty_json(obj.last_query_result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Callback inbox (read-only, with Re-process)
+# ---------------------------------------------------------------------------------------------
+@admin.register(CallbackLog)
+class CallbackLogAdmin(ModelAdmin):
+    list_display = [
+        "id",
+        "display_received",
+        "source",
+        "display_outcome",
+        "checkout_request_id",
+        "receipt",
+        "remote_ip",
+        "display_detail",
+        "attempts",
+    ]
+    list_filter = [
+        ("outcome", ChoicesDropdownFilter),
+        ("source", ChoicesDropdownFilter),
+        ("received_at", RangeDateTimeFilter),
+    ]
+    list_filter_submit = True
+    list_select_related = ["stk_request"]
+    search_fields = ["checkout_request_id", "receipt"]
+    show_full_result_count = False
+    paginator = InfinitePaginator
+    list_per_page = 50
+    fieldsets = [
+        (None, {"fields": ["source", "received_at", "outcome", "detail", "attempts", "processed_at"]}),
+        ("Matched", {"fields": ["checkout_request_id", "receipt", "stk_request"]}),
+        ("Request", {"fields": ["remote_ip", "path", "display_headers", "display_body"]}),
+    ]
+    readonly_fields = [f for _, opts in fieldsets for f in opts["fields"]]
+    actions = ["reprocess_selected"]
+    actions_detail = ["reprocess"]
+
+    def get_queryset(self, request):
+        return selectors.callback_logs_for_admin()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @display(description="received (Nairobi)", ordering="received_at")
+    def display_received(self, obj):
+        return _nairobi(obj.received_at)
+
+    @display(description="outcome", ordering="outcome", label=OUTCOME_COLOURS)
+    def display_outcome(self, obj):
+        return obj.outcome, obj.get_outcome_display()
+
+    @display(description="detail")
+    def display_detail(self, obj):
+        return (obj.detail[:80] + "…") if len(obj.detail) > 80 else obj.detail
+
+    @display(description="body")
+    def display_body(self, obj):
+        return _pretty_json(obj.body)
+
+    @display(description="headers")
+    def display_headers(self, obj):
+        return _pretty_json(obj.headers)
+
+    @action(
+        description="Re-process", icon="sync", permissions=["ledger.reprocess_callback"], url_path="reprocess"
+    )
+    def reprocess(self, request, object_id):
+        log = get_object_or_404(CallbackLog, pk=object_id)
+        outcome = services.callback_reprocess(log=log, actor=request.user)
+        messages.info(request, REPROCESSED.format(pk=log.pk, outcome=CallbackOutcome(outcome).label))
+        return redirect("admin:ledger_callbacklog_change", log.pk)
+
+    def has_reprocess_callback_permission(self, request, obj=None):
+        return request.user.has_perm("ledger.reprocess_callback")
+
+    @action(description="Re-process selected callbacks", permissions=["reprocess_callback"])
+    def reprocess_selected(self, request, queryset):
+        for log in queryset.order_by("received_at", "pk"):
+            outcome = services.callback_reprocess(log=log, actor=request.user)
+            messages.info(request, REPROCESSED.format(pk=log.pk, outcome=CallbackOutcome(outcome).label))
