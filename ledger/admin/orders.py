@@ -15,7 +15,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
 from unfold.decorators import action, display
@@ -203,7 +202,7 @@ class OrderAdmin(ModelAdmin):
     def display_bundle(self, obj):
         return obj.bundle.name
 
-    @display(description=mark_safe('<span class="block text-right">price (KES)</span>'), ordering="price")  # noqa: S308
+    @display(description="price (KES)", ordering="price")
     def display_price(self, obj):
         return format_html('<span class="block text-right tabular-nums">{}</span>', f"{obj.price:,.2f}")
 
@@ -376,7 +375,7 @@ class OrderAdmin(ModelAdmin):
             request,
             "delivered.html",
             "Delivered",
-            delivered=result.delivered,
+            delivered=[(o, reply, services.local_phone(o.recipient_msisdn)) for o, reply in result.delivered],
             skipped=result.skipped,
             back_url=reverse("admin:ledger_order_changelist"),
         )
