@@ -15,7 +15,7 @@ from django.db.models import OuterRef, Subquery, Sum
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
@@ -74,14 +74,14 @@ class AccountAdmin(ModelAdmin):
             path(
                 "trial-balance/",
                 self.admin_site.admin_view(self.trial_balance_view),
-                name="ledger_account_trial_balance",
+                name="ledger_trial_balance",
             ),
             *super().get_urls(),
         ]
 
     @action(description="Trial balance", icon="balance", permissions=["ledger.view_account"])
     def trial_balance(self, request):
-        return redirect("admin:ledger_account_trial_balance")
+        return redirect("admin:ledger_trial_balance")
 
     def trial_balance_view(self, request):
         if not request.user.has_perm("ledger.view_account"):
@@ -92,9 +92,8 @@ class AccountAdmin(ModelAdmin):
             [r.account.code, r.account.name, r.account.get_kind_display(), _money(r.debit), _money(r.credit)]
             for r in tb.rows
         ]
-        rows.append(
-            [format_html("<strong>Total</strong>"), "", "", _money(tb.total_debit), _money(tb.total_credit)]
-        )
+        total = format_html("<strong>{}</strong>", "Total")
+        rows.append([total, "", "", _money(tb.total_debit), _money(tb.total_credit)])
         return _page(
             self,
             request,
@@ -228,18 +227,18 @@ class JournalEntryAdmin(ModelAdmin):
             path(
                 "daily-summary/",
                 self.admin_site.admin_view(self.daily_summary_view),
-                name="ledger_journalentry_daily_summary",
+                name="ledger_daily_summary",
             ),
             *super().get_urls(),
         ]
 
     @action(description="Daily summary", icon="today", permissions=["ledger.view_journalentry"])
     def daily_summary(self, request):
-        return redirect("admin:ledger_journalentry_daily_summary")
+        return redirect("admin:ledger_daily_summary")
 
     @action(description="Trial balance", icon="balance", permissions=["ledger.view_account"])
     def trial_balance(self, request):
-        return redirect("admin:ledger_account_trial_balance")
+        return redirect("admin:ledger_trial_balance")
 
     def daily_summary_view(self, request):
         if not request.user.has_perm("ledger.view_journalentry"):
@@ -331,6 +330,13 @@ class JournalEntryAdmin(ModelAdmin):
         )
 
 
+def _order_url(order) -> str:
+    try:
+        return reverse("admin:ledger_order_change", args=[order.pk])
+    except NoReverseMatch:  # the Order admin is not registered (yet): show its entries instead
+        return reverse("admin:ledger_journalentry_changelist") + f"?q={order.reference}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Refunds: an action for the Order admin (ledger/admin/orders.py lists it in its actions)
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +347,7 @@ def order_refund_action(model_admin, request, object_id):
     """Confirmation page with a reason, then `books.order_refund`. Use as an actions_detail or
     actions_row entry: `refund = order_refund_action` on the Order ModelAdmin."""
     order = get_object_or_404(Order.objects.select_related("bundle"), pk=object_id)
-    change_url = reverse("admin:ledger_order_change", args=[order.pk])
+    change_url = _order_url(order)
     if order.status not in (OrderStatus.PAID, OrderStatus.DELIVERED):
         messages.error(request, books.ORDER_NOT_REFUNDABLE.format(status=order.get_status_display().lower()))
         return redirect(change_url)
