@@ -28,6 +28,10 @@ ZERO = Decimal("0.00")
 ROW_LIMIT = 200  # rows listed per difference; the totals are always complete
 
 
+def _cents(value) -> Decimal:
+    return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.combine(day, dt.time.min, tzinfo=NAIROBI)
     return start, start + dt.timedelta(days=1)
@@ -37,11 +41,11 @@ def day_figures(*, day: dt.date) -> dict:
     """Totals and differences for ``day`` (read-only). Amounts are strings for JSON."""
     start, end = day_bounds(day)
     receipts = TillReceipt.objects.filter(paid_at__gte=start, paid_at__lt=end)
-    paid_in = receipts.aggregate(s=Coalesce(Sum("amount"), ZERO))["s"]
+    paid_in = _cents(receipts.aggregate(s=Coalesce(Sum("amount"), ZERO))["s"])
     till_postings = Posting.objects.filter(
         account__key=books.MPESA_TILL, entry__posted_at__gte=start, entry__posted_at__lt=end
     )
-    books_movement = till_postings.aggregate(s=Coalesce(Sum("amount"), ZERO))["s"]
+    books_movement = _cents(till_postings.aggregate(s=Coalesce(Sum("amount"), ZERO))["s"])
     delivered = Order.objects.filter(
         channel=Channel.TILL, status=OrderStatus.DELIVERED, delivered_at__gte=start, delivered_at__lt=end
     )
@@ -49,6 +53,7 @@ def day_figures(*, day: dt.date) -> dict:
     for amount_paid, price in delivered.values_list("amount_paid", "price").iterator():
         delivered_sum += amount_paid if amount_paid is not None else price
 
+    delivered_sum = _cents(delivered_sum)
     differences = []
     if paid_in != books_movement:
         receipt_codes = set(receipts.values_list("code", flat=True))
@@ -82,6 +87,7 @@ def day_figures(*, day: dt.date) -> dict:
                 ],
             }
         )
+    delivered_sum = _cents(delivered_sum)
     return {
         "day": day.isoformat(),
         "paid_in": str(paid_in),
