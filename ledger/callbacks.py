@@ -61,7 +61,8 @@ def callback_store(
         remote_ip=client_ip(request),
         path=request.path[:255],
         headers=headers,
-        body=request.body.decode("utf-8", errors="replace"),
+        # PostgreSQL text cannot hold NUL: keep everything else verbatim.
+        body=request.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
         outcome=outcome,
         detail=detail,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Q, QuerySet
 
 from catalog.models import Bundle
@@ -22,8 +24,14 @@ def bundle_for_sale(key) -> Bundle | None:
     return None
 
 
+_REFERENCE_RE = re.compile(r"^TXN-[A-Z0-9]{8}$")
+
+
 def order_by_reference(reference: str) -> Order | None:
-    return Order.objects.select_related("bundle").filter(reference=(reference or "").strip().upper()).first()
+    reference = (reference or "").strip().upper()
+    if not _REFERENCE_RE.match(reference):
+        return None  # also keeps NUL and other junk away from the database
+    return Order.objects.select_related("bundle").filter(reference=reference).first()
 
 
 def order_customer_message(order: Order) -> str:
@@ -56,7 +64,7 @@ def orders_for_admin() -> QuerySet[Order]:
 
 def order_search_filter(term: str) -> Q | None:
     """A phone typed in any form matches the stored 2547… numbers; codes match case-insensitively."""
-    term = (term or "").strip()
+    term = (term or "").replace("\x00", "").strip()
     if not term:
         return None
     msisdn = try_normalise_msisdn(term)

@@ -180,3 +180,13 @@ def test_order_status_unknown_reference_is_a_404(client):
     resp = client.get("/api/orders/TXN-NOPE2345/")
     assert resp.status_code == 404
     assert resp.json()["field"] == "reference"
+
+
+@pytest.mark.parametrize("reference", ["TXN-%00ABCDEF", "nonsense", "TXN-ABCDEFGHIJKL"])
+def test_order_status_junk_reference_is_a_404_not_a_500(client, reference):
+    assert client.get(f"/api/orders/{reference}/").status_code == 404
+
+
+def test_order_status_reference_is_case_insensitive(client):
+    order = OrderFactory()
+    assert client.get(f"/api/orders/{order.reference.lower()}/").json()["reference"] == order.reference

@@ -50,6 +50,10 @@ def test_search_by_reference_and_receipt_case_insensitively(client_for, agent):
     assert order.reference in html and other.reference not in html
 
 
+def test_search_with_a_nul_character_is_not_a_500(client_for, agent):
+    assert client_for(agent).get(CHANGELIST, {"q": "TXN\x00"}).status_code == 200
+
+
 def test_filters_and_detail_with_stk_inline(client_for, agent):
     stk = StkRequestFactory(raw_response={"ResponseCode": "0", "CustomerMessage": "Success"})
     c = client_for(agent)
