@@ -43,6 +43,7 @@ class BundlePriceChangeInline(TabularInline):
     max_num = 0
     can_delete = False
     show_change_link = False
+    hide_title = True  # the row's str() repeats the columns
     verbose_name = "price change"
     verbose_name_plural = "price history"
 
