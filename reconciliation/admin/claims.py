@@ -1,0 +1,606 @@
+"""The agent's queue: claims oldest first, with the evidence and the decisions.
+
+Thin: every button calls one service in reconciliation.services and reports the outcome.
+Claims are never edited or deleted here; they change only through verify, reject and undo.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin
+from unfold.decorators import action, display
+from unfold.paginator import InfinitePaginator
+
+from console.exceptions import DomainError
+from reconciliation import selectors
+from reconciliation.admin.common import AGE_COLOURS, age_text, local_phone, money, nairobi, page, right
+from reconciliation.forms import PasteMessageForm, ReasonForm, VerifyClaimForm, WhatsAppUploadForm
+from reconciliation.models import Claim, ClaimStatus, WhatsAppImport, WhatsAppMessage
+from reconciliation.services import claims as claim_services
+from reconciliation.services import decisions
+from reconciliation.services.errors import ImportRefused
+from reconciliation.services.exports import claims_export_lines
+from reconciliation.services.matcher import claims_reconcile
+
+STATUS_COLOURS = {
+    ClaimStatus.PENDING: "info",
+    ClaimStatus.VERIFIED: "success",
+    ClaimStatus.NEEDS_REVIEW: "warning",
+    ClaimStatus.REJECTED: "danger",
+}
+SIGNAL_COLOURS = {"pass": "text-green-600", "fail": "text-red-600", "na": "text-base-400"}
+
+VERIFIED = "Claim {code} verified: {bundle} for {recipient}, order {order}."
+REJECTED = "Claim {code} rejected."
+UNDONE = "Verification of {code} undone; order {order} cancelled and the entry reversed."
+PASTED = "Message kept: {claims} new claim(s). {kind_note}"
+KIND_NOTES = {
+    "claim": "",
+    "chatter": "No M-Pesa code in it, so no claim.",
+    "unparseable": "It talks about a payment but holds no valid M-Pesa code: ask the customer for the code.",
+    "business": "It is from our own number, so no claim.",
+}
+MATCHER_RAN = "Matcher run #{pk}: {counts}."
+
+
+class ClaimAdmin(ModelAdmin):
+    list_display = [
+        "display_age",
+        "code",
+        "display_sender",
+        "display_recipient",
+        "display_status",
+        "display_reason",
+        "display_amount",
+        "display_bundle",
+        "display_claimed",
+    ]
+    list_display_links = ["code"]
+    list_filter = ["status", "reason"]
+    list_filter_submit = True
+    ordering = ["claimed_at", "id"]
+    search_help_text = "M-Pesa code or phone number (any form: 0712…, +254712…)"
+    search_fields = ["code"]  # the real search is claim_search_filter (normalised, indexed)
+    paginator = InfinitePaginator
+    show_full_result_count = False
+    list_per_page = 50
+    fieldsets = [
+        ("Claim", {"fields": ["display_status_detail", "display_message", "display_parsed"]}),
+        ("Why", {"fields": ["display_explanation"]}),
+        ("Candidate receipts", {"fields": ["display_candidates"]}),
+        ("Reply to the customer", {"fields": ["display_reply"]}),
+        ("Decision", {"fields": ["display_order", "decided_by", "decided_at", "decision_note"]}),
+    ]
+    readonly_fields = [
+        "display_status_detail",
+        "display_message",
+        "display_parsed",
+        "display_explanation",
+        "display_candidates",
+        "display_reply",
+        "display_order",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+    ]
+    actions_list = ["paste_message", "upload_chat", "export_claims", "run_matcher"]
+    actions_detail = ["verify", "reject", "undo_verification"]
+
+    def get_queryset(self, request):
+        return selectors.claims_for_admin()
+
+    def get_search_results(self, request, queryset, search_term):
+        q = selectors.claim_search_filter(search_term)
+        return (queryset, False) if q is None else (queryset.filter(q), False)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    # ---- columns ---------------------------------------------------------------------------
+    @display(description="age", ordering="claimed_at", label=AGE_COLOURS)
+    def display_age(self, obj):
+        if obj.status in (ClaimStatus.VERIFIED, ClaimStatus.REJECTED):
+            return "done", obj.get_status_display().lower()
+        return age_text(obj.claimed_at)
+
+    @display(description="sender", ordering="sender_msisdn")
+    def display_sender(self, obj):
+        label = obj.message.sender_label
+        phone = local_phone(obj.sender_msisdn) if obj.sender_msisdn else "unknown"
+        if label and label != obj.sender_msisdn and not label.startswith("+"):
+            return f"{label} ({phone})"
+        return phone
+
+    @display(description="recipient", ordering="recipient_msisdn")
+    def display_recipient(self, obj):
+        return local_phone(obj.recipient_msisdn)
+
+    @display(description="status", ordering="status", label=STATUS_COLOURS)
+    def display_status(self, obj):
+        return obj.status, obj.get_status_display()
+
+    @display(description="reason", ordering="reason")
+    def display_reason(self, obj):
+        return obj.get_reason_display() if obj.reason else "—"
+
+    @display(description="amount (KES)")
+    def display_amount(self, obj):
+        receipt = obj.receipt or (obj.suggested_receipt if obj.suggested_receipt_id else None)
+        amount = receipt.amount if receipt else obj.claimed_amount
+        return right(money(amount))
+
+    @display(description="bundle")
+    def display_bundle(self, obj):
+        return obj.bundle.name if obj.bundle_id else "—"
+
+    @display(description="sent (Nairobi)", ordering="claimed_at")
+    def display_claimed(self, obj):
+        return nairobi(obj.claimed_at)
+
+    # ---- detail ----------------------------------------------------------------------------
+    @display(description="status")
+    def display_status_detail(self, obj):
+        level, age = age_text(obj.claimed_at)
+        reason = f" — {obj.get_reason_display()}" if obj.reason else ""
+        return format_html(
+            '<strong data-testid="claim-status">{}{}</strong> <span class="text-base-500">({} old)</span>',
+            obj.get_status_display(),
+            reason,
+            age,
+        )
+
+    @display(description="message")
+    def display_message(self, obj):
+        m = obj.message
+        return format_html(
+            '<div class="text-xs text-base-500">{} at {}</div>'
+            '<pre class="whitespace-pre-wrap text-sm">{}</pre>',
+            m.sender_label or m.sender_msisdn,
+            nairobi(m.sent_at),
+            m.text,
+        )
+
+    @display(description="read from it")
+    def display_parsed(self, obj):
+        rows = [
+            ("M-Pesa code", obj.code),
+            ("Sender", local_phone(obj.sender_msisdn) if obj.sender_msisdn else "unknown"),
+            ("Load on", local_phone(obj.recipient_msisdn)),
+            ("Amount in pasted SMS", money(obj.claimed_amount)),
+            ("Paid to (pasted SMS)", obj.claimed_merchant or "—"),
+        ]
+        return format_html(
+            '<table class="text-sm">{}</table>',
+            format_html_join("", '<tr><td class="pr-4 text-base-500">{}</td><td>{}</td></tr>', rows),
+        )
+
+    @display(description="explanation")
+    def display_explanation(self, obj):
+        explanation = obj.explanation or {}
+        signals = explanation.get("signals") or []
+        rows = format_html_join(
+            "",
+            '<tr><td class="pr-4 font-mono text-xs">{}</td>'
+            '<td class="pr-4 font-semibold {}">{}</td><td>{}</td></tr>',
+            ((s["name"], SIGNAL_COLOURS.get(s["result"], ""), s["result"], s["detail"]) for s in signals),
+        )
+        return format_html(
+            '<p class="mb-2" data-testid="explanation-summary">{}</p><table class="text-sm">{}</table>',
+            explanation.get("summary") or "Not evaluated yet.",
+            rows,
+        )
+
+    @display(description="receipts")
+    def display_candidates(self, obj):
+        receipts = selectors.claim_candidate_receipts(obj)
+        if not receipts:
+            return "No till receipt with this code or a look-alike yet."
+        rows = format_html_join(
+            "",
+            "<tr><td class='pr-4 font-mono'>{}</td><td class='pr-4 text-right'>{}</td>"
+            "<td class='pr-4'>{}</td>"
+            "<td class='pr-4'>{}</td><td>{}</td></tr>",
+            (
+                (
+                    r.code,
+                    money(r.amount),
+                    nairobi(r.paid_at),
+                    f"{r.payer_name} {r.payer_masked}".strip() or "—",
+                    "used by an order" if r.order_id else "unmatched",
+                )
+                for r in receipts
+            ),
+        )
+        return format_html('<table class="text-sm">{}</table>', rows)
+
+    @display(description="WhatsApp reply")
+    def display_reply(self, obj):
+        text = decisions.whatsapp_reply(obj)
+        return format_html(
+            '<textarea readonly rows="3" class="w-full max-w-2xl border rounded p-2 text-sm" '
+            'data-testid="reply-text" onclick="this.select()">{}</textarea>'
+            '<button type="button" class="mt-1 text-primary-600 text-sm" '
+            'onclick="navigator.clipboard.writeText(this.previousElementSibling.value)">Copy reply</button>',
+            text,
+        )
+
+    @display(description="order")
+    def display_order(self, obj):
+        if not obj.order_id:
+            return "—"
+        url = reverse("admin:ledger_order_change", args=[obj.order_id])
+        return format_html('<a class="text-primary-600" href="{}">{}</a>', url, obj.order.reference)
+
+    # ---- decisions -------------------------------------------------------------------------
+    def _claim(self, object_id) -> Claim:
+        return get_object_or_404(selectors.claims_for_admin(), pk=object_id)
+
+    def _change_url(self, claim):
+        return reverse("admin:reconciliation_claim_change", args=[claim.pk])
+
+    def _receipts_table(self, claim):
+        receipts = selectors.claim_candidate_receipts(claim)
+        return {
+            "title": "Candidate receipts",
+            "headers": ["Receipt", "Amount (KES)", "Paid (Nairobi)", "Payer", "State"],
+            "rows": [
+                [
+                    r.code,
+                    money(r.amount),
+                    nairobi(r.paid_at),
+                    f"{r.payer_name} {r.payer_masked}".strip() or "—",
+                    "used" if r.order_id else "unmatched",
+                ]
+                for r in receipts
+            ]
+            or [["—", "", "", "No receipt with this code or a look-alike yet", ""]],
+        }
+
+    @action(
+        description="Verify", icon="verified", permissions=["reconciliation.verify_claim"], url_path="verify"
+    )
+    def verify(self, request, object_id):
+        claim = self._claim(object_id)
+        change_url = self._change_url(claim)
+        if claim.status not in (ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW):
+            messages.error(
+                request, f"Only a claim waiting for a decision can be verified; this one is {claim.status}."
+            )
+            return redirect(change_url)
+        suggested = claim.receipt or claim.suggested_receipt
+        if suggested is None:
+            exact = selectors.claim_candidate_receipts(claim, limit=1)
+            suggested = exact[0] if exact else None
+        initial = {
+            "receipt_code": suggested.code if suggested else claim.code,
+            "recipient": claim.recipient_msisdn,
+        }
+        form = VerifyClaimForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                claim = decisions.claim_verify(
+                    claim_id=claim.pk,
+                    receipt_code=data["receipt_code"],
+                    amount=data["amount"],
+                    bundle_id=data["bundle"].pk if data["bundle"] else None,
+                    recipient=data["recipient"],
+                    user=request.user,
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request,
+                    VERIFIED.format(
+                        code=claim.code,
+                        bundle=claim.bundle.name,
+                        recipient=local_phone(claim.recipient_msisdn),
+                        order=claim.order.reference,
+                    ),
+                )
+                return redirect(change_url)
+        return page(
+            self,
+            request,
+            f"Verify claim {claim.code}",
+            intro=(claim.explanation or {}).get("summary", ""),
+            message_text=claim.message.text,
+            tables=[self._receipts_table(claim)],
+            question="Pick the receipt and re-type its amount to confirm",
+            form=form,
+            confirm_label="Verify and create the order",
+            cancel_url=change_url,
+        )
+
+    @action(
+        description="Reject", icon="block", permissions=["reconciliation.reject_claim"], url_path="reject"
+    )
+    def reject(self, request, object_id):
+        claim = self._claim(object_id)
+        change_url = self._change_url(claim)
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                decisions.claim_reject(
+                    claim_id=claim.pk, reason=form.cleaned_data["reason"], user=request.user
+                )
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(request, REJECTED.format(code=claim.code))
+            return redirect(change_url)
+        return page(
+            self,
+            request,
+            f"Reject claim {claim.code}",
+            message_text=claim.message.text,
+            question="Why is this claim rejected?",
+            form=form,
+            confirm_label="Reject claim",
+            confirm_variant="danger",
+            cancel_url=change_url,
+        )
+
+    @action(
+        description="Undo verification",
+        icon="undo",
+        permissions=["reconciliation.undo_verification"],
+        url_path="undo",
+    )
+    def undo_verification(self, request, object_id):
+        claim = self._claim(object_id)
+        change_url = self._change_url(claim)
+        if claim.status != ClaimStatus.VERIFIED:
+            messages.error(request, "Only a verified claim can be undone.")
+            return redirect(change_url)
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            order = claim.order.reference
+            try:
+                decisions.claim_verification_undo(
+                    claim_id=claim.pk, reason=form.cleaned_data["reason"], user=request.user
+                )
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(request, UNDONE.format(code=claim.code, order=order))
+            return redirect(change_url)
+        return page(
+            self,
+            request,
+            f"Undo verification of {claim.code}",
+            intro=(
+                f"Order {claim.order.reference} will be cancelled, receipt {claim.receipt.code} goes back to "
+                "suspense and the claim-verified journal entry is reversed."
+            ),
+            question="Why undo this verification?",
+            form=form,
+            confirm_label="Undo verification",
+            confirm_variant="danger",
+            cancel_url=change_url,
+        )
+
+    # ---- list buttons ----------------------------------------------------------------------
+    @action(
+        description="Paste a message",
+        icon="content_paste",
+        permissions=["reconciliation.add_whatsappmessage"],
+        url_path="paste",
+    )
+    def paste_message(self, request):
+        return paste_message_view(self, request)
+
+    @action(
+        description="Upload chat export",
+        icon="upload_file",
+        permissions=["reconciliation.add_whatsappimport"],
+        url_path="upload-chat",
+    )
+    def upload_chat(self, request):
+        return upload_chat_view(self, request)
+
+    @action(
+        description="Export CSV",
+        icon="download",
+        permissions=["reconciliation.view_claim"],
+        url_path="export",
+    )
+    def export_claims(self, request):
+        response = StreamingHttpResponse(claims_export_lines(), content_type="text/csv")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="claims-{stamp}.csv"'
+        return response
+
+    @action(
+        description="Run matcher now",
+        icon="sync",
+        permissions=["reconciliation.run_reconciliation"],
+        url_path="run-matcher",
+    )
+    def run_matcher(self, request):
+        if request.method != "POST":
+            return page(
+                self,
+                request,
+                "Run the matcher now",
+                intro="The matcher also runs every minute and after every import.",
+                question="Match every open claim against the till receipts now?",
+                confirm_label="Run matcher",
+                cancel_url=reverse("admin:reconciliation_claim_changelist"),
+            )
+        run = claims_reconcile(trigger="manual")
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(run.counts.items())) or "nothing to do"
+        messages.success(request, MATCHER_RAN.format(pk=run.pk, counts=counts))
+        return redirect("admin:reconciliation_claim_changelist")
+
+
+def paste_message_view(model_admin, request):
+    form = PasteMessageForm(request.POST or None)
+    changelist = reverse("admin:reconciliation_claim_changelist")
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = claim_services.message_paste(
+                sender=form.cleaned_data["sender"], text=form.cleaned_data["text"], user=request.user
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request,
+                PASTED.format(claims=result["claims_new"], kind_note=KIND_NOTES.get(result["kind"], "")),
+            )
+            claims = result["claims"]
+            if len(claims) == 1:
+                return redirect("admin:reconciliation_claim_change", claims[0].pk)
+            return redirect(changelist)
+    return page(
+        model_admin,
+        request,
+        "Paste a customer's message",
+        intro="Paste the WhatsApp message as the customer wrote it; every M-Pesa code in it becomes a claim.",
+        question="Message",
+        form=form,
+        confirm_label="Save and match",
+        cancel_url=changelist,
+    )
+
+
+def upload_chat_view(model_admin, request):
+    form = WhatsAppUploadForm(request.POST or None, request.FILES or None)
+    changelist = reverse("admin:reconciliation_claim_changelist")
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            imp = claim_services.whatsapp_import(
+                data=upload.read(),
+                filename=upload.name,
+                business_number=form.cleaned_data["business_number"] or None,
+                user=request.user,
+            )
+        except ImportRefused as exc:
+            form.add_error("file", exc.message)
+        else:
+            c = imp.counts
+            messages.success(
+                request,
+                f"{c['messages']} messages ({c['new_messages']} new): {c['claims_new']} new claims, "
+                f"{c['unparseable']} unparseable, {c['chatter']} chatter, "
+                f"{c['system'] + c['media']} system/media, "
+                f"{c['from_business']} from us.",
+            )
+            return redirect(changelist)
+    return page(
+        model_admin,
+        request,
+        "Upload a WhatsApp chat export",
+        intro="In WhatsApp: chat → ⋮ → More → Export chat → Without media. Upload the .txt or .zip.",
+        question="Chat export",
+        form=form,
+        confirm_label="Import and match",
+        cancel_url=changelist,
+    )
+
+
+class WhatsAppMessageAdmin(ModelAdmin):
+    list_display = [
+        "display_sent",
+        "sender_label",
+        "sender_msisdn",
+        "display_text",
+        "display_claims",
+        "is_system",
+    ]
+    list_filter = ["is_system", "is_from_business"]
+    list_filter_submit = True
+    search_fields = ["sender_msisdn"]
+    paginator = InfinitePaginator
+    show_full_result_count = False
+    readonly_fields = [f.name for f in WhatsAppMessage._meta.fields]
+    actions_list = ["paste_message"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("chat_import")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @display(description="sent (Nairobi)", ordering="sent_at")
+    def display_sent(self, obj):
+        return nairobi(obj.sent_at)
+
+    @display(description="text")
+    def display_text(self, obj):
+        return obj.text[:80] + ("…" if len(obj.text) > 80 else "")
+
+    @display(description="claims")
+    def display_claims(self, obj):
+        return obj.claims.count()
+
+    @action(
+        description="Paste a message",
+        icon="content_paste",
+        permissions=["reconciliation.add_whatsappmessage"],
+        url_path="paste",
+    )
+    def paste_message(self, request):
+        return paste_message_view(self, request)
+
+
+class WhatsAppImportAdmin(ModelAdmin):
+    list_display = ["original_name", "display_uploaded", "uploaded_by", "status", "display_counts"]
+    readonly_fields = ["original_name", "sha256", "uploaded_by", "uploaded_at", "status", "counts", "errors"]
+    exclude = ["file"]
+    actions_list = ["upload_chat"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @display(description="uploaded (Nairobi)", ordering="uploaded_at")
+    def display_uploaded(self, obj):
+        return nairobi(obj.uploaded_at)
+
+    @display(description="counts")
+    def display_counts(self, obj):
+        c = obj.counts or {}
+        return (
+            f"{c.get('messages', 0)} messages, {c.get('claims_new', 0)} new claims, "
+            f"{c.get('unparseable', 0)} unparseable"
+        )
+
+    @action(
+        description="Upload chat export",
+        icon="upload_file",
+        permissions=["reconciliation.add_whatsappimport"],
+        url_path="upload-chat",
+    )
+    def upload_chat(self, request):
+        return upload_chat_view(self, request)
+
+
+admin.site.register(Claim, ClaimAdmin)
+admin.site.register(WhatsAppMessage, WhatsAppMessageAdmin)
+admin.site.register(WhatsAppImport, WhatsAppImportAdmin)

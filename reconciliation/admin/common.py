@@ -1,0 +1,56 @@
+"""Helpers shared by the reconciliation admin pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from console.phones import mask_msisdn  # noqa: F401  (re-exported for the admin modules)
+
+AGE_AMBER_MINUTES = 30
+AGE_RED_MINUTES = 120
+AGE_COLOURS = {"fresh": "info", "amber": "warning", "red": "danger", "done": "success"}
+
+
+def nairobi(value) -> str:
+    return timezone.localtime(value).strftime("%d %b %Y %H:%M") if value else "—"
+
+
+def age_text(since: dt.datetime, now: dt.datetime | None = None) -> tuple[str, str]:
+    """("fresh"|"amber"|"red", "12 min" / "3 h 5 min" / "2 d") for an age badge."""
+    minutes = max(0, int(((now or timezone.now()) - since).total_seconds() // 60))
+    if minutes < 60:
+        text = f"{minutes} min"
+    elif minutes < 48 * 60:
+        text = f"{minutes // 60} h {minutes % 60} min"
+    else:
+        text = f"{minutes // (24 * 60)} d"
+    level = "red" if minutes > AGE_RED_MINUTES else "amber" if minutes > AGE_AMBER_MINUTES else "fresh"
+    return level, text
+
+
+def local_phone(msisdn: str) -> str:
+    """254712345678 -> 0712 345 678 (what agents type and read)."""
+    if msisdn and len(msisdn) == 12 and msisdn.startswith("254"):
+        local = "0" + msisdn[3:]
+        return f"{local[:4]} {local[4:7]} {local[7:]}"
+    return msisdn or "—"
+
+
+def money(value) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def right(value) -> str:
+    return format_html('<span class="block text-right tabular-nums">{}</span>', value)
+
+
+def page(model_admin, request, title, **context):
+    return TemplateResponse(
+        request,
+        "admin/reconciliation/form_page.html",
+        {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.opts, **context},
+    )

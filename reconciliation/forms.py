@@ -1,0 +1,108 @@
+"""Forms staff fill in on the reconciliation pages."""
+
+from __future__ import annotations
+
+from django import forms
+from unfold.widgets import (
+    UnfoldAdminFileFieldWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
+
+from catalog.models import Bundle
+from console.phones import InvalidPhoneNumber, normalise_msisdn
+
+
+def _phone(value: str) -> str:
+    try:
+        return normalise_msisdn(value)
+    except InvalidPhoneNumber as exc:
+        raise forms.ValidationError(str(exc))
+
+
+class PasteMessageForm(forms.Form):
+    sender = forms.CharField(
+        label="Customer's WhatsApp number",
+        max_length=32,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "0712 345 678", "inputmode": "tel"}),
+    )
+    text = forms.CharField(
+        label="Message",
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 6, "placeholder": "Paste the whole message here"}),
+    )
+
+    def clean_sender(self):
+        return _phone(self.cleaned_data["sender"])
+
+
+class WhatsAppUploadForm(forms.Form):
+    file = forms.FileField(label="Chat export (.txt or .zip)", widget=UnfoldAdminFileFieldWidget)
+    business_number = forms.CharField(
+        label="Our WhatsApp number in this chat",
+        required=False,
+        max_length=32,
+        help_text="Messages from this number make no claim. Defaults to the support number.",
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "0782 070 228", "inputmode": "tel"}),
+    )
+
+    def clean_business_number(self):
+        value = self.cleaned_data.get("business_number")
+        return _phone(value) if value else ""
+
+
+class StatementUploadForm(forms.Form):
+    file = forms.FileField(label="M-PESA statement export (.csv or .xlsx)", widget=UnfoldAdminFileFieldWidget)
+
+
+class TillSmsForm(forms.Form):
+    text = forms.CharField(
+        label="Till SMS",
+        widget=UnfoldAdminTextareaWidget(
+            attrs={
+                "rows": 6,
+                "placeholder": "QAI1S35S7Z Confirmed.on 18/1/22 at 3:57 PMKsh40.00 received from …",
+            }
+        ),
+        help_text="One or more merchant-side M-PESA messages, as received on the till phone.",
+    )
+
+
+class VerifyClaimForm(forms.Form):
+    receipt_code = forms.CharField(
+        label="Till receipt",
+        max_length=12,
+        widget=UnfoldAdminTextInputWidget(attrs={"autocomplete": "off"}),
+    )
+    amount = forms.DecimalField(
+        label="Re-type the amount on the receipt (KES)",
+        max_digits=12,
+        decimal_places=2,
+        widget=UnfoldAdminTextInputWidget(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    bundle = forms.ModelChoiceField(
+        queryset=Bundle.objects.for_storefront(),
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+        empty_label="The bundle whose price was paid",
+        help_text="Needed only when the amount is not exactly one bundle's price.",
+    )
+    recipient = forms.CharField(
+        label="Load the bundle on",
+        max_length=32,
+        widget=UnfoldAdminTextInputWidget(attrs={"inputmode": "tel"}),
+    )
+
+    def clean_recipient(self):
+        return _phone(self.cleaned_data["recipient"])
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "Why (the customer may be told this)"}),
+    )
+
+
+class CloseDayForm(forms.Form):
+    day = forms.DateField(widget=UnfoldAdminTextInputWidget(attrs={"type": "date"}))

@@ -1,0 +1,99 @@
+"""Reads shared by the admin, the dashboard and the exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.db.models import Count, Min, Q, Sum
+from django.utils import timezone
+
+from console.phones import try_normalise_msisdn
+from reconciliation.models import Claim, ClaimStatus, TillReceipt
+from reconciliation.parsers import lookalike_key, normalise_code
+
+_CODEISH_RE = re.compile(r"^[A-Za-z0-9\s-]{8,14}$")
+
+
+def claims_for_admin():
+    return Claim.objects.select_related(
+        "message", "receipt", "suggested_receipt", "bundle", "order", "decided_by"
+    )
+
+
+def claim_search_filter(term: str) -> Q | None:
+    """Search by M-Pesa code (normalised) or by phone (any Kenyan form), exact and indexed."""
+    term = (term or "").strip()
+    if not term:
+        return None
+    q = Q(pk__in=[])
+    phone = try_normalise_msisdn(term)
+    if phone:
+        q |= Q(sender_msisdn=phone) | Q(recipient_msisdn=phone)
+    code = normalise_code(term) if _CODEISH_RE.match(term) else None
+    if code:
+        q |= Q(code=code)
+    elif not phone:
+        q |= Q(code__startswith=term.upper().replace(" ", ""))
+    return q
+
+
+def receipt_search_filter(term: str) -> Q | None:
+    term = (term or "").strip().upper().replace(" ", "")
+    if not term:
+        return None
+    return Q(code=term) | Q(code__startswith=term)
+
+
+def claim_candidate_receipts(claim: Claim, *, limit: int = 10) -> list[TillReceipt]:
+    """Receipts an agent may verify this claim against: the exact code, the suggestion, and
+    unmatched look-alikes paid within three days before the message."""
+    found: dict[int, TillReceipt] = {}
+    for receipt in TillReceipt.objects.filter(code=claim.code).select_related("order"):
+        found[receipt.pk] = receipt
+    if claim.suggested_receipt_id:
+        found.setdefault(claim.suggested_receipt_id, claim.suggested_receipt)
+    key = lookalike_key(claim.code)
+    window = TillReceipt.objects.unmatched().filter(
+        paid_at__gte=claim.claimed_at - dt.timedelta(days=3),
+        paid_at__lte=claim.claimed_at + dt.timedelta(hours=1),
+    )
+    for receipt in window.only("pk", "code", "amount", "paid_at", "payer_masked", "payer_name", "order_id"):
+        if lookalike_key(receipt.code) == key:
+            found.setdefault(receipt.pk, receipt)
+        if len(found) >= limit:
+            break
+    return list(found.values())
+
+
+def claim_queue_numbers() -> list[dict]:
+    """Claims by status and reason with the oldest waiting one (for the dashboard)."""
+    now = timezone.now()
+    rows = (
+        Claim.objects.filter(status__in=[ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW])
+        .values("status", "reason")
+        .annotate(count=Count("pk"), oldest=Min("claimed_at"))
+        .order_by("status", "reason")
+    )
+    return [
+        {
+            "status": r["status"],
+            "reason": r["reason"],
+            "count": r["count"],
+            "oldest_minutes": int((now - r["oldest"]).total_seconds() // 60) if r["oldest"] else None,
+        }
+        for r in rows
+    ]
+
+
+def unmatched_receipts_numbers() -> dict:
+    """Money in suspense: unmatched till receipts, how many, how much, the oldest."""
+    agg = TillReceipt.objects.unmatched().aggregate(
+        count=Count("pk"), total=Sum("amount"), oldest=Min("paid_at")
+    )
+    oldest = agg["oldest"]
+    return {
+        "count": agg["count"] or 0,
+        "total": agg["total"] or 0,
+        "oldest_minutes": int((timezone.now() - oldest).total_seconds() // 60) if oldest else None,
+    }
