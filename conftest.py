@@ -8,6 +8,16 @@ def _media_root(tmp_path, settings):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and cached tokens must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 def _user_in(django_user_model, username, role):
     from django.contrib.auth.models import Group
 
