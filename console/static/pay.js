@@ -67,7 +67,7 @@
           return;
         }
         if (SETTLED_OK.indexOf(o.status) >= 0) {
-          showStatus("Paid — receipt " + (o.receipt || o.reference) + ". " + (o.message || ""), "paid");
+          showStatus("Paid — receipt " + (o.receipt || o.reference) + ". Your bundle will be loaded shortly.", "paid");
           return;
         }
         if (SETTLED_BAD.indexOf(o.status) >= 0) {
