@@ -94,6 +94,15 @@ class ClaimAdmin(ModelAdmin):
     def get_queryset(self, request):
         return selectors.claims_for_admin()
 
+    def get_actions_detail(self, request, object_id):
+        """Only the buttons that make sense for this claim's status."""
+        actions = super().get_actions_detail(request, object_id)
+        status = Claim.objects.filter(pk=object_id).values_list("status", flat=True).first()
+        wanted = {"undo_verification"} if status == ClaimStatus.VERIFIED else set()
+        if status in (ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW):
+            wanted = {"verify", "reject"}
+        return [a for a in actions if a.action_name.rsplit("_claim_", 1)[-1] in wanted]
+
     def get_search_results(self, request, queryset, search_term):
         q = selectors.claim_search_filter(search_term)
         return (queryset, False) if q is None else (queryset.filter(q), False)

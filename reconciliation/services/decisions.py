@@ -255,7 +255,7 @@ def whatsapp_reply(claim: Claim) -> str:
     if claim.status == ClaimStatus.VERIFIED and claim.bundle_id:
         return (
             f"Thank you! We received your payment {claim.code} of KES {claim.receipt.amount:,.0f}. "
-            f"Your {claim.bundle.name} bundle for {claim.recipient_msisdn} is being loaded "
+            f"Your {claim.bundle.name} bundle for 0{claim.recipient_msisdn[3:]} is being loaded "
             f"(order {claim.order.reference}). - {shop}"
         )
     if claim.status == ClaimStatus.REJECTED:

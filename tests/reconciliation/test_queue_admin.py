@@ -218,3 +218,14 @@ def test_day_close_page_shows_figures_and_records_sign_off(client_for, finance):
     client.post(url("dayclose_close_a_day"), {"day": NOW.date().isoformat(), "sign_off": "1"})
     close = DayClose.objects.get(day=NOW.date())
     assert close.closed_by == finance and not close.balanced
+
+
+def test_detail_buttons_follow_the_claim_status(client_for, finance, bundles):
+    r = receipt(amount="150")
+    claim = ClaimFactory(code=r.code)
+    client = client_for(finance)
+    body = client.get(url("claim_change", claim.pk)).content.decode()
+    assert url("claim_verify", claim.pk) in body and url("claim_undo_verification", claim.pk) not in body
+    claims_reconcile(trigger="test", now=NOW)
+    body = client.get(url("claim_change", claim.pk)).content.decode()
+    assert url("claim_verify", claim.pk) not in body and url("claim_undo_verification", claim.pk) in body

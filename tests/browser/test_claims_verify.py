@@ -1,0 +1,56 @@
+"""An agent opens a needs-review claim in the queue and verifies it against the till receipt."""
+
+import os
+import re
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from reconciliation.models import Claim, ClaimReason, ClaimStatus
+from reconciliation.services.matcher import claims_reconcile
+from tests.browser.conftest import login, screenshot
+from tests.reconciliation.factories import ClaimFactory, code_for, receipt
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def test_agent_verifies_an_amount_mismatch_claim(live_server, bundles, agent, browser_page):
+    now = timezone.now()
+    r = receipt(code=code_for(timezone.localdate(), "7KQ4TWX"), amount="199", paid_at=now)
+    claim = ClaimFactory(
+        code=r.code,
+        claimed_at=now,
+        sender_msisdn="254712345678",
+        recipient_msisdn="254722000111",
+        message__text=f"Hi, I paid {r.code} for 0722 000 111",
+    )
+    claims_reconcile(trigger="test")
+    claim.refresh_from_db()
+    assert (claim.status, claim.reason) == (ClaimStatus.NEEDS_REVIEW, ClaimReason.AMOUNT_MISMATCH)
+
+    page = browser_page
+    login(page, live_server, "agent", "pw-agent")
+    page.goto(f"{live_server.url}/admin/reconciliation/claim/?status__exact=needs_review")
+    page.get_by_role("link", name=r.code).first.click()
+    page.get_by_test_id("explanation-summary").filter(has_text="matches no bundle price").wait_for()
+    screenshot(page, "claims_needs_review_detail")
+
+    page.get_by_role("link", name=re.compile("Verify")).first.click()
+    page.get_by_text("re-type its amount").wait_for()
+    assert page.input_value("#id_receipt_code") == r.code
+    page.fill("#id_amount", "199")
+    page.select_option("#id_bundle", label="Daily 2GB")
+    screenshot(page, "claims_verify_form")
+    page.get_by_role("button", name="Verify and create the order").click()
+    page.get_by_text(re.compile(rf"Claim {r.code} verified")).wait_for()
+    page.get_by_test_id("claim-status").filter(has_text="Verified").wait_for()
+    reply = page.get_by_test_id("reply-text").input_value()
+    screenshot(page, "claims_verified")
+
+    claim = Claim.objects.select_related("order").get(pk=claim.pk)
+    assert claim.status == ClaimStatus.VERIFIED and claim.decided_by == agent
+    assert claim.order.price == Decimal("199.00") and claim.order.recipient_msisdn == "254722000111"
+    assert claim.order.reference in reply and "Daily 2GB" in reply
