@@ -127,14 +127,20 @@ class AdjustmentForm(forms.Form):
         debit = sum((a for _, a in lines if a > 0), Decimal("0"))
         credit = -sum((a for _, a in lines if a < 0), Decimal("0"))
         if debit != credit:
-            raise forms.ValidationError(ADJUSTMENT_UNBALANCED.format(debit=debit, credit=credit))
+            raise forms.ValidationError(
+                ADJUSTMENT_UNBALANCED.format(debit=f"{debit:.2f}", credit=f"{credit:.2f}")
+            )
         cleaned["lines"] = lines
         return cleaned
 
 
+def _first_of_month():
+    return nairobi_today().replace(day=1)
+
+
 class ExportForm(forms.Form):
-    date_from = forms.DateField(label="From (Nairobi day)", widget=_date_widget())
-    date_to = forms.DateField(label="To (inclusive)", widget=_date_widget())
+    date_from = forms.DateField(label="From (Nairobi day)", widget=_date_widget(), initial=_first_of_month)
+    date_to = forms.DateField(label="To (inclusive)", widget=_date_widget(), initial=nairobi_today)
     accounts = forms.MultipleChoiceField(
         required=False,
         help_text="Leave empty for every account.",

@@ -88,6 +88,8 @@ class AccountAdmin(ModelAdmin):
             raise PermissionDenied
         form = AsOfForm(request.GET or None)
         tb = book_selectors.trial_balance(as_of=form.as_of_or_today())
+        if not form.is_bound:
+            form = AsOfForm(initial={"as_of": tb.as_of})
         rows = [
             [r.account.code, r.account.name, r.account.get_kind_display(), _money(r.debit), _money(r.credit)]
             for r in tb.rows
@@ -245,6 +247,8 @@ class JournalEntryAdmin(ModelAdmin):
             raise PermissionDenied
         form = DayForm(request.GET or None)
         summary = book_selectors.daily_summary(day=form.day_or_today())
+        if not form.is_bound:
+            form = DayForm(initial={"day": summary.day})
 
         def table(lines, first):
             rows = [[line.label, line.count, _money(line.amount)] for line in lines]
