@@ -355,6 +355,9 @@ def claims_reconcile(
     outcomes are written with one bulk update per batch. Returns the ReconciliationRun.
     """
     now = now or timezone.now()
+    if codes is not None and not open_claims().filter(code__in=codes).exists():
+        # A receipt nobody has claimed yet (the usual case for a C2B burst): no run to record.
+        return ReconciliationRun(trigger=trigger[:20], counts={})
     run = ReconciliationRun.objects.create(trigger=trigger[:20])
     counts: Counter = Counter()
     prices = PriceBook.load()

@@ -213,3 +213,19 @@ def test_batches_cover_all_claims(bundles):
         ClaimFactory(code=code)
     claims_reconcile(trigger="test", now=NOW, batch=2)
     assert Order.objects.filter(mpesa_receipt__in=codes, status=OrderStatus.PAID).count() == 5
+
+
+def test_receipt_nobody_claimed_records_no_run(bundles):
+    from reconciliation.models import ReconciliationRun
+
+    r = receipt(amount="150")
+    claims_reconcile(trigger="receipt", codes=[r.code], now=NOW)
+    assert not ReconciliationRun.objects.exists()
+
+
+def test_receipt_arriving_triggers_matching_of_its_claim(bundles, django_capture_on_commit_callbacks):
+    claim = ClaimFactory(claimed_at=NOW)
+    with django_capture_on_commit_callbacks(execute=True):
+        receipt(code=claim.code, amount="150", paid_at=NOW - dt.timedelta(minutes=3))
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.VERIFIED
