@@ -411,7 +411,7 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
                 ctx.used_by[decision.receipt.pk] = claim.pk
                 counts["verified"] += 1
                 continue
-        key = decision.reason or decision.status
+        key = str(decision.reason or decision.status)
         counts[key] += 1
         new = (
             decision.status,
