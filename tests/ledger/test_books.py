@@ -241,3 +241,22 @@ def test_querysets_refuse_update_delete_and_bulk_update(model):
     with pytest.raises(PermissionError):
         qs.bulk_update(list(qs), ["pk"])
     assert model.objects.count() > 0
+
+
+def test_only_the_books_service_writes_entries_and_postings():
+    """Money moves only through ledger/books.py: no other app module creates entries or postings."""
+    import re
+    from pathlib import Path
+
+    writer = re.compile(
+        r"(?<!class )\bPosting\(|Posting\.objects\.(bulk_)?create|JournalEntry\.objects\.create"
+    )
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in root.glob("*/**/*.py"):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(("tests/", ".")) or "/migrations/" in rel or rel == "ledger/books.py":
+            continue
+        text = path.read_text(encoding="utf-8", errors="ignore")
+        offenders += [f"{rel}: {m.group(0)}" for m in writer.finditer(text)]
+    assert offenders == []

@@ -231,3 +231,18 @@ def test_refund_action_is_refused_without_permission(agent, paid_order):
         _call_refund_action(agent, paid_order, {"reason": "x"})
     paid_order.refresh_from_db()
     assert paid_order.status == OrderStatus.PAID
+
+
+def test_journal_filters_by_kind_and_posted_date_range(client_for, finance):
+    for day, kind in ((1, "till_receipt"), (2, "adjustment")):
+        books.entry_post(
+            kind=kind,
+            lines=[("mpesa_till", D("5")), ("unallocated_receipts", D("-5"))],
+            posted_at=dt.datetime(2026, 3, day, 12, 0, tzinfo=NAIROBI),
+        )
+    client = client_for(finance)
+    url = reverse("admin:ledger_journalentry_changelist")
+    html = client.get(url, {"posted_at_from_0": "2026-03-02", "posted_at_from_1": "00:00"}).content.decode()
+    assert "JE-000002" in html and "JE-000001" not in html
+    html = client.get(url, {"kind": "till_receipt"}).content.decode()
+    assert "JE-000001" in html and "JE-000002" not in html
