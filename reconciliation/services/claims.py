@@ -9,9 +9,14 @@ Reading a message (rules the matcher and the agents rely on):
 - one claim per code found (several codes -> several claims); the same sender repeating the
   same code is the same claim;
 - recipient: the Kenyan number written in the message (never the business number, never the
-  number of a person the pasted SMS says was paid), else the sender's own number. With one
-  number per code (same count, in order) each code gets its own number; with several numbers
-  otherwise, the first is used and the claim is flagged ambiguous for a person to check;
+  number of a person the pasted SMS says was paid), else the sender's own number. With several
+  numbers, one introduced as the paying number ("from 07…", "paid with 07…", "my number") is
+  dropped, and one introduced as the target ("load 07…", "for 07…", "weka", "recipient") is
+  preferred; with one number per code (same count, in order) each code gets its own number;
+  otherwise the first is used and the claim is flagged ambiguous for a person to check;
+- a media message with a caption holding a code is read like any message;
+- in an export, a code already claimed by a known sender and repeated by an author we cannot
+  identify at all (a saved name, no number in the message) is a quote, not a new claim;
 - sender: the author's number when the export shows a number; when it shows a saved contact's
   NAME, the name is kept as sender_label and the recipient number written in the message is
   used as the sender; with neither, the claim is kept with an empty sender and flagged
@@ -116,7 +121,11 @@ def message_read(
     if is_system:
         return ReadMessage("system")
     if is_media:
-        return ReadMessage("media")
+        # A screenshot may come with a caption: "IMG-….jpg (file attached)\nUCA1… for 0712…".
+        caption = text.split("\n", 1)[1] if "\n" in (text or "") else ""
+        if not find_codes(caption):
+            return ReadMessage("media")
+        text = caption
     if (sender_msisdn and sender_msisdn in ours) or (
         sender_label and sender_label.strip().casefold() in (our_names or set())
     ):
@@ -132,7 +141,7 @@ def message_read(
             payee_phones.add(sms.phone)
         if sms.kind in _PAYMENT_SMS_KINDS and sms.code not in sms_by_code:
             sms_by_code[sms.code] = sms
-    numbers = [n for n in find_kenyan_numbers(text) if n not in ours and n not in payee_phones]
+    numbers = _recipient_candidates(text, exclude=ours | payee_phones, sender=sender_msisdn, codes=len(codes))
 
     drafts = []
     for i, code in enumerate(codes):
@@ -162,6 +171,36 @@ def message_read(
             )
         )
     return ReadMessage("claim", drafts)
+
+
+_TARGET_BEFORE_RE = re.compile(
+    r"(load|for|to|on|into|recipient|receiver|weka|wekea|tuma|namba|number is|no\.?|nambari)\W{0,3}$", re.I
+)
+_PAYER_BEFORE_RE = re.compile(r"(from|using|with|paid by|payer|my number|my no\.?|my line)\W{0,3}$", re.I)
+
+
+def _number_contexts(text: str, msisdn: str) -> list[str]:
+    """The few words before each place ``msisdn`` is written (in any local/international form)."""
+    national = msisdn[3:]
+    pattern = r"\D{0,3}".join(national)
+    return [text[max(0, m.start() - 24) : m.start()].rstrip(" +0(") for m in re.finditer(pattern, text)]
+
+
+def _recipient_candidates(text: str, *, exclude: set[str], sender: str | None, codes: int) -> list[str]:
+    numbers = [n for n in find_kenyan_numbers(text) if n not in exclude]
+    if len(numbers) < 2:
+        return numbers
+    contexts = {n: _number_contexts(text, n) for n in numbers}
+    payers = {n for n in numbers if any(_PAYER_BEFORE_RE.search(c) for c in contexts[n])}
+    remaining = [n for n in numbers if n not in payers] or numbers
+    if codes > 1 and len(remaining) == codes:
+        return remaining  # "CODE1 and CODE2 for 0712… and 0722…": paired in order
+    targets = [n for n in remaining if any(_TARGET_BEFORE_RE.search(c) for c in contexts[n])]
+    if len(targets) == 1:
+        return targets
+    if len(remaining) > 1 and sender in remaining:
+        remaining = [n for n in remaining if n != sender]
+    return remaining
 
 
 def _claims_create(rows: list[tuple[WhatsAppMessage, ClaimDraft]]) -> int:
@@ -343,6 +382,7 @@ def whatsapp_import(
         if message.fingerprint in ids:
             message.pk = ids[message.fingerprint]
             rows.extend((message, d) for d in read.drafts)
+    rows, quotes = _drop_quotes(rows)
     claims_new = _claims_create(rows)
 
     imp.status = ImportStatus.DONE
@@ -357,6 +397,7 @@ def whatsapp_import(
         "media": kinds["media"],
         "from_business": kinds["business"],
         "claims_new": claims_new,
+        "quotes": quotes,
         "date_order": "day first" if chat.days_first else "month first",
     }
     imp.errors = list(chat.warnings)
@@ -364,6 +405,18 @@ def whatsapp_import(
     audit_record(actor=user, action="whatsapp.imported", obj=imp, after=imp.counts)
     _reconcile_codes(sorted({d.code for _, d in rows}))
     return imp
+
+
+def _drop_quotes(rows):
+    """Drop claims by an unidentifiable author for codes a known sender already claimed."""
+    unknown = {d.code for _, d in rows if not d.sender_msisdn}
+    if not unknown:
+        return rows, 0
+    claimed = {d.code for _, d in rows if d.sender_msisdn} | set(
+        Claim.objects.filter(code__in=unknown).exclude(sender_msisdn="").values_list("code", flat=True)
+    )
+    kept = [(m, d) for m, d in rows if d.sender_msisdn or d.code not in claimed]
+    return kept, len(rows) - len(kept)
 
 
 def sender_for_paste(value: str) -> str:

@@ -161,3 +161,50 @@ def test_end_to_end_statement_then_chat_then_overlap(bundles, capsys):
         "UCA6PL2R8W",
     )
     assert Claim.objects.get(code="UCA9ZK4TX7").reason == ClaimReason.UNKNOWN_CODE
+
+
+@pytest.mark.parametrize(
+    "text, recipient",
+    [
+        ("paid UCA1KQ7T4D from 0712 345 678, load 0733 444 555", "254733444555"),
+        ("UCA1KQ7T4D nilitumia 0712345678 number ya kulipa, weka 0733444555", "254733444555"),
+        ("UCA1KQ7T4D for 0733444555", "254733444555"),
+        ("my number 0722 000 111 paid UCA1KQ7T4D please load 0733 444 555", "254733444555"),
+    ],
+)
+def test_recipient_is_the_target_number_not_the_payer(text, recipient):
+    read = svc.message_read(text=text, sent_at=SENT, sender_msisdn="254712345678")
+    assert read.drafts[0].recipient_msisdn == recipient
+
+
+def test_two_numbers_without_hints_are_flagged():
+    read = svc.message_read(
+        text="UCA1KQ7T4D 0722000111 0733444555", sent_at=SENT, sender_msisdn="254712345678"
+    )
+    assert read.drafts[0].ambiguous
+
+
+def test_media_with_a_code_caption_is_a_claim_but_bare_media_is_not():
+    caption = svc.message_read(
+        text="IMG-20260310-WA0001.jpg (file attached)\nUCA1KQ7T4D for 0733444555",
+        sent_at=SENT,
+        sender_msisdn="254712345678",
+        is_media=True,
+    )
+    assert caption.kind == "claim" and caption.drafts[0].recipient_msisdn == "254733444555"
+    bare = svc.message_read(text="<Media omitted>", sent_at=SENT, sender_msisdn="254712345678", is_media=True)
+    assert bare.kind == "media"
+
+
+def test_unknown_author_repeating_a_claimed_code_is_a_quote():
+    chat = (
+        "10/03/2026, 08:03 - +254 746 100 921: paid UCA1KQ7T4D\n"
+        "10/03/2026, 08:05 - Tillbook Shop: Thanks, UCA1KQ7T4D received\n"
+        "10/03/2026, 08:06 - Tillbook Shop: and UCA5ZK4TX7 from whom?\n"
+    )
+    imp = svc.whatsapp_import(data=chat.encode(), filename="chat.txt")
+    assert imp.counts["quotes"] == 1
+    assert sorted(Claim.objects.values_list("code", "sender_msisdn")) == [
+        ("UCA1KQ7T4D", "254746100921"),
+        ("UCA5ZK4TX7", ""),
+    ]
