@@ -69,6 +69,12 @@ SIDEBAR = [
                 "admin:reconciliation_reconciliationrun_changelist",
                 "reconciliation.view_reconciliationrun",
             ),
+            (
+                "Daily close",
+                "event_available",
+                "admin:reconciliation_dayclose_changelist",
+                "reconciliation.view_dayclose",
+            ),
         ],
     ),
     (
