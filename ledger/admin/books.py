@@ -531,7 +531,8 @@ class ExportJobAdmin(ModelAdmin):
             form=form,
             cancel_url=reverse("admin:ledger_exportjob_changelist"),
             intro=f"Up to {exports.DIRECT_MAX_ROWS:,} postings download at once; larger exports run in "
-            "the background and are offered here when done.",
+            f"the background and are offered here when done. XLSX holds at most {exports.XLSX_MAX_ROWS:,} "
+            "postings; CSV has no limit.",
         )
 
     def _download_now(self, request, filters, fmt, count):

@@ -247,3 +247,26 @@ def test_export_ledger_command_rejects_a_bad_date(tmp_path):
 
     with pytest.raises(CommandError, match="not a date"):
         call_command("export_ledger", str(tmp_path / "x.csv"), "--from", "2026-13-01", "--to", "2026-03-02")
+
+
+def test_xlsx_carries_on_in_a_new_sheet_when_one_is_full(entries, tmp_path, monkeypatch):
+    monkeypatch.setattr(exports, "SHEET_MAX_ROWS", 3)
+    path = tmp_path / "out.xlsx"
+    exports.export_write(filters=_filters("2026-03-01", "2026-03-02"), fmt="xlsx", path=str(path))
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert book.sheetnames == ["Postings", "Postings 2"]
+    sheets = [list(book[name].iter_rows(values_only=True)) for name in book.sheetnames]
+    assert [len(rows) for rows in sheets] == [4, 2]
+    assert all(list(rows[0]) == EXPORT_COLUMNS for rows in sheets)
+
+
+def test_too_large_xlsx_export_is_refused_with_a_message(entries, finance, client_for, monkeypatch):
+    monkeypatch.setattr(exports, "DIRECT_MAX_ROWS", 1)
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 3)
+    response = client_for(finance).post(
+        reverse("admin:ledger_exportjob_new_export"),
+        {"date_from": "2026-03-01", "date_to": "2026-03-02", "format": "xlsx"},
+    )
+    assert response.status_code == 200
+    assert "too many for an XLSX export" in response.content.decode()
+    assert not ExportJob.objects.exists()
