@@ -127,21 +127,22 @@ class ClaimAdmin(ModelAdmin):
     def display_sender(self, obj):
         label = obj.message.sender_label
         phone = local_phone(obj.sender_msisdn) if obj.sender_msisdn else "unknown"
-        if label and label != obj.sender_msisdn and not label.startswith("+"):
-            return f"{label} ({phone})"
-        return phone
+        if label and label != obj.sender_msisdn and not label.lstrip("+").replace(" ", "").isdigit():
+            return format_html('{}<br><span class="whitespace-nowrap">{}</span>', label, phone)
+        return format_html('<span class="whitespace-nowrap">{}</span>', phone)
 
     @display(description="recipient", ordering="recipient_msisdn")
     def display_recipient(self, obj):
-        return local_phone(obj.recipient_msisdn)
+        return format_html('<span class="whitespace-nowrap">{}</span>', local_phone(obj.recipient_msisdn))
 
     @display(description="status", ordering="status", label=STATUS_COLOURS)
     def display_status(self, obj):
-        return obj.status, obj.get_status_display()
+        return obj.status, obj.status.replace("_", " ")
 
-    @display(description="reason", ordering="reason")
+    @display(description="reason", ordering="reason", label=True)
     def display_reason(self, obj):
-        return obj.get_reason_display() if obj.reason else "—"
+        # The short code in the list (the long sentence is on the claim page).
+        return obj.reason.replace("_", " ") if obj.reason else "—"
 
     @display(description="amount (KES)")
     def display_amount(self, obj):

@@ -1,5 +1,6 @@
 """An agent opens a needs-review claim in the queue and verifies it against the till receipt."""
 
+import datetime as dt
 import os
 import re
 from decimal import Decimal
@@ -27,12 +28,17 @@ def test_agent_verifies_an_amount_mismatch_claim(live_server, bundles, agent, br
         recipient_msisdn="254722000111",
         message__text=f"Hi, I paid {r.code} for 0722 000 111",
     )
+    waiting = ClaimFactory(claimed_at=now - dt.timedelta(minutes=45), sender_msisdn="254733000111")
     claims_reconcile(trigger="test")
     claim.refresh_from_db()
     assert (claim.status, claim.reason) == (ClaimStatus.NEEDS_REVIEW, ClaimReason.AMOUNT_MISMATCH)
 
     page = browser_page
     login(page, live_server, "agent", "pw-agent")
+    page.goto(f"{live_server.url}/admin/reconciliation/claim/")
+    page.get_by_text(waiting.code).wait_for()
+    page.get_by_text("45 min").wait_for()  # amber age badge for the claim waiting longest
+    screenshot(page, "claims_queue")
     page.goto(f"{live_server.url}/admin/reconciliation/claim/?status__exact=needs_review")
     page.get_by_role("link", name=r.code).first.click()
     page.get_by_test_id("explanation-summary").filter(has_text="matches no bundle price").wait_for()
