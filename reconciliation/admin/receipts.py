@@ -201,7 +201,7 @@ class StatementImportAdmin(ModelAdmin):
     list_display = ["original_name", "display_uploaded", "uploaded_by", "display_status", "display_progress"]
     readonly_fields = [
         "original_name",
-        "display_status",
+        "display_state",
         "display_progress",
         "display_preview",
         "uploaded_by",
@@ -230,6 +230,10 @@ class StatementImportAdmin(ModelAdmin):
     @display(description="status", label=IMPORT_COLOURS)
     def display_status(self, obj):
         return obj.status, obj.get_status_display()
+
+    @display(description="status")
+    def display_state(self, obj):
+        return format_html('<strong data-testid="import-status">{}</strong>', obj.get_status_display())
 
     @display(description="progress")
     def display_progress(self, obj):
