@@ -82,6 +82,8 @@ SIDEBAR = [
         [
             ("Journal", "menu_book", "admin:ledger_journalentry_changelist", "ledger.view_journalentry"),
             ("Accounts", "account_balance", "admin:ledger_account_changelist", "ledger.view_account"),
+            ("Trial balance", "balance", "admin:ledger_trial_balance", "ledger.view_account"),
+            ("Daily summary", "today", "admin:ledger_daily_summary", "ledger.view_journalentry"),
             ("Exports", "download", "admin:ledger_exportjob_changelist", "ledger.view_exportjob"),
         ],
     ),
