@@ -150,6 +150,24 @@ def post_stk_unallocated(*, order: Order, amount: Decimal, receipt: str, gateway
     )
 
 
+def post_stk_extra_payment(
+    *, order: Order, amount: Decimal, receipt: str, gateway: str, stk_id: int
+) -> JournalEntry:
+    """A second STK payment for an order already paid: Dr STK clearing / Cr Unallocated receipts.
+
+    Keyed by the STK request, so each prompt's money is booked once; finance refunds or reallocates it.
+    """
+    return entry_post(
+        kind=EntryKind.STK_PAYMENT,
+        lines=[(stk_clearing(gateway), amount), (UNALLOCATED, -amount)],
+        memo=f"Second STK payment for {order.reference}",
+        order=order,
+        receipt_code=receipt,
+        channel="stk",
+        idempotency_key=f"stk_extra_payment:{stk_id}",
+    )
+
+
 def post_till_receipt(*, code: str, amount: Decimal, paid_at, memo: str = "") -> JournalEntry:
     """Till receipt recorded: Dr M-Pesa till / Cr Unallocated receipts."""
     return entry_post(

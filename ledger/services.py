@@ -41,7 +41,6 @@ from ledger.models import (
     CallbackOutcome,
     CallbackSource,
     Channel,
-    EntryKind,
     Order,
     OrderStatus,
     StkRequest,
@@ -452,14 +451,8 @@ def stk_apply_result(*, stk: StkRequest, result: StkResult, source: str = "callb
         action = f"stk.paid_after_cancel.{source}"
     else:
         # Already paid by another prompt or a till claim: a second payment is real money too.
-        books.entry_post(
-            kind=EntryKind.STK_PAYMENT,
-            lines=[(books.stk_clearing(stk.gateway), amount), (books.UNALLOCATED, -amount)],
-            memo=f"Second STK payment for {order.reference}",
-            order=order,
-            receipt_code=receipt or "",
-            channel=Channel.STK,
-            idempotency_key=f"stk_extra_payment:{stk.pk}",
+        books.post_stk_extra_payment(
+            order=order, amount=amount, receipt=receipt or "", gateway=stk.gateway, stk_id=stk.pk
         )
         action = f"stk.extra_payment.{source}"
     audit_record(
