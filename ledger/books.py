@@ -169,16 +169,64 @@ def post_stk_extra_payment(
 
 
 def post_till_receipt(*, code: str, amount: Decimal, paid_at, memo: str = "") -> JournalEntry:
-    """Till receipt recorded: Dr M-Pesa till / Cr Unallocated receipts."""
-    return entry_post(
-        kind=EntryKind.TILL_RECEIPT,
-        lines=[(MPESA_TILL, amount), (UNALLOCATED, -amount)],
-        memo=memo or f"Till receipt {code}",
-        receipt_code=code,
-        channel="till",
-        posted_at=paid_at,
-        idempotency_key=f"till_receipt:{code}",
+    """Till receipt recorded: Dr M-Pesa till / Cr Unallocated receipts (one receipt of the bulk rule)."""
+    post_till_receipts_bulk([(code, amount, paid_at or timezone.now())])
+    return JournalEntry.objects.get(idempotency_key=f"till_receipt:{code}")
+
+
+@transaction.atomic
+def post_till_receipts_bulk(receipts: list[tuple[str, Decimal, object]]) -> int:
+    """Book many till receipts at once: Dr M-Pesa till / Cr Unallocated receipts for each.
+
+    `receipts` are (code, amount, paid_at). The same entries post_till_receipt would make, with
+    the same idempotency keys (codes already booked are skipped), but with one counter lock and
+    two bulk inserts for the whole batch, so a 100k-row statement is not 100k round trips.
+    Atomic: the whole batch posts or none of it does. Returns the number of entries posted.
+    """
+    keyed = {f"till_receipt:{code}": (code, Decimal(amount), paid_at) for code, amount, paid_at in receipts}
+    done = set(
+        JournalEntry.objects.filter(idempotency_key__in=keyed).values_list("idempotency_key", flat=True)
     )
+    todo = [(key, *row) for key, row in keyed.items() if key not in done]
+    if not todo:
+        return 0
+    for _, code, amount, _ in todo:
+        if amount <= 0 or amount != amount.quantize(CENT):
+            raise InvalidEntry(f"Receipt {code}: {amount} is not a positive amount in cents.")
+    accounts = _accounts([MPESA_TILL, UNALLOCATED])
+    counter = EntryCounter.objects.select_for_update().get_or_create(name="journal")[0]
+    first = counter.last + 1
+    counter.last += len(todo)
+    counter.save(update_fields=["last"])
+    entries = JournalEntry.objects.bulk_create(
+        [
+            JournalEntry(
+                seq=first + i,
+                number=f"JE-{first + i:06d}",
+                kind=EntryKind.TILL_RECEIPT,
+                posted_at=paid_at,
+                memo=f"Till receipt {code}",
+                receipt_code=code,
+                channel="till",
+                idempotency_key=key,
+            )
+            for i, (key, code, amount, paid_at) in enumerate(todo)
+        ]
+    )
+    if any(e.pk is None for e in entries):  # a database that cannot return ids from bulk inserts
+        ids = dict(
+            JournalEntry.objects.filter(idempotency_key__in=[t[0] for t in todo]).values_list(
+                "idempotency_key", "id"
+            )
+        )
+        for e in entries:
+            e.pk = ids[e.idempotency_key]
+    postings = []
+    for entry, (_, _, amount, _) in zip(entries, todo, strict=True):
+        postings.append(Posting(entry_id=entry.pk, account=accounts[MPESA_TILL], amount=amount))
+        postings.append(Posting(entry_id=entry.pk, account=accounts[UNALLOCATED], amount=-amount))
+    Posting.objects.bulk_create(postings, batch_size=2000)
+    return len(todo)
 
 
 def post_claim_verified(*, order: Order, amount: Decimal, receipt: str, created_by=None) -> JournalEntry:

@@ -64,8 +64,7 @@ class ReceiptDraft:
 
 def _post_and_reconcile(receipts: list[TillReceipt]) -> None:
     """Book each new receipt (idempotent by code) and re-run matching for their codes after commit."""
-    for receipt in receipts:
-        books.post_till_receipt(code=receipt.code, amount=receipt.amount, paid_at=receipt.paid_at)
+    books.post_till_receipts_bulk([(r.code, r.amount, r.paid_at) for r in receipts])
     codes = [r.code for r in receipts]
     if codes:
         from reconciliation.services.matcher import reconcile_later

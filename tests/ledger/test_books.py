@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from console.models import AuditEvent
 from ledger import books
@@ -260,3 +261,45 @@ def test_only_the_books_service_writes_entries_and_postings():
         text = path.read_text(encoding="utf-8", errors="ignore")
         offenders += [f"{rel}: {m.group(0)}" for m in writer.finditer(text)]
     assert offenders == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk till receipts (statement imports)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_bulk_till_receipts_post_balanced_gapless_entries_once():
+    from django.db.models import Sum
+
+    from ledger import books
+    from ledger.models import JournalEntry, Posting
+
+    paid_at = timezone.now()
+    books.post_till_receipt(code="TCG3YADR1X", amount=Decimal("150.00"), paid_at=paid_at)
+    batch = [
+        ("TCG3YADR1X", Decimal("150.00"), paid_at),  # already booked: skipped
+        ("TCG3YADR2X", Decimal("250.00"), paid_at),
+        ("TCG3YADR3X", Decimal("750.00"), paid_at),
+    ]
+    assert books.post_till_receipts_bulk(batch) == 2
+    assert books.post_till_receipts_bulk(batch) == 0  # replay posts nothing
+    numbers = list(JournalEntry.objects.order_by("seq").values_list("number", flat=True))
+    assert numbers == ["JE-000001", "JE-000002", "JE-000003"]
+    till = Posting.objects.filter(account__key="mpesa_till").aggregate(s=Sum("amount"))["s"]
+    unallocated = Posting.objects.filter(account__key="unallocated_receipts").aggregate(s=Sum("amount"))["s"]
+    assert till == Decimal("1150.00") and unallocated == Decimal("-1150.00")
+    assert books.books_check() == []
+
+
+@pytest.mark.django_db
+def test_bulk_till_receipts_refuse_a_bad_amount_and_post_nothing():
+    from ledger import books
+    from ledger.models import JournalEntry
+
+    with pytest.raises(books.InvalidEntry):
+        books.post_till_receipts_bulk(
+            [
+                ("TCG3YADR2X", Decimal("250.00"), timezone.now()),
+                ("TCG3YADR3X", Decimal("0.001"), timezone.now()),
+            ]
+        )
+    assert not JournalEntry.objects.exists()
