@@ -1,4 +1,4 @@
-"""Demo set-up for a laptop: roles, schedules, the catalogue and four demo logins.
+"""Demo set-up for a laptop: roles, schedules, the catalogue, a day of demo data and four demo logins.
 
 Refuses to run when DEBUG is off: demo passwords never reach production.
 """
@@ -41,6 +41,15 @@ class Command(BaseCommand):
                 user = User.objects.create_user(username=username, password=password, is_staff=True)
                 user.groups.add(Group.objects.get(name=role))
             created.append((username, role or "Superuser", password))
+        from console.demo import demo_data_load
+
+        loaded = demo_data_load()
+        if loaded:
+            self.stdout.write(
+                f"Loaded demo data: {loaded['receipts']} till receipts, "
+                f"{loaded['messages']} WhatsApp messages, "
+                f"{loaded['stk_orders']} STK orders ({loaded['delivered']} delivered)."
+            )
         if created:
             self.stdout.write(self.style.SUCCESS("Demo logins (shown once; change them in the admin):"))
             for username, role, password in created:
