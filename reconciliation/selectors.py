@@ -17,7 +17,7 @@ _CODEISH_RE = re.compile(r"^[A-Za-z0-9\s-]{8,14}$")
 
 def claims_for_admin():
     return Claim.objects.select_related(
-        "message", "receipt", "suggested_receipt", "bundle", "order", "decided_by"
+        "message", "receipt", "suggested_receipt", "bundle", "order", "decided_by", "held_by"
     )
 
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
@@ -22,7 +23,7 @@ from reconciliation.admin.common import AGE_COLOURS, age_text, local_phone, mone
 from reconciliation.forms import PasteMessageForm, ReasonForm, VerifyClaimForm, WhatsAppUploadForm
 from reconciliation.models import Claim, ClaimStatus, WhatsAppImport, WhatsAppMessage
 from reconciliation.services import claims as claim_services
-from reconciliation.services import decisions
+from reconciliation.services import decisions, queue
 from reconciliation.services.errors import ImportRefused
 from reconciliation.services.exports import claims_export_lines
 from reconciliation.services.matcher import claims_reconcile
@@ -46,6 +47,10 @@ KIND_NOTES = {
     "business": "It is from our own number, so no claim.",
 }
 MATCHER_RAN = "Matcher run #{pk}: {counts}."
+TAKEN = "You hold claim {code} until {until}; nobody else will be given it."
+TAKEN_OVER = "You took over claim {code} until {until}."
+RELEASED = "Claim {code} released for the next agent."
+EMPTY_MESSAGE = "No claims waiting. Paste a WhatsApp message or upload a chat export."
 
 
 class ClaimAdmin(ModelAdmin):
@@ -59,9 +64,10 @@ class ClaimAdmin(ModelAdmin):
         "display_amount",
         "display_bundle",
         "display_claimed",
+        "display_held",
     ]
     list_display_links = ["code"]
-    list_filter = ["status", "reason"]
+    list_filter = ["status", "reason", ("claimed_at", RangeDateTimeFilter)]
     list_filter_submit = True
     ordering = ["claimed_at", "id"]
     search_help_text = "M-Pesa code or phone number (any form: 0712…, +254712…)"
@@ -88,8 +94,17 @@ class ClaimAdmin(ModelAdmin):
         "decided_at",
         "decision_note",
     ]
-    actions_list = ["paste_message", "upload_chat", "export_claims", "run_matcher"]
-    actions_detail = ["verify", "reject", "undo_verification"]
+    actions_list = [
+        "take_next",
+        "find_anything",
+        "paste_message",
+        "upload_chat",
+        "export_claims",
+        "run_matcher",
+    ]
+    actions_detail = ["verify", "reject", "take_over", "release", "undo_verification"]
+    change_form_before_template = "admin/reconciliation/claim/hold_banner.html"
+    empty_message = EMPTY_MESSAGE
 
     def get_queryset(self, request):
         return selectors.claims_for_admin()
@@ -97,11 +112,27 @@ class ClaimAdmin(ModelAdmin):
     def get_actions_detail(self, request, object_id):
         """Only the buttons that make sense for this claim's status."""
         actions = super().get_actions_detail(request, object_id)
-        status = Claim.objects.filter(pk=object_id).values_list("status", flat=True).first()
+        claim = Claim.objects.filter(pk=object_id).only("status", "held_by", "held_until").first()
+        status = claim.status if claim else None
         wanted = {"undo_verification"} if status == ClaimStatus.VERIFIED else set()
         if status in (ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW):
             wanted = {"verify", "reject"}
+            if queue.held_by_other(claim, request.user):
+                wanted.add("take_over")
+            elif queue.hold_is_active(claim):
+                wanted.add("release")
         return [a for a in actions if a.action_name.rsplit("_claim_", 1)[-1] in wanted]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        claim = Claim.objects.filter(pk=object_id).select_related("held_by").first()
+        hold = None
+        if claim and claim.status in queue.OPEN_STATUSES and queue.hold_is_active(claim):
+            hold = {
+                "who": claim.held_by.get_username(),
+                "until": timezone.localtime(claim.held_until).strftime("%H:%M"),
+                "mine": claim.held_by_id == request.user.pk,
+            }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "hold": hold})
 
     def get_search_results(self, request, queryset, search_term):
         q = selectors.claim_search_filter(search_term)
@@ -157,6 +188,16 @@ class ClaimAdmin(ModelAdmin):
     @display(description="sent (Nairobi)", ordering="claimed_at")
     def display_claimed(self, obj):
         return nairobi(obj.claimed_at)
+
+    @display(description="held by", ordering="held_until")
+    def display_held(self, obj):
+        if obj.status not in queue.OPEN_STATUSES or not queue.hold_is_active(obj):
+            return "—"
+        return format_html(
+            '<span class="whitespace-nowrap" data-testid="held-by">{} until {}</span>',
+            obj.held_by.get_username(),
+            timezone.localtime(obj.held_until).strftime("%H:%M"),
+        )
 
     # ---- detail ----------------------------------------------------------------------------
     @display(description="status")
@@ -288,6 +329,9 @@ class ClaimAdmin(ModelAdmin):
                 request, f"Only a claim waiting for a decision can be verified; this one is {claim.status}."
             )
             return redirect(change_url)
+        if queue.held_by_other(claim, request.user):
+            messages.error(request, queue.hold_message(claim))
+            return redirect(change_url)
         suggested = claim.receipt or claim.suggested_receipt
         if suggested is None:
             exact = selectors.claim_candidate_receipts(claim, limit=1)
@@ -340,6 +384,9 @@ class ClaimAdmin(ModelAdmin):
     def reject(self, request, object_id):
         claim = self._claim(object_id)
         change_url = self._change_url(claim)
+        if queue.held_by_other(claim, request.user):
+            messages.error(request, queue.hold_message(claim))
+            return redirect(change_url)
         form = ReasonForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -401,6 +448,76 @@ class ClaimAdmin(ModelAdmin):
             confirm_variant="danger",
             cancel_url=change_url,
         )
+
+    # ---- holds (the work queue) ------------------------------------------------------------
+    @action(
+        description="Take next claim",
+        icon="front_hand",
+        permissions=["reconciliation.verify_claim"],
+        url_path="take-next",
+    )
+    def take_next(self, request):
+        # One click from the queue: holding a claim moves no money and expires on its own.
+        try:
+            claim = queue.claim_take_next(user=request.user)
+        except DomainError as exc:
+            messages.info(request, exc.message)
+            return redirect("admin:reconciliation_claim_changelist")
+        until = timezone.localtime(claim.held_until).strftime("%H:%M")
+        messages.success(request, TAKEN.format(code=claim.code, until=until))
+        return redirect(self._change_url(claim))
+
+    @action(
+        description="Take over",
+        icon="front_hand",
+        permissions=["reconciliation.verify_claim"],
+        url_path="take-over",
+    )
+    def take_over(self, request, object_id):
+        claim = self._claim(object_id)
+        change_url = self._change_url(claim)
+        if request.method == "POST":
+            try:
+                claim = queue.claim_take_over(claim_id=claim.pk, user=request.user)
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                until = timezone.localtime(claim.held_until).strftime("%H:%M")
+                messages.success(request, TAKEN_OVER.format(code=claim.code, until=until))
+            return redirect(change_url)
+        holder = queue.hold_message(claim) if queue.hold_is_active(claim) else "Nobody holds it now."
+        return page(
+            self,
+            request,
+            f"Take over claim {claim.code}",
+            intro=f"{holder} Tell them before you take it: they may be half-way through a decision.",
+            message_text=claim.message.text,
+            question=f"Hold claim {claim.code} yourself for the next {queue.HOLD_MINUTES} minutes?",
+            confirm_label="Take over",
+            cancel_url=change_url,
+        )
+
+    @action(
+        description="Release",
+        icon="back_hand",
+        permissions=["reconciliation.verify_claim"],
+        url_path="release",
+    )
+    def release(self, request, object_id):
+        claim = self._claim(object_id)
+        try:
+            queue.claim_release(claim_id=claim.pk, user=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, RELEASED.format(code=claim.code))
+        return redirect("admin:reconciliation_claim_changelist")
+
+    @action(
+        description="Find anything", icon="search", permissions=["reconciliation.view_claim"], url_path="find"
+    )
+    def find_anything(self, request):
+        return redirect("console_find")
 
     # ---- list buttons ----------------------------------------------------------------------
     @action(

@@ -37,6 +37,7 @@ from .errors import (
     ReceiptNotFound,
     VerificationInvalid,
 )
+from .queue import claim_check_hold, claim_clear_hold
 
 OPEN_STATUSES = (ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW)
 
@@ -102,6 +103,7 @@ def _verify_locked(
     claim.decided_by = user if getattr(user, "pk", None) else None
     claim.decided_at = now
     claim.decision_note = note
+    claim_clear_hold(claim)  # a decision ends any hold
     if explanation is not None:
         claim.explanation = explanation
     claim.save()
@@ -151,6 +153,7 @@ def claim_verify(
     from reconciliation.services.matcher import bundles_for_amount
 
     claim = _lock_open_claim(claim_id, "verified")
+    claim_check_hold(claim=claim, user=user)
     code = (receipt_code or "").strip().upper().replace(" ", "")
     receipt_id = TillReceipt.objects.filter(code=code).values_list("pk", flat=True).first()
     if receipt_id is None:
@@ -190,8 +193,10 @@ def claim_reject(*, claim_id: int, reason: str, user) -> Claim:
     if not (reason or "").strip():
         raise VerificationInvalid(REASON_REQUIRED)
     claim = _lock_open_claim(claim_id, "rejected")
+    claim_check_hold(claim=claim, user=user)
     before = _snapshot(claim)
     claim.status = ClaimStatus.REJECTED
+    claim_clear_hold(claim)
     claim.decided_by = user
     claim.decided_at = timezone.now()
     claim.decision_note = reason.strip()

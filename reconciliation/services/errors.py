@@ -50,3 +50,16 @@ class InvalidC2BPayload(ReconciliationError):
 
 class ImportRefused(ReconciliationError):
     """The file cannot be imported; nothing was saved."""
+
+
+CLAIM_HELD_BY_OTHER = "Held by {who} until {until}; take it over first."
+QUEUE_EMPTY = "No claims waiting. Paste a WhatsApp message or upload a chat export."
+NOT_HOLDER = "You do not hold claim {code}."
+
+
+class ClaimHeldByOther(ReconciliationError):
+    """Another agent is working on this claim."""
+
+
+class QueueEmpty(ReconciliationError):
+    """Nothing is waiting that nobody else holds."""
