@@ -9,6 +9,22 @@ def _media_root(tmp_path, settings):
 
 
 @pytest.fixture(autouse=True)
+def _chart_of_accounts(request):
+    """Transactional tests flush the database between tests, migration data included: the books
+    need their chart back before the test runs."""
+    if {"transactional_db", "live_server"} & set(request.fixturenames) or _marked_transactional(request):
+        request.getfixturevalue("transactional_db")
+        from ledger.chart import chart_ensure
+
+        chart_ensure()
+
+
+def _marked_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit counters and cached tokens must not leak from one test into the next."""
     from django.core.cache import cache

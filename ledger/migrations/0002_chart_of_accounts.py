@@ -1,25 +1,10 @@
 from django.db import migrations
 
-CHART = [
-    ("1010", "M-Pesa till", "asset", "mpesa_till", "Money paid into the Buy Goods till"),
-    ("1020", "STK clearing - PayHero", "asset", "stk_clearing_payhero", "STK payments collected by PayHero"),
-    ("1021", "STK clearing - Daraja", "asset", "stk_clearing_daraja", "STK payments collected through Daraja"),
-    ("1029", "STK clearing - Simulator", "asset", "stk_clearing_simulator", "Demo payments (no real money)"),
-    ("2010", "Unallocated receipts", "liability", "unallocated_receipts", "Till money not yet tied to an order"),
-    ("2020", "Bundles owed", "liability", "bundles_owed", "Paid orders not yet delivered"),
-    ("4010", "Bundle sales", "income", "bundle_sales", "Delivered bundles"),
-    ("4090", "Sales refunds", "contra_income", "sales_refunds", "Refunds of delivered bundles"),
-]
+from ledger.chart import chart_ensure
 
 
 def create_chart(apps, schema_editor):
-    Account = apps.get_model("ledger", "Account")
-    EntryCounter = apps.get_model("ledger", "EntryCounter")
-    for code, name, kind, key, description in CHART:
-        Account.objects.update_or_create(
-            key=key, defaults={"code": code, "name": name, "kind": kind, "description": description}
-        )
-    EntryCounter.objects.get_or_create(name="journal")
+    chart_ensure(apps.get_model("ledger", "Account"), apps.get_model("ledger", "EntryCounter"))
 
 
 class Migration(migrations.Migration):

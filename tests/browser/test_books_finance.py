@@ -8,7 +8,7 @@ import pytest
 from ledger import books, exports
 from ledger.book_selectors import nairobi_today
 from ledger.models import EntryKind, ExportJob, JournalEntry, OrderStatus
-from tests.browser.conftest import _chromium, browser_page, login, screenshot  # noqa: F401
+from tests.browser.conftest import login, screenshot
 from tests.ledger.factories import OrderFactory
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -25,7 +25,7 @@ def books_with_sales(bundles):
     books.post_till_receipt(code="TK1ABC2DEF", amount=Decimal("99.00"), paid_at=None)
 
 
-def test_finance_reads_the_books_and_reverses_an_entry(browser_page, live_server, finance, books_with_sales):  # noqa: F811
+def test_finance_reads_the_books_and_reverses_an_entry(browser_page, live_server, finance, books_with_sales):
     page = browser_page
     today = nairobi_today()
     login(page, live_server, "finance", "pw-finance")
