@@ -26,6 +26,7 @@ def dashboard_callback(request, context):
         panels["orders_url"] = selectors.changelist("ledger.order")
     if _can(request, "reconciliation.view_claim"):
         panels["claims"] = selectors.claims_waiting()
+        panels["can_take_claims"] = _can(request, "reconciliation.verify_claim")
     if _can(request, "reconciliation.view_tillreceipt"):
         panels["unmatched"] = selectors.unmatched_receipts()
         if _can(request, "ledger.view_journalentry"):

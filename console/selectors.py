@@ -31,6 +31,27 @@ def changelist(model_label: str, **filters) -> str:
     return f"{url}?{urlencode(filters)}" if filters else url
 
 
+def customer_link(msisdn: str, label: str | None = None) -> str:
+    """An admin link from a phone number to its customer timeline ("—" when there is none)."""
+    from django.utils.html import format_html
+
+    if not msisdn:
+        return "—"
+    url = reverse("console_customer", args=[msisdn])
+    return format_html(
+        '<a class="whitespace-nowrap text-primary-600 dark:text-primary-500" href="{}" '
+        'title="Customer timeline">{}</a>',
+        url,
+        label or msisdn,
+    )
+
+
+def range_params(field: str, since: dt.datetime) -> dict:
+    """Query-string values for unfold's RangeDateTimeFilter on `field` from `since` (Nairobi)."""
+    local = timezone.localtime(since)
+    return {f"{field}_from_0": local.strftime("%Y-%m-%d"), f"{field}_from_1": local.strftime("%H:%M:%S")}
+
+
 def local_day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
 
@@ -60,6 +81,24 @@ class ChannelSales:
 class SalesFigures:
     since: dt.datetime
     by_channel: dict[str, ChannelSales] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """The orders behind the figure: paid or delivered since `since` (the Order admin's filters)."""
+        return changelist("ledger.order", sale="yes", **range_params("paid_at", self.since))
+
+    def channel_url(self, channel: str) -> str:
+        return changelist(
+            "ledger.order", sale="yes", channel__exact=channel, **range_params("paid_at", self.since)
+        )
+
+    @property
+    def stk_url(self) -> str:
+        return self.channel_url(Channel.STK)
+
+    @property
+    def till_url(self) -> str:
+        return self.channel_url(Channel.TILL)
 
     @property
     def total(self) -> ChannelSales:
@@ -173,7 +212,7 @@ def unmatched_receipts() -> dict:
         "sum": agg["total"] or ZERO,
         "oldest": agg["oldest"],
         "age": age_label(agg["oldest"]),
-        "url": changelist("reconciliation.tillreceipt", order__isnull="True"),
+        "url": changelist("reconciliation.tillreceipt", matched="no"),
     }
 
 
@@ -207,7 +246,8 @@ def stk_health(hours: int = 24) -> dict:
         "top_failures": [
             {"code": r["result_code"] or "—", "desc": r["desc"] or "No answer", "count": r["n"]} for r in top
         ],
-        "url": changelist("ledger.stkrequest"),
+        "url": changelist("ledger.stkrequest", **range_params("created_at", since)),
+        "failed_url": changelist("ledger.stkrequest", outcome="failed", **range_params("created_at", since)),
     }
 
 

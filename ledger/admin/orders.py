@@ -16,11 +16,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
+from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter, RelatedDropdownFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.exceptions import DomainError
+from console.selectors import SALE_STATUSES, customer_link
 from ledger import selectors, services
 from ledger.admin.books import order_refund_action
 from ledger.forms import CancelForm, StkPushForm
@@ -102,6 +103,19 @@ def _orders_table(orders) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Orders
 # ---------------------------------------------------------------------------------------------
+class SaleFilter(admin.SimpleListFilter):
+    """Orders that count as sales (paid or delivered): what the dashboard's sales figures link to."""
+
+    title = "sale"
+    parameter_name = "sale"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Sales (paid or delivered)")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status__in=SALE_STATUSES) if self.value() == "yes" else queryset
+
+
 class StkRequestInline(TabularInline):
     model = StkRequest
     extra = 0
@@ -152,9 +166,12 @@ class OrderAdmin(ModelAdmin):
     ]
     list_filter = [
         ("status", ChoicesDropdownFilter),
+        SaleFilter,
         ("channel", ChoicesDropdownFilter),
+        ("bundle", RelatedDropdownFilter),
         "gateway",
         ("created_at", RangeDateTimeFilter),
+        ("paid_at", RangeDateTimeFilter),
     ]
     list_filter_submit = True
     list_select_related = ["bundle"]
@@ -166,14 +183,14 @@ class OrderAdmin(ModelAdmin):
     inlines = [StkRequestInline]
     fieldsets = [
         (None, {"fields": ["reference", "bundle", "price", "channel", "gateway", "status", "status_reason"]}),
-        ("Customer", {"fields": ["payer_msisdn", "recipient_msisdn"]}),
+        ("Customer", {"fields": ["display_payer", "display_recipient"]}),
         ("Payment", {"fields": ["mpesa_receipt", "amount_paid", "paid_at"]}),
         ("Delivery", {"fields": ["delivered_at", "delivered_by"]}),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
     readonly_fields = [f for _, opts in fieldsets for f in opts["fields"]]
     actions = ["mark_delivered_selected"]
-    actions_list = ["new_stk_push"]
+    actions_list = ["new_stk_push", "find_anything"]
     actions_row = ["mark_delivered", "retry"]
     actions_detail = ["mark_delivered", "retry", "cancel_order", "refund"]
 
@@ -208,11 +225,11 @@ class OrderAdmin(ModelAdmin):
 
     @display(description="payer", ordering="payer_msisdn")
     def display_payer(self, obj):
-        return services.local_phone(obj.payer_msisdn)
+        return customer_link(obj.payer_msisdn, services.local_phone(obj.payer_msisdn))
 
     @display(description="recipient", ordering="recipient_msisdn")
     def display_recipient(self, obj):
-        return services.local_phone(obj.recipient_msisdn)
+        return customer_link(obj.recipient_msisdn, services.local_phone(obj.recipient_msisdn))
 
     @display(description="status", ordering="status", label=STATUS_COLOURS)
     def display_status(self, obj):
@@ -221,6 +238,10 @@ class OrderAdmin(ModelAdmin):
     @display(description="created (Nairobi)", ordering="created_at")
     def display_created(self, obj):
         return _nairobi(obj.created_at)
+
+    @action(description="Find anything", icon="search", permissions=["ledger.view_order"], url_path="find")
+    def find_anything(self, request):
+        return redirect("console_find")
 
     # ---- New STK push ----------------------------------------------------------------------
     @action(
@@ -384,6 +405,21 @@ class OrderAdmin(ModelAdmin):
 # ---------------------------------------------------------------------------------------------
 # STK requests (read-only)
 # ---------------------------------------------------------------------------------------------
+class StkOutcomeFilter(admin.SimpleListFilter):
+    """Failed in any way (failed, expired, error): what the dashboard's failure figures link to."""
+
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return [("failed", "Failed, expired or error")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failed":
+            return queryset.filter(status__in=[StkStatus.FAILED, StkStatus.EXPIRED, StkStatus.ERROR])
+        return queryset
+
+
 @admin.register(StkRequest)
 class StkRequestAdmin(ModelAdmin):
     list_display = [
@@ -398,7 +434,12 @@ class StkRequestAdmin(ModelAdmin):
         "query_count",
         "display_created",
     ]
-    list_filter = [("status", ChoicesDropdownFilter), "gateway", ("created_at", RangeDateTimeFilter)]
+    list_filter = [
+        ("status", ChoicesDropdownFilter),
+        StkOutcomeFilter,
+        "gateway",
+        ("created_at", RangeDateTimeFilter),
+    ]
     list_filter_submit = True
     list_select_related = ["order", "order__bundle"]
     search_fields = ["checkout_request_id", "gateway_reference", "order__reference", "receipt"]
