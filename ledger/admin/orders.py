@@ -587,15 +587,59 @@ class CallbackLogAdmin(ModelAdmin):
     )
     def reprocess(self, request, object_id):
         log = get_object_or_404(CallbackLog, pk=object_id)
-        outcome = services.callback_reprocess(log=log, actor=request.user)
-        messages.info(request, REPROCESSED.format(pk=log.pk, outcome=CallbackOutcome(outcome).label))
-        return redirect("admin:ledger_callbacklog_change", log.pk)
+        change_url = reverse("admin:ledger_callbacklog_change", args=[log.pk])
+        if request.method == "POST" and request.POST.get("confirmed"):
+            outcome = services.callback_reprocess(log=log, actor=request.user)
+            messages.info(request, REPROCESSED.format(pk=log.pk, outcome=CallbackOutcome(outcome).label))
+            return redirect(change_url)
+        return self._confirm_reprocess(request, [log], cancel_url=change_url)
 
     def has_reprocess_callback_permission(self, request, obj=None):
         return request.user.has_perm("ledger.reprocess_callback")
 
     @action(description="Re-process selected callbacks", permissions=["reprocess_callback"])
     def reprocess_selected(self, request, queryset):
-        for log in queryset.order_by("received_at", "pk"):
+        logs = list(queryset.order_by("received_at", "pk"))
+        if not request.POST.get("confirmed"):
+            return self._confirm_reprocess(
+                request,
+                logs,
+                cancel_url=reverse("admin:ledger_callbacklog_changelist"),
+                action_name="reprocess_selected",
+            )
+        for log in logs:
             outcome = services.callback_reprocess(log=log, actor=request.user)
             messages.info(request, REPROCESSED.format(pk=log.pk, outcome=CallbackOutcome(outcome).label))
+
+    def _confirm_reprocess(self, request, logs, *, cancel_url, action_name=None):
+        # Re-processing can mark an order paid and post to the books: say so before doing it.
+        return _page(
+            self,
+            request,
+            "confirm.html",
+            "Re-process callbacks",
+            question=f"Apply {len(logs)} callback(s) again?",
+            intro=(
+                "A callback for an order still waiting is applied as if it had just arrived: the order "
+                "may become paid and the payment is booked. One already applied changes nothing."
+            ),
+            summary={
+                "headers": ["#", "Received (Nairobi)", "Source", "Outcome", "Checkout request", "Receipt"],
+                "rows": [
+                    [
+                        log.pk,
+                        _nairobi(log.received_at),
+                        log.get_source_display(),
+                        log.get_outcome_display(),
+                        log.checkout_request_id or "—",
+                        log.receipt or "—",
+                    ]
+                    for log in logs
+                ],
+            },
+            orders=logs,
+            action_name=action_name,
+            action_checkbox_name=ACTION_CHECKBOX_NAME,
+            confirm_label="Re-process",
+            cancel_url=cancel_url,
+        )

@@ -18,6 +18,7 @@ from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.exceptions import DomainError
+from console.selectors import customer_link
 from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, local_phone, money, nairobi, page, right
 from reconciliation.forms import PasteMessageForm, ReasonForm, VerifyClaimForm, WhatsAppUploadForm
@@ -157,14 +158,18 @@ class ClaimAdmin(ModelAdmin):
     @display(description="sender", ordering="sender_msisdn")
     def display_sender(self, obj):
         label = obj.message.sender_label
-        phone = local_phone(obj.sender_msisdn) if obj.sender_msisdn else "unknown"
+        phone = (
+            customer_link(obj.sender_msisdn, local_phone(obj.sender_msisdn))
+            if obj.sender_msisdn
+            else "unknown"
+        )
         if label and label != obj.sender_msisdn and not label.lstrip("+").replace(" ", "").isdigit():
-            return format_html('{}<br><span class="whitespace-nowrap">{}</span>', label, phone)
-        return format_html('<span class="whitespace-nowrap">{}</span>', phone)
+            return format_html("{}<br>{}", label, phone)
+        return phone
 
     @display(description="recipient", ordering="recipient_msisdn")
     def display_recipient(self, obj):
-        return format_html('<span class="whitespace-nowrap">{}</span>', local_phone(obj.recipient_msisdn))
+        return customer_link(obj.recipient_msisdn, local_phone(obj.recipient_msisdn))
 
     @display(description="status", ordering="status", label=STATUS_COLOURS)
     def display_status(self, obj):
@@ -226,8 +231,13 @@ class ClaimAdmin(ModelAdmin):
     def display_parsed(self, obj):
         rows = [
             ("M-Pesa code", obj.code),
-            ("Sender", local_phone(obj.sender_msisdn) if obj.sender_msisdn else "unknown"),
-            ("Load on", local_phone(obj.recipient_msisdn)),
+            (
+                "Sender",
+                customer_link(obj.sender_msisdn, local_phone(obj.sender_msisdn))
+                if obj.sender_msisdn
+                else "unknown",
+            ),
+            ("Load on", customer_link(obj.recipient_msisdn, local_phone(obj.recipient_msisdn))),
             ("Amount in pasted SMS", money(obj.claimed_amount)),
             ("Paid to (pasted SMS)", obj.claimed_merchant or "—"),
         ]

@@ -226,13 +226,29 @@ def test_superuser_reprocesses_a_callback(client_for, superuser, client):
     log = _stored_unknown_callback(client)
     stk = StkRequestFactory(checkout_request_id="ws_CO_LATE")
     c = client_for(superuser)
-    c.get(f"/admin/ledger/callbacklog/{log.pk}/reprocess/")
-    c.get(f"/admin/ledger/callbacklog/{log.pk}/reprocess/")  # safe any number of times
+    url = f"/admin/ledger/callbacklog/{log.pk}/reprocess/"
+    assert "Apply 1 callback(s) again?" in c.get(url).content.decode()
+    log.refresh_from_db()
+    assert log.attempts == 1  # asking changed nothing
+    c.post(url, {"confirmed": "1"})
+    c.post(url, {"confirmed": "1"})  # safe any number of times
     log.refresh_from_db()
     assert log.outcome == CallbackOutcome.DUPLICATE and log.attempts == 3
     stk.order.refresh_from_db()
     assert stk.order.status == OrderStatus.PAID
     assert AuditEvent.objects.filter(action="callback.reprocess", actor=superuser).count() == 2
+
+
+def test_bulk_reprocess_asks_first(client_for, superuser, client):
+    log = _stored_unknown_callback(client)
+    c = client_for(superuser)
+    data = {"action": "reprocess_selected", "_selected_action": [log.pk]}
+    assert "Apply 1 callback(s) again?" in c.post("/admin/ledger/callbacklog/", data).content.decode()
+    log.refresh_from_db()
+    assert log.attempts == 1
+    c.post("/admin/ledger/callbacklog/", {**data, "confirmed": "1"})
+    log.refresh_from_db()
+    assert log.attempts == 2
 
 
 def test_finance_may_read_the_inbox_but_not_reprocess(client_for, finance, client):
