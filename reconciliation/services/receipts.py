@@ -212,6 +212,10 @@ def statement_preview(*, data: bytes, filename: str) -> dict:
         parsed = parse_statement(data, filename)
     except StatementFormatError as exc:
         raise ImportRefused(str(exc))
+    return _preview_of(parsed)
+
+
+def _preview_of(parsed) -> dict:
     receipts = parsed.receipts
     known = _known_codes([r.receipt for r in receipts])
     new_rows = [r for r in receipts if r.receipt not in known]
@@ -232,8 +236,7 @@ def statement_import_create(*, data: bytes, filename: str, user=None) -> Stateme
 
     Raises ImportRefused when the file is not a statement or has any bad row: nothing is saved.
     """
-    statement_parse(data=data, filename=filename)
-    preview = statement_preview(data=data, filename=filename)
+    preview = _preview_of(statement_parse(data=data, filename=filename))
     imp = StatementImport(
         original_name=filename[:255],
         sha256=hashlib.sha256(data).hexdigest(),
