@@ -15,7 +15,7 @@ from tests.reconciliation.factories import ClaimFactory, code_for, receipt
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_agent_verifies_an_amount_mismatch_claim(live_server, bundles, agent, browser_page):

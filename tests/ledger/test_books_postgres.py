@@ -12,7 +12,7 @@ from ledger.models import Account, JournalEntry, Posting
 pytestmark = [
     pytest.mark.postgres_only,
     # Real commits (the balance check is deferred to commit); the chart is restored afterwards.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 INSERT_ENTRY = (

@@ -170,7 +170,7 @@ def _in_threads(*targets):
 
 
 @pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_agents_verifying_one_claim_one_wins(bundles, agent, finance):
     claim, r = review_claim()
     bundle_id = bundles["daily-2gb"].pk
@@ -187,7 +187,7 @@ def test_two_agents_verifying_one_claim_one_wins(bundles, agent, finance):
 
 
 @pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_claims_of_one_code_racing_verify_once(bundles):
     r = receipt(amount="150")
     a = ClaimFactory(code=r.code)

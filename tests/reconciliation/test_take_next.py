@@ -203,7 +203,7 @@ def test_manager_cannot_take_claims(manager, client_for):
 
 # ---- the race ---------------------------------------------------------------------------------
 @pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_agents_taking_next_at_once_get_different_claims(agent, finance):
     first = open_claim(50)
     second = open_claim(40)
