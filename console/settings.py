@@ -219,6 +219,10 @@ STK_EXPIRE_AFTER = env.int("STK_EXPIRE_AFTER", default=1800)  # seconds
 STK_RATE_LIMIT = env("STK_RATE_LIMIT", default="5/m")
 CLAIM_GRACE = env.int("CLAIM_GRACE", default=7200)  # seconds
 
+# Ledger exports: small ones download at once; XLSX is capped (CSV has no cap).
+EXPORT_DIRECT_MAX_ROWS = env.int("EXPORT_DIRECT_MAX_ROWS", default=20_000)
+EXPORT_XLSX_MAX_ROWS = env.int("EXPORT_XLSX_MAX_ROWS", default=500_000)
+
 # ---------------------------------------------------------------------------------------------
 # Admin: django-unfold. Callbacks are dotted paths into console/ (no app imports here).
 # ---------------------------------------------------------------------------------------------
