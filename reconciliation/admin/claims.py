@@ -7,6 +7,7 @@ Claims are never edited or deleted here; they change only through verify, reject
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -659,7 +660,7 @@ class WhatsAppMessageAdmin(ModelAdmin):
         "display_claims",
         "is_system",
     ]
-    list_filter = ["is_system", "is_from_business"]
+    list_filter = ["is_system", "is_from_business", ("sent_at", RangeDateTimeFilter)]
     list_filter_submit = True
     search_fields = ["sender_msisdn"]
     paginator = InfinitePaginator
@@ -667,8 +668,12 @@ class WhatsAppMessageAdmin(ModelAdmin):
     readonly_fields = [f.name for f in WhatsAppMessage._meta.fields]
     actions_list = ["paste_message"]
 
+    empty_message = "No messages yet. Paste a WhatsApp message or upload a chat export."
+
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("chat_import")
+        return (
+            super().get_queryset(request).select_related("chat_import").annotate(claim_count=Count("claims"))
+        )
 
     def has_add_permission(self, request):
         return False
@@ -687,9 +692,9 @@ class WhatsAppMessageAdmin(ModelAdmin):
     def display_text(self, obj):
         return obj.text[:80] + ("…" if len(obj.text) > 80 else "")
 
-    @display(description="claims")
+    @display(description="claims", ordering="claim_count")
     def display_claims(self, obj):
-        return obj.claims.count()
+        return obj.claim_count
 
     @action(
         description="Paste a message",
@@ -703,6 +708,10 @@ class WhatsAppMessageAdmin(ModelAdmin):
 
 class WhatsAppImportAdmin(ModelAdmin):
     list_display = ["original_name", "display_uploaded", "uploaded_by", "status", "display_counts"]
+    list_select_related = ["uploaded_by"]
+    list_filter = ["status"]
+    list_filter_submit = True
+    empty_message = "No chat exports yet. Use “Upload chat export” with a WhatsApp export (.txt or .zip)."
     readonly_fields = ["original_name", "sha256", "uploaded_by", "uploaded_at", "status", "counts", "errors"]
     exclude = ["file"]
     actions_list = ["upload_chat"]

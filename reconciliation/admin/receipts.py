@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
@@ -57,8 +58,9 @@ class TillReceiptAdmin(ModelAdmin):
         "source",
         "display_matched",
     ]
-    list_filter = [MatchedFilter, "source"]
+    list_filter = [MatchedFilter, "source", ("paid_at", RangeDateTimeFilter)]
     list_filter_submit = True
+    empty_message = "No till receipts. Upload an M-Pesa statement or paste a till SMS."
     search_fields = ["code"]
     search_help_text = "Receipt code"
     paginator = InfinitePaginator
@@ -199,6 +201,10 @@ def upload_statement_view(model_admin, request):
 
 class StatementImportAdmin(ModelAdmin):
     list_display = ["original_name", "display_uploaded", "uploaded_by", "display_status", "display_progress"]
+    list_select_related = ["uploaded_by"]
+    list_filter = ["status", ("uploaded_at", RangeDateTimeFilter)]
+    list_filter_submit = True
+    empty_message = "No statements yet. Use “Upload statement” with the M-Pesa business statement export."
     readonly_fields = [
         "original_name",
         "display_state",
@@ -304,7 +310,9 @@ class StatementImportAdmin(ModelAdmin):
 
 class ReconciliationRunAdmin(ModelAdmin):
     list_display = ["__str__", "display_started", "trigger", "display_duration", "display_counts", "error"]
-    list_filter = ["trigger"]
+    list_filter = ["trigger", ("started_at", RangeDateTimeFilter)]
+    list_filter_submit = True
+    empty_message = "No matcher runs yet. Run the matcher from the claims queue, or start the worker."
     paginator = InfinitePaginator
     show_full_result_count = False
     readonly_fields = ["started_at", "finished_at", "trigger", "counts", "error"]
@@ -333,6 +341,10 @@ class ReconciliationRunAdmin(ModelAdmin):
 
 class DayCloseAdmin(ModelAdmin):
     list_display = ["day", "display_balanced", "closed_by", "display_closed", "display_figures"]
+    list_select_related = ["closed_by"]
+    list_filter = ["balanced"]
+    list_filter_submit = True
+    empty_message = "No day closed yet. Use “Close a day” to check a day's figures and sign it off."
     readonly_fields = ["day", "balanced", "closed_by", "closed_at", "display_detail"]
     exclude = ["figures"]
     actions_list = ["close_a_day"]
