@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from import_export.admin import ImportExportModelAdmin
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeNumericFilter
 from unfold.contrib.import_export.forms import ImportForm, SelectableFieldsExportForm
 from unfold.decorators import action, display
@@ -26,6 +26,7 @@ from catalog.services import (
     bundles_set_active,
     bundles_set_featured,
 )
+from console.admin_base import ModelAdmin
 
 RETIRED = "“{name}” is retired: it no longer shows on the storefront. Its orders and history are kept."
 ALREADY_RETIRED = "“{name}” was already retired; nothing changed."

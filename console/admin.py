@@ -6,11 +6,11 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
 from django_q import admin as q_admin
 from django_q.models import Failure, OrmQ, Schedule, Success
-from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.paginator import InfinitePaginator
 
+from console.admin_base import ModelAdmin
 from console.models import AuditEvent
 
 # Re-register the third-party admins on unfold's ModelAdmin so every page looks the same.

@@ -17,11 +17,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
+from console.admin_base import ModelAdmin
 from console.exceptions import DomainError
 from ledger import book_selectors, books, exports
 from ledger.book_forms import AdjustmentForm, AsOfForm, DayForm, ExportForm, ReasonForm
