@@ -21,8 +21,15 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 # Core
 # ---------------------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
-# A generated key is fine for a laptop; a server without DEBUG must be given one.
-SECRET_KEY = env("SECRET_KEY", default="") or (get_random_secret_key() if DEBUG else "")
+# A server without DEBUG must be given a key. On a laptop one is generated once and kept in a
+# git-ignored file, so the web server, the worker and later runs all sign with the same key.
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY and DEBUG:
+    _dev_key_file = BASE_DIR / ".dev-secret-key"
+    if not _dev_key_file.exists():
+        _dev_key_file.write_text(get_random_secret_key())
+        _dev_key_file.chmod(0o600)
+    SECRET_KEY = _dev_key_file.read_text().strip()
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
