@@ -30,6 +30,8 @@ from reconciliation.services.errors import ImportRefused
 from reconciliation.services.exports import claims_export_lines
 from reconciliation.services.matcher import claims_reconcile
 
+# Wide evidence tables scroll inside their box on a phone instead of pushing the page sideways.
+SCROLL_BOX = '<div style="max-width: calc(100vw - 3rem); overflow-x: auto">'
 STATUS_COLOURS = {
     ClaimStatus.PENDING: "info",
     ClaimStatus.VERIFIED: "success",
@@ -253,12 +255,14 @@ class ClaimAdmin(ModelAdmin):
         signals = explanation.get("signals") or []
         rows = format_html_join(
             "",
-            '<tr><td class="pr-4 font-mono text-xs">{}</td>'
+            '<tr><td class="pr-4 font-mono text-xs break-all">{}</td>'
             '<td class="pr-4 font-semibold {}">{}</td><td>{}</td></tr>',
             ((s["name"], SIGNAL_COLOURS.get(s["result"], ""), s["result"], s["detail"]) for s in signals),
         )
         return format_html(
-            '<p class="mb-2" data-testid="explanation-summary">{}</p><table class="text-sm">{}</table>',
+            '<p class="mb-2" data-testid="explanation-summary">{}</p>'
+            + SCROLL_BOX
+            + '<table class="text-sm">{}</table></div>',
             explanation.get("summary") or "Not evaluated yet.",
             rows,
         )
@@ -284,7 +288,10 @@ class ClaimAdmin(ModelAdmin):
                 for r in receipts
             ),
         )
-        return format_html('<table class="text-sm">{}</table>', rows)
+        return format_html(
+            SCROLL_BOX + '<table class="text-sm">{}</table></div>',
+            rows,
+        )
 
     @display(description="WhatsApp reply")
     def display_reply(self, obj):
