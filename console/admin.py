@@ -10,8 +10,11 @@ from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin
+from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
 from console.models import AuditEvent
+
+admin.site.index_title = "Dashboard"
+admin.site.site_title = "Tillbook"
 
 # Re-register the third-party admins on unfold's ModelAdmin so every page looks the same.
 for model in (User, Group, Schedule, Success, Failure, OrmQ):
@@ -64,7 +67,7 @@ class QueueAdmin(q_admin.QueueAdmin, ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Read-only for everyone: the trail is written by services, never by hand."""
 
     list_display = ("at", "actor_label", "action", "object_type", "object_repr", "reason")
@@ -75,12 +78,3 @@ class AuditEventAdmin(ModelAdmin):
     show_full_result_count = False
     list_filter_submit = True
     list_select_related = ("actor",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

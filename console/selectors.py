@@ -141,6 +141,7 @@ def sales_chart(days: int = 14, today: dt.date | None = None) -> dict:
                 "label": label,
                 "data": [float(totals.get((d, channel), ZERO)) for d in labels],  # chart only, not money
                 "backgroundColor": colours[channel],
+                "maxBarThickness": 28,
             }
             for channel, label in Channel.choices
         ],

@@ -160,6 +160,8 @@ class CallbackLog(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        verbose_name = "callback"
+        verbose_name_plural = "callback inbox"
         permissions = [("reprocess_callback", "Can re-process callbacks")]
 
     def __str__(self):

@@ -22,7 +22,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFil
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin
+from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
 from console.exceptions import DomainError
 from ledger import book_selectors, books, exports
 from ledger.book_forms import AdjustmentForm, AsOfForm, DayForm, ExportForm, ReasonForm
@@ -48,7 +48,7 @@ def _page(model_admin, request, template, title, **context):
 # Accounts and the trial balance
 # ---------------------------------------------------------------------------------------------
 @admin.register(Account)
-class AccountAdmin(ModelAdmin):
+class AccountAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["code", "name", "kind", "key", "display_balance"]
     search_fields = ["code", "name", "key"]
     actions_list = ["trial_balance"]
@@ -61,14 +61,6 @@ class AccountAdmin(ModelAdmin):
         return _money(obj.balance or 0)
 
     # The chart is created by a migration; services find accounts by key, so keys never change.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -112,7 +104,7 @@ class AccountAdmin(ModelAdmin):
 # ---------------------------------------------------------------------------------------------
 # The journal
 # ---------------------------------------------------------------------------------------------
-class PostingInline(TabularInline):
+class PostingInline(ReadOnlyAdminMixin, TabularInline):
     model = Posting
     fields = ["account", "display_debit", "display_credit"]
     readonly_fields = fields
@@ -131,18 +123,9 @@ class PostingInline(TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("account")
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ModelAdmin):
+class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "number",
         "posted_at",
@@ -216,14 +199,6 @@ class JournalEntryAdmin(ModelAdmin):
         return "—"
 
     # Nobody, not even a superuser, adds, edits or deletes an entry here.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -394,7 +369,7 @@ def order_refund_action(model_admin, request, object_id):
 # Exports
 # ---------------------------------------------------------------------------------------------
 @admin.register(ExportJob)
-class ExportJobAdmin(ModelAdmin):
+class ExportJobAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "id",
         "created_at",
@@ -464,14 +439,6 @@ class ExportJobAdmin(ModelAdmin):
         return "—"
 
     # Export records are the audit of who exported what: nobody edits or deletes them.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [

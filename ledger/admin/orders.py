@@ -20,7 +20,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFil
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin
+from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
 from console.exceptions import DomainError
 from console.selectors import SALE_STATUSES, customer_link
 from ledger import selectors, services
@@ -422,7 +422,7 @@ class StkOutcomeFilter(admin.SimpleListFilter):
 
 
 @admin.register(StkRequest)
-class StkRequestAdmin(ModelAdmin):
+class StkRequestAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "display_checkout",
         "display_order",
@@ -473,15 +473,6 @@ class StkRequestAdmin(ModelAdmin):
     def get_queryset(self, request):
         return selectors.stk_requests_for_admin()
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @display(description="checkout request", ordering="checkout_request_id")
     def display_checkout(self, obj):
         return obj.checkout_request_id or f"#{obj.pk}"
@@ -519,7 +510,11 @@ class StkRequestAdmin(ModelAdmin):
 # Callback inbox (read-only, with Re-process)
 # ---------------------------------------------------------------------------------------------
 @admin.register(CallbackLog)
-class CallbackLogAdmin(ModelAdmin):
+class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    empty_message = (
+        "No callbacks yet. Gateways post to /api/callbacks/<gateway>/<CALLBACK_TOKEN>/; each one lands "
+        "here verbatim before it is applied."
+    )
     list_display = [
         "id",
         "display_received",
@@ -553,15 +548,6 @@ class CallbackLogAdmin(ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.callback_logs_for_admin()
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @display(description="received (Nairobi)", ordering="received_at")
     def display_received(self, obj):

@@ -17,7 +17,7 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin
+from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
 from console.exceptions import DomainError
 from console.selectors import customer_link
 from reconciliation import selectors
@@ -57,7 +57,7 @@ RELEASED = "Claim {code} released for the next agent."
 EMPTY_MESSAGE = "No claims waiting. Paste a WhatsApp message or upload a chat export."
 
 
-class ClaimAdmin(ModelAdmin):
+class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "display_age",
         "code",
@@ -141,15 +141,6 @@ class ClaimAdmin(ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         q = selectors.claim_search_filter(search_term)
         return (queryset, False) if q is None else (queryset.filter(q), False)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # ---- columns ---------------------------------------------------------------------------
     @display(description="age", ordering="claimed_at", label=AGE_COLOURS)
@@ -658,7 +649,7 @@ def upload_chat_view(model_admin, request):
     )
 
 
-class WhatsAppMessageAdmin(ModelAdmin):
+class WhatsAppMessageAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "display_sent",
         "sender_label",
@@ -682,15 +673,6 @@ class WhatsAppMessageAdmin(ModelAdmin):
             super().get_queryset(request).select_related("chat_import").annotate(claim_count=Count("claims"))
         )
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @display(description="sent (Nairobi)", ordering="sent_at")
     def display_sent(self, obj):
         return nairobi(obj.sent_at)
@@ -713,7 +695,7 @@ class WhatsAppMessageAdmin(ModelAdmin):
         return paste_message_view(self, request)
 
 
-class WhatsAppImportAdmin(ModelAdmin):
+class WhatsAppImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["original_name", "display_uploaded", "uploaded_by", "status", "display_counts"]
     list_select_related = ["uploaded_by"]
     list_filter = ["status"]
@@ -722,15 +704,6 @@ class WhatsAppImportAdmin(ModelAdmin):
     readonly_fields = ["original_name", "sha256", "uploaded_by", "uploaded_at", "status", "counts", "errors"]
     exclude = ["file"]
     actions_list = ["upload_chat"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @display(description="uploaded (Nairobi)", ordering="uploaded_at")
     def display_uploaded(self, obj):

@@ -13,7 +13,7 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin
+from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
 from console.exceptions import DomainError
 from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, money, nairobi, page, right
@@ -48,7 +48,7 @@ class MatchedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class TillReceiptAdmin(ModelAdmin):
+class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "code",
         "display_amount",
@@ -84,15 +84,6 @@ class TillReceiptAdmin(ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         q = selectors.receipt_search_filter(search_term)
         return (queryset, False) if q is None else (queryset.filter(q), False)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @display(description="amount (KES)", ordering="amount")
     def display_amount(self, obj):
@@ -199,7 +190,7 @@ def upload_statement_view(model_admin, request):
     )
 
 
-class StatementImportAdmin(ModelAdmin):
+class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["original_name", "display_uploaded", "uploaded_by", "display_status", "display_progress"]
     list_select_related = ["uploaded_by"]
     list_filter = ["status", ("uploaded_at", RangeDateTimeFilter)]
@@ -219,15 +210,6 @@ class StatementImportAdmin(ModelAdmin):
     exclude = ["file", "counts", "status", "rows_total", "rows_done"]
     actions_list = ["upload_statement"]
     actions_detail = ["import_rows"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @display(description="uploaded (Nairobi)", ordering="uploaded_at")
     def display_uploaded(self, obj):
@@ -308,7 +290,7 @@ class StatementImportAdmin(ModelAdmin):
         )
 
 
-class ReconciliationRunAdmin(ModelAdmin):
+class ReconciliationRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["__str__", "display_started", "trigger", "display_duration", "display_counts", "error"]
     list_filter = ["trigger", ("started_at", RangeDateTimeFilter)]
     list_filter_submit = True
@@ -316,15 +298,6 @@ class ReconciliationRunAdmin(ModelAdmin):
     paginator = InfinitePaginator
     show_full_result_count = False
     readonly_fields = ["started_at", "finished_at", "trigger", "counts", "error"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @display(description="started (Nairobi)", ordering="started_at")
     def display_started(self, obj):
@@ -339,7 +312,7 @@ class ReconciliationRunAdmin(ModelAdmin):
         return ", ".join(f"{k}: {v}" for k, v in sorted((obj.counts or {}).items())) or "—"
 
 
-class DayCloseAdmin(ModelAdmin):
+class DayCloseAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["day", "display_balanced", "closed_by", "display_closed", "display_figures"]
     list_select_related = ["closed_by"]
     list_filter = ["balanced"]
@@ -348,15 +321,6 @@ class DayCloseAdmin(ModelAdmin):
     readonly_fields = ["day", "balanced", "closed_by", "closed_at", "display_detail"]
     exclude = ["figures"]
     actions_list = ["close_a_day"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @display(description="balanced", label={"yes": "success", "no": "danger"})
     def display_balanced(self, obj):
