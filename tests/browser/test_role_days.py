@@ -4,7 +4,9 @@ Screenshots of each step go to tests/browser/screenshots/role_*.png, the key pag
 1366×768 laptop and a 390×844 phone.
 """
 
+import csv
 import datetime as dt
+import io
 import os
 import re
 from pathlib import Path
@@ -90,7 +92,9 @@ def test_agent_takes_next_verifies_copies_reply_and_delivers(live_server, bundle
     assert claim.order.status == OrderStatus.DELIVERED
 
 
-def test_finance_imports_a_statement_runs_the_matcher_and_closes_a_day(live_server, finance, browser_page):
+def test_finance_imports_a_statement_runs_the_matcher_exports_and_closes_a_day(
+    live_server, finance, browser_page
+):
     page = browser_page
     base = live_server.url
     login(page, live_server, "finance", "pw-finance")
@@ -114,6 +118,26 @@ def test_finance_imports_a_statement_runs_the_matcher_and_closes_a_day(live_serv
     page.get_by_role("button", name="Run matcher").click()
     page.get_by_text(re.compile(r"Matcher run #\d+")).wait_for()
     screenshot(page, "role_finance_matcher_ran")
+
+    # A week of ledger (the statement's week) downloads as CSV with the agreed columns.
+    page.goto(f"{base}/admin/ledger/exportjob/")
+    page.get_by_role("link", name=re.compile("New export")).first.click()
+    page.fill("#id_date_from", "2025-09-04")
+    page.fill("#id_date_to", "2025-09-10")
+    page.select_option("#id_format", "csv")
+    screenshot(page, "role_finance_export_form")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export").click()
+    download = download_info.value
+    text = Path(download.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert (
+        rows[0][:3] == ["entry number", "date/time (Africa/Nairobi)", "account code"]
+        or "entry" in rows[0][0].lower()
+    )
+    receipts = set(TillReceipt.objects.values_list("code", flat=True))
+    assert receipts and receipts <= {r[7] for r in rows[1:]}  # every imported receipt's posting is there
+    assert download.suggested_filename.endswith(".csv")
 
     page.goto(f"{base}/admin/reconciliation/dayclose/")
     page.get_by_role("link", name=re.compile("Close a day")).first.click()
