@@ -126,6 +126,7 @@ TIME_ZONE = env("TIME_ZONE", default="Africa/Nairobi")
 USE_I18N = True
 USE_TZ = True
 USE_THOUSAND_SEPARATOR = True
+FORMAT_MODULE_PATH = ["console.formats"]
 
 # ---------------------------------------------------------------------------------------------
 # Static and media files (whitenoise serves static in production)
