@@ -627,6 +627,8 @@ def stk_chase_one(*, stk_id: int, now=None) -> str:
                 checkout_request_id=stk.checkout_request_id,
                 gateway_reference=stk.gateway_reference or None,
                 order_reference=stk.order.reference,
+                phone=stk.phone,
+                amount=stk.amount,
             )
         )
         answer = {

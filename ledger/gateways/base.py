@@ -182,6 +182,9 @@ class StatusQuery:
     checkout_request_id: str | None
     gateway_reference: str | None
     order_reference: str
+    # What was asked for; real gateways look it up themselves, the simulator answers from it.
+    phone: str | None = None
+    amount: Decimal | None = None
 
 
 # ------------------------------------------------------------------------------------------------

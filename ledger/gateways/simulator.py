@@ -19,8 +19,11 @@ phone                 code  meaning
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import string
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -63,10 +66,11 @@ def receipt_prefix(day: datetime) -> str:
     return f"{year}{month}{dom}"
 
 
-def fake_receipt(now: datetime | None = None) -> str:
-    """A realistic 10-character receipt, e.g. ``TKM4X7Q2ZA`` for 2025-11-22 (EAT)."""
+def receipt_for(checkout_request_id: str, now: datetime | None = None) -> str:
+    """The receipt the simulator gives one prompt: the same for its callback and its status query."""
     day = (now or eat_now()).astimezone(EAT)
-    return receipt_prefix(day) + "".join(_RNG.choice(_RECEIPT_ALPHABET) for _ in range(7))
+    digest = hashlib.sha256(checkout_request_id.encode()).digest()
+    return receipt_prefix(day) + "".join(_RECEIPT_ALPHABET[b % len(_RECEIPT_ALPHABET)] for b in digest[:7])
 
 
 def _json_amount(amount: Any) -> int | float:
@@ -105,20 +109,30 @@ class SimulatorGateway(Gateway):
         )
 
     def query_status(self, q: StatusQuery) -> StkResult:
-        return StkResult(
-            status="pending",
-            checkout_request_id=q.checkout_request_id,
-            external_reference=q.order_reference,
-            merchant_request_id=None,
-            result_code=None,
-            result_desc="The simulator answers by callback only",
-            receipt=None,
-            amount=None,
-            phone=None,
-            paid_at=None,
-            raw={},
-            gateway_reference=q.gateway_reference or q.checkout_request_id,
+        """Answer like the STK query of a real gateway: the outcome the callback would carry.
+
+        Without the phone and amount (an old caller) it can only say pending.
+        """
+        if not q.phone or q.amount is None or not q.checkout_request_id:
+            return StkResult(
+                status="pending",
+                checkout_request_id=q.checkout_request_id,
+                external_reference=q.order_reference,
+                merchant_request_id=None,
+                result_code=None,
+                result_desc="The simulator needs the phone and amount to answer a query",
+                receipt=None,
+                amount=None,
+                phone=None,
+                paid_at=None,
+                raw={},
+                gateway_reference=q.gateway_reference or q.checkout_request_id,
+            )
+        body = self.build_callback(
+            q.checkout_request_id, "", q.amount, q.phone, self.result_code_for(q.phone)
         )
+        result = self.parse_callback(json.dumps(body).encode())
+        return replace(result, external_reference=q.order_reference, gateway_reference=q.gateway_reference)
 
     def parse_callback(self, body: bytes) -> StkResult:
         return parse_daraja_callback(body)
@@ -152,7 +166,10 @@ class SimulatorGateway(Gateway):
             callback["CallbackMetadata"] = {
                 "Item": [
                     {"Name": "Amount", "Value": _json_amount(amount)},
-                    {"Name": "MpesaReceiptNumber", "Value": receipt or fake_receipt(when)},
+                    {
+                        "Name": "MpesaReceiptNumber",
+                        "Value": receipt or receipt_for(checkout_request_id, when),
+                    },
                     {"Name": "TransactionDate", "Value": int(when.strftime("%Y%m%d%H%M%S"))},
                     {"Name": "PhoneNumber", "Value": int(phone)},
                 ]

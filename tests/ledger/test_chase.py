@@ -140,4 +140,8 @@ def test_the_scheduled_task_runs_the_service_with_the_simulator():
     stk.created_at = stk.created_at - timedelta(hours=1)
     stk.save(update_fields=["created_at"])
     counts = tasks.stk_chase()
-    assert counts["expired"] == 1  # the simulator only answers by callback; its queries stay pending
+    # The simulator's status query answers like a real gateway's: this prompt was paid.
+    assert counts["applied"] == 1 and counts["expired"] == 0
+    stk.refresh_from_db()
+    stk.order.refresh_from_db()
+    assert stk.status == "success" and stk.order.status == "paid" and stk.order.mpesa_receipt

@@ -12,7 +12,7 @@ import responses
 import ledger.gateways.simulator as module
 from ledger.gateways import SIMULATED_FAILURES, SimulatorGateway, StatusQuery, StkPushRequest
 from ledger.gateways.base import EAT, OFFICIAL_RESULT_DESCS, describe_result
-from ledger.gateways.simulator import fake_receipt, receipt_prefix, simulated_result_code
+from ledger.gateways.simulator import receipt_for, receipt_prefix, simulated_result_code
 
 DARAJA_DATA = Path(__file__).resolve().parent.parent / "data" / "daraja"
 
@@ -86,11 +86,34 @@ def test_receipt_prefix_encodes_the_date(day, prefix):
     assert receipt_prefix(day) == prefix
 
 
-def test_fake_receipt_is_ten_uppercase_alphanumerics_for_today():
+def test_receipt_is_ten_uppercase_alphanumerics_dated_and_stable_per_prompt():
     when = datetime(2024, 11, 26, 10, 0, tzinfo=EAT)
-    receipt = fake_receipt(when)
+    receipt = receipt_for("ws_CO_26112024100000001", when)
     assert re.fullmatch(r"[A-Z0-9]{10}", receipt)
     assert receipt.startswith("SKQ")
+    assert receipt_for("ws_CO_26112024100000001", when) == receipt  # callback and query agree
+    assert receipt_for("ws_CO_26112024100000002", when) != receipt
+
+
+def test_status_query_answers_the_outcome_the_callback_would_carry():
+    from decimal import Decimal
+
+    from ledger.gateways.base import StatusQuery
+
+    gateway = SimulatorGateway()
+    paid = gateway.query_status(
+        StatusQuery("ws_CO_1", None, "TXN-AAAA2222", phone="254712345678", amount=Decimal("150"))
+    )
+    assert (
+        paid.status == "success" and paid.amount == Decimal("150") and paid.receipt == receipt_for("ws_CO_1")
+    )
+    assert paid.external_reference == "TXN-AAAA2222"
+    cancelled = gateway.query_status(
+        StatusQuery("ws_CO_2", None, "TXN-AAAA3333", phone="254700000001", amount=Decimal("150"))
+    )
+    assert cancelled.status == "failed" and cancelled.result_code == "1032"
+    unknown = gateway.query_status(StatusQuery("ws_CO_3", None, "TXN-AAAA4444"))
+    assert unknown.status == "pending"
 
 
 def test_build_success_callback_matches_the_daraja_sample_shape():
