@@ -225,6 +225,7 @@ SIMULATOR_CALLBACK_DELAY = env.float("SIMULATOR_CALLBACK_DELAY", default=3.0)
 STK_CHASE_AFTER = env.int("STK_CHASE_AFTER", default=120)  # seconds
 STK_EXPIRE_AFTER = env.int("STK_EXPIRE_AFTER", default=1800)  # seconds
 STK_RATE_LIMIT = env("STK_RATE_LIMIT", default="5/m")
+STK_DUPLICATE_WINDOW = env.int("STK_DUPLICATE_WINDOW", default=60)  # seconds: same prompt = double click
 CLAIM_GRACE = env.int("CLAIM_GRACE", default=7200)  # seconds
 
 # Ledger exports: small ones download at once; XLSX is capped (CSV has no cap).

@@ -94,6 +94,9 @@ def stk_push(request):
         return _error(400, exc.message, exc.field)
     except services.BundleNotAvailable as exc:
         return _error(404, exc.message, "bundle")
+    except services.PromptAlreadyWaiting as exc:
+        # A second tap on Pay: the caller follows the prompt already on the phone.
+        return _order_created(exc.order, status=200, duplicate=True)
     try:
         services.stk_send(order=order)
     except services.StkSendFailed as exc:
@@ -107,16 +110,20 @@ def stk_push(request):
             status=502,
         )
     order.refresh_from_db()
-    return JsonResponse(
-        {
-            "reference": order.reference,
-            "status": order.status,
-            "amount": str(order.price),
-            "bundle": bundle.name,
-            "poll_url": reverse("ledger:order_status", kwargs={"reference": order.reference}),
-        },
-        status=201,
-    )
+    return _order_created(order, status=201)
+
+
+def _order_created(order, *, status: int, duplicate: bool = False) -> JsonResponse:
+    body = {
+        "reference": order.reference,
+        "status": order.status,
+        "amount": str(order.price),
+        "bundle": order.bundle.name,
+        "poll_url": reverse("ledger:order_status", kwargs={"reference": order.reference}),
+    }
+    if duplicate:
+        body["duplicate"] = True
+    return JsonResponse(body, status=status)
 
 
 @require_GET

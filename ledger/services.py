@@ -62,6 +62,10 @@ AMOUNT_MISMATCH = "Paid KES {paid} but the bundle costs KES {price}; the money i
 PAID_AFTER_CANCEL = "Paid KES {paid} after the order was cancelled; the money is held as unallocated."
 NO_ANSWER = "No answer from M-Pesa within {minutes} minutes."
 CALLBACK_UNKNOWN_ORDER = "No STK request or order matches this callback."
+PROMPT_ALREADY_WAITING = (
+    "A payment prompt for {bundle} was sent to {phone} {seconds} s ago ({reference}); "
+    "it is still waiting for the PIN. Wait for it, or retry that order if it fails."
+)
 
 # Plain words for the customer's status page, by order status.
 STATUS_MESSAGES = {
@@ -89,6 +93,14 @@ class InvalidOrderPhone(OrderError):
     def __init__(self, message: str, *, field: str):
         super().__init__(message)
         self.field = field
+
+
+class PromptAlreadyWaiting(OrderError):
+    """The same prompt was sent moments ago (a double click or a second tap on Pay)."""
+
+    def __init__(self, message: str, *, order: Order):
+        super().__init__(message)
+        self.order = order
 
 
 class OrderNotRetryable(OrderError):
@@ -163,7 +175,9 @@ def order_create(
     """Create an order for `bundle` at its catalogue price (never a price from the client).
 
     Phones in any Kenyan form are stored as 2547…/2541…; recipient defaults to the payer.
-    Atomic. Raises BundleNotAvailable or InvalidOrderPhone (with `field`) and writes nothing.
+    Atomic. Raises BundleNotAvailable or InvalidOrderPhone (with `field`) and writes nothing;
+    raises PromptAlreadyWaiting (with the waiting `order`) when the same STK order was placed
+    within STK_DUPLICATE_WINDOW seconds, so a double click never sends two PIN prompts.
     """
     if not bundle.active:
         raise BundleNotAvailable(BUNDLE_NOT_AVAILABLE)
@@ -175,6 +189,16 @@ def order_create(
         recipient = normalise_msisdn(recipient_msisdn) if recipient_msisdn else payer
     except InvalidPhoneNumber as exc:
         raise InvalidOrderPhone(str(exc), field="recipient_phone")
+    if channel == Channel.STK:
+        waiting = _prompt_waiting(bundle=bundle, payer=payer, recipient=recipient)
+        if waiting:
+            seconds = int((timezone.now() - waiting.created_at).total_seconds())
+            raise PromptAlreadyWaiting(
+                PROMPT_ALREADY_WAITING.format(
+                    bundle=bundle, phone=local_phone(payer), seconds=seconds, reference=waiting.reference
+                ),
+                order=waiting,
+            )
     order = Order.objects.create(
         bundle=bundle,
         price=bundle.price,
@@ -191,6 +215,23 @@ def order_create(
         after={"bundle": bundle.slug, "price": order.price, "payer": payer, "recipient": recipient},
     )
     return order
+
+
+def _prompt_waiting(*, bundle: Bundle, payer: str, recipient: str) -> Order | None:
+    """An identical STK order placed within STK_DUPLICATE_WINDOW seconds and still unpaid."""
+    since = timezone.now() - timedelta(seconds=settings.STK_DUPLICATE_WINDOW)
+    return (
+        Order.objects.filter(
+            channel=Channel.STK,
+            bundle=bundle,
+            payer_msisdn=payer,
+            recipient_msisdn=recipient,
+            status=OrderStatus.PENDING_PAYMENT,
+            created_at__gte=since,
+        )
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def stk_send(*, order: Order, created_by=None) -> StkRequest:

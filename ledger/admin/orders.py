@@ -259,6 +259,9 @@ class OrderAdmin(ModelAdmin):
                     recipient_msisdn=form.cleaned_data["recipient_phone"] or None,
                     created_by=request.user,
                 )
+            except services.PromptAlreadyWaiting as exc:
+                messages.warning(request, exc.message)
+                return redirect("admin:ledger_order_change", exc.order.pk)
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:

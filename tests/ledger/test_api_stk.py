@@ -92,6 +92,7 @@ def test_get_is_not_allowed(client):
 
 def test_rate_limit_per_payer_phone(client, settings):
     settings.STK_RATE_LIMIT = "2/m"
+    settings.STK_DUPLICATE_WINDOW = 0  # identical requests on purpose: only the rate limit may stop them
     bundle = BundleFactory()
     codes = [
         post(
@@ -190,3 +191,49 @@ def test_order_status_junk_reference_is_a_404_not_a_500(client, reference):
 def test_order_status_reference_is_case_insensitive(client):
     order = OrderFactory()
     assert client.get(f"/api/orders/{order.reference.lower()}/").json()["reference"] == order.reference
+
+
+# ---------------------------------------------------------------------------------------------
+# A double tap on Pay sends one prompt
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_a_second_identical_request_within_the_window_follows_the_first_prompt(client, bundles):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    body = {"phone_number": "0712 345 678", "bundle": "daily-2gb"}
+    first = client.post("/api/stk-push/", body, content_type="application/json")
+    second = client.post("/api/stk-push/", body, content_type="application/json")
+    assert first.status_code == 201
+    assert second.status_code == 200
+    assert second.json()["reference"] == first.json()["reference"] and second.json()["duplicate"] is True
+    assert Order.objects.count() == 1 and StkRequest.objects.count() == 1
+
+    # Outside the window it is a new purchase.
+    Order.objects.filter(reference=first.json()["reference"]).update(
+        created_at=timezone.now() - timedelta(minutes=5)
+    )
+    third = client.post("/api/stk-push/", body, content_type="application/json")
+    assert third.status_code == 201 and third.json()["reference"] != first.json()["reference"]
+
+
+@pytest.mark.django_db
+def test_another_bundle_or_recipient_is_not_a_duplicate(client, bundles):
+    client.post(
+        "/api/stk-push/",
+        {"phone_number": "0712345678", "bundle": "daily-2gb"},
+        content_type="application/json",
+    )
+    other_bundle = client.post(
+        "/api/stk-push/",
+        {"phone_number": "0712345678", "bundle": "daily-5gb"},
+        content_type="application/json",
+    )
+    other_recipient = client.post(
+        "/api/stk-push/",
+        {"phone_number": "0712345678", "recipient_phone": "0722000111", "bundle": "daily-2gb"},
+        content_type="application/json",
+    )
+    assert other_bundle.status_code == 201 and other_recipient.status_code == 201
+    assert Order.objects.count() == 3

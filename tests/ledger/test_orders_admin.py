@@ -258,3 +258,15 @@ def test_finance_may_read_the_inbox_but_not_reprocess(client_for, finance, clien
     c.post("/admin/ledger/callbacklog/", {"action": "reprocess_selected", "_selected_action": [log.pk]})
     log.refresh_from_db()
     assert log.attempts == 1
+
+
+def test_a_double_submitted_stk_push_sends_one_prompt(client_for, agent):
+    c = client_for(agent)
+    bundle = BundleFactory()
+    data = {"bundle": bundle.pk, "phone_number": "0712 345 678", "recipient_phone": ""}
+    first = c.post(CHANGELIST + "stk-push/", data)
+    second = c.post(CHANGELIST + "stk-push/", data, follow=True)
+    order = Order.objects.get()
+    assert first.status_code == 302 and StkRequest.objects.count() == 1
+    assert second.redirect_chain[-1][0].endswith(f"/admin/ledger/order/{order.pk}/change/")
+    assert "still waiting for the PIN" in second.content.decode()
