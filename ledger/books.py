@@ -453,8 +453,13 @@ def books_check() -> list[str]:
 
     live = Q(journal_entries__reversed_by__isnull=True)
     orders = Order.objects.filter(channel__in=("stk", "till"))
+    # The payment that pays for the bundle credits Bundles owed; a second STK payment for the same
+    # order is real money too, but it waits in Unallocated receipts and is not the order's payment.
+    pays_bundle = Q(
+        journal_entries__kind__in=PAYMENT_KINDS, journal_entries__postings__account__key=BUNDLES_OWED
+    )
     paid = orders.filter(status__in=(OrderStatus.PAID, OrderStatus.DELIVERED, OrderStatus.REFUNDED)).annotate(
-        n=Count("journal_entries", filter=live & Q(journal_entries__kind__in=PAYMENT_KINDS))
+        n=Count("journal_entries", filter=live & pays_bundle, distinct=True)
     )
     for reference, n in paid.exclude(n=1).values_list("reference", "n"):
         problems.append(f"{reference} has {n} payment entries (expected 1).")
