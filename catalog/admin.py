@@ -26,14 +26,14 @@ from catalog.services import (
     bundles_set_active,
     bundles_set_featured,
 )
-from console.admin_base import ModelAdmin
+from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
 
 RETIRED = "“{name}” is retired: it no longer shows on the storefront. Its orders and history are kept."
 ALREADY_RETIRED = "“{name}” was already retired; nothing changed."
 BULK_DONE = "{count} of {total} selected bundle(s) {verb}."
 
 
-class BundlePriceChangeInline(TabularInline):
+class BundlePriceChangeInline(ReadOnlyAdminMixin, TabularInline):
     """Price history, newest first. Read-only: history is written by bundle_save, never by hand."""
 
     model = BundlePriceChange
@@ -47,15 +47,6 @@ class BundlePriceChangeInline(TabularInline):
     hide_title = True  # the row's str() repeats the columns
     verbose_name = "price change"
     verbose_name_plural = "price history"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         # Whoever may see the bundle may see how its price moved.
@@ -270,7 +261,7 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
 
 
 @admin.register(BundlePriceChange)
-class BundlePriceChangeAdmin(ModelAdmin):
+class BundlePriceChangeAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Every price a bundle has had. Read-only for everyone: bundle_save writes it."""
 
     list_display = ("changed_at", "bundle", "display_old_price", "display_new_price", "changed_by", "source")
@@ -280,15 +271,6 @@ class BundlePriceChangeAdmin(ModelAdmin):
     list_select_related = ("bundle", "changed_by")
     paginator = InfinitePaginator
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @display(description="old price")
     def display_old_price(self, obj):

@@ -7,6 +7,7 @@ check until the table exists; on a migrated database it runs unchanged.
 """
 
 from django.db import DatabaseError
+from django.utils import timezone
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from unfold.checks import UnfoldModelAdminChecks
 
@@ -34,3 +35,13 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def nairobi(value) -> str:
+    """A datetime as staff read it: Nairobi time, ``22 Nov 2026 05:46``; "—" when empty."""
+    return timezone.localtime(value).strftime("%d %b %Y %H:%M") if value else "—"
+
+
+def money(value, empty: str = "—") -> str:
+    """KES with thousands separators and cents: ``1,500.00``."""
+    return empty if value is None else f"{value:,.2f}"

@@ -107,3 +107,14 @@ def mask_msisdn(msisdn: str | None) -> str:
     if len(value) <= 7:
         return "*" * len(value)
     return f"{value[:4]}{MASK}{value[-3:]}"
+
+
+def local_msisdn(msisdn: str, *, spaced: bool = False) -> str:
+    """``254712345678`` -> ``0712345678`` (or ``0712 345 678``): how Kenyans write their number.
+
+    Anything that is not a 12-digit 254 number is returned as it is.
+    """
+    if not (msisdn and len(msisdn) == 12 and msisdn.startswith("254")):
+        return msisdn
+    local = "0" + msisdn[3:]
+    return f"{local[:4]} {local[4:7]} {local[7:]}" if spaced else local

@@ -22,7 +22,7 @@ from django.utils import timezone
 from catalog.models import Bundle
 from console.audit import audit_record
 from console.exceptions import DomainError
-from console.phones import InvalidPhoneNumber, normalise_msisdn
+from console.phones import InvalidPhoneNumber, local_msisdn, normalise_msisdn
 from ledger import books
 from ledger.gateways import (
     CallbackParseError,
@@ -144,7 +144,7 @@ def _lock(order_id: int, stk_id: int | None = None) -> tuple[Order, StkRequest |
 
 def local_phone(msisdn: str) -> str:
     """``254712345678`` -> ``0712345678``: how customers write their own number."""
-    return "0" + msisdn[3:] if msisdn and msisdn.startswith("254") and len(msisdn) == 12 else msisdn
+    return local_msisdn(msisdn)
 
 
 def callback_url(gateway: str) -> str:

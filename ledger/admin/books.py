@@ -22,7 +22,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFil
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.admin_base import ModelAdmin, ReadOnlyAdminMixin, money
 from console.exceptions import DomainError
 from ledger import book_selectors, books, exports
 from ledger.book_forms import AdjustmentForm, AsOfForm, DayForm, ExportForm, ReasonForm
@@ -32,7 +32,7 @@ EXPORT_NO_FILE = "This export has no file to download."
 
 
 def _money(value) -> str:
-    return "" if value is None else f"{value:,.2f}"
+    return money(value, empty="")
 
 
 def _page(model_admin, request, template, title, **context):

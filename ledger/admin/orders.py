@@ -13,14 +13,13 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter, RelatedDropdownFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.exceptions import DomainError
 from console.selectors import SALE_STATUSES, customer_link
 from ledger import selectors, services
@@ -58,10 +57,6 @@ PROMPT_SENT = "Prompt sent to {phone} for {reference} (KES {price}). The order u
 PROMPT_FAILED = "{reference}: M-Pesa could not send the prompt: {reason}"
 CANCELLED = "{reference} cancelled."
 REPROCESSED = "Callback #{pk} re-processed: {outcome}."
-
-
-def _nairobi(value) -> str:
-    return timezone.localtime(value).strftime("%d %b %Y %H:%M") if value else "—"
 
 
 def _pretty_json(value) -> str:
@@ -238,7 +233,7 @@ class OrderAdmin(ModelAdmin):
 
     @display(description="created (Nairobi)", ordering="created_at")
     def display_created(self, obj):
-        return _nairobi(obj.created_at)
+        return nairobi(obj.created_at)
 
     @action(description="Find anything", icon="search", permissions=["ledger.view_order"], url_path="find")
     def find_anything(self, request):
@@ -494,7 +489,7 @@ class StkRequestAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @display(description="created (Nairobi)", ordering="created_at")
     def display_created(self, obj):
-        return _nairobi(obj.created_at)
+        return nairobi(obj.created_at)
 
     @display(description="request sent")
     def display_raw_request(self, obj):
@@ -554,7 +549,7 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @display(description="received (Nairobi)", ordering="received_at")
     def display_received(self, obj):
-        return _nairobi(obj.received_at)
+        return nairobi(obj.received_at)
 
     @display(description="outcome", ordering="outcome", label=OUTCOME_COLOURS)
     def display_outcome(self, obj):
@@ -618,7 +613,7 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
                 "rows": [
                     [
                         log.pk,
-                        _nairobi(log.received_at),
+                        nairobi(log.received_at),
                         log.get_source_display(),
                         log.get_outcome_display(),
                         log.checkout_request_id or "—",

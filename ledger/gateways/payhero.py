@@ -16,6 +16,8 @@ from typing import Any
 
 import requests
 
+from console.phones import local_msisdn
+
 from .base import (
     CallbackParseError,
     Gateway,
@@ -76,7 +78,7 @@ class PayHeroConfig:
 
 def to_local_phone(msisdn: str) -> str:
     """``254712345678`` -> ``0712345678``: the only phone form PayHero's doc shows."""
-    return "0" + msisdn[3:] if msisdn.startswith("254") and len(msisdn) == 12 else msisdn
+    return local_msisdn(msisdn)
 
 
 class PayHeroGateway(Gateway):

@@ -8,15 +8,12 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from console.phones import mask_msisdn  # noqa: F401  (re-exported for the admin modules)
+from console.admin_base import money, nairobi  # noqa: F401  (re-exported for the admin modules)
+from console.phones import local_msisdn, mask_msisdn  # noqa: F401
 
 AGE_AMBER_MINUTES = 30
 AGE_RED_MINUTES = 120
 AGE_COLOURS = {"fresh": "info", "amber": "warning", "red": "danger", "done": "success"}
-
-
-def nairobi(value) -> str:
-    return timezone.localtime(value).strftime("%d %b %Y %H:%M") if value else "—"
 
 
 def age_text(since: dt.datetime, now: dt.datetime | None = None) -> tuple[str, str]:
@@ -34,14 +31,7 @@ def age_text(since: dt.datetime, now: dt.datetime | None = None) -> tuple[str, s
 
 def local_phone(msisdn: str) -> str:
     """254712345678 -> 0712 345 678 (what agents type and read)."""
-    if msisdn and len(msisdn) == 12 and msisdn.startswith("254"):
-        local = "0" + msisdn[3:]
-        return f"{local[:4]} {local[4:7]} {local[7:]}"
-    return msisdn or "—"
-
-
-def money(value) -> str:
-    return "—" if value is None else f"{value:,.2f}"
+    return local_msisdn(msisdn, spaced=True) or "—"
 
 
 def right(value) -> str:
