@@ -9,6 +9,7 @@ from django.db import transaction
 # (name, dotted task function, every N minutes)
 SCHEDULES: list[tuple[str, str, int]] = [
     ("Chase unanswered STK prompts", "ledger.tasks.stk_chase", 1),
+    ("Confirm and apply stored callbacks", "ledger.tasks.callbacks_sweep", 1),
     ("Match till claims to receipts", "reconciliation.tasks.reconcile", 1),
 ]
 

@@ -200,8 +200,19 @@ SUPPORT_WHATSAPP = env("SUPPORT_WHATSAPP", default="254782070228")
 # ---------------------------------------------------------------------------------------------
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="simulator")  # simulator | payhero | daraja
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
-CALLBACK_TOKEN = env("CALLBACK_TOKEN", default="dev-callback-token")
+# Secret path tokens: STK callback URLs travel with every prompt, C2B URLs are registered once
+# with Safaricom, so each has its own. The STK token rotates: the previous one is still accepted
+# until STK_CALLBACK_TOKEN_PREVIOUS_UNTIL (ISO 8601), for prompts sent before the change.
+STK_CALLBACK_TOKEN = env("STK_CALLBACK_TOKEN", default="dev-stk-callback-token")
+STK_CALLBACK_TOKEN_PREVIOUS = env("STK_CALLBACK_TOKEN_PREVIOUS", default="")
+STK_CALLBACK_TOKEN_PREVIOUS_UNTIL = env("STK_CALLBACK_TOKEN_PREVIOUS_UNTIL", default="")
+C2B_CALLBACK_TOKEN = env("C2B_CALLBACK_TOKEN", default="dev-c2b-callback-token")
 CALLBACK_ALLOWED_IPS = env.list("CALLBACK_ALLOWED_IPS", default=[])
+# Bodies larger than this are refused (413) and only an excerpt is kept; requests that fail
+# authentication keep only an excerpt and are rate-limited per client IP.
+CALLBACK_MAX_BODY_BYTES = env.int("CALLBACK_MAX_BODY_BYTES", default=64 * 1024)
+CALLBACK_EXCERPT_BYTES = env.int("CALLBACK_EXCERPT_BYTES", default=1024)
+CALLBACK_REJECTED_RATE = env("CALLBACK_REJECTED_RATE", default="20/m")
 # Only behind a reverse proxy that sets it: otherwise anyone could forge their address.
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 GATEWAY_CONNECT_TIMEOUT = env.float("GATEWAY_CONNECT_TIMEOUT", default=5.0)
@@ -222,6 +233,17 @@ DARAJA_PARTY_B = env("DARAJA_PARTY_B", default="")  # the till for Buy Goods, el
 
 SIMULATOR_CALLBACK_DELAY = env.float("SIMULATOR_CALLBACK_DELAY", default=3.0)
 
+# A success (callback) is believed only once the gateway's status query confirms it.
+STK_CONFIRM_SUCCESS = env.bool("STK_CONFIRM_SUCCESS", default=True)
+# After an unknown send (timeout), no new prompt is offered until the first can no longer be answered.
+STK_PROMPT_LIFETIME = env.int("STK_PROMPT_LIFETIME", default=120)  # seconds
+# Plausible ranges for values from outside: amounts below the maximum, times near now.
+MAX_PAYMENT_AMOUNT = env.decimal("MAX_PAYMENT_AMOUNT", default="250000")
+CLOCK_SKEW_SECONDS = env.int("CLOCK_SKEW_SECONDS", default=300)
+GATEWAY_TIME_WINDOW_DAYS = env.int("GATEWAY_TIME_WINDOW_DAYS", default=3)  # callback/C2B timestamps
+# Total time one customer request may spend on gateway calls (token + push), below the web
+# server's worker timeout (gunicorn's default 30 s).
+GATEWAY_REQUEST_BUDGET = env.float("GATEWAY_REQUEST_BUDGET", default=25.0)  # seconds
 STK_CHASE_AFTER = env.int("STK_CHASE_AFTER", default=120)  # seconds
 STK_EXPIRE_AFTER = env.int("STK_EXPIRE_AFTER", default=1800)  # seconds
 STK_RATE_LIMIT = env("STK_RATE_LIMIT", default="5/m")

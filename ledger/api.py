@@ -17,7 +17,14 @@ from django_ratelimit.core import is_ratelimited
 
 from console.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import selectors, services
-from ledger.callbacks import callback_store, client_ip, ip_is_allowed, token_is_valid
+from ledger.callbacks import (
+    callback_store,
+    client_ip,
+    ip_is_allowed,
+    read_body,
+    rejected_rate_limited,
+    stk_token_is_valid,
+)
 from ledger.gateways import CallbackParseError
 from ledger.models import CallbackOutcome, CallbackSource
 
@@ -138,33 +145,55 @@ def order_status(request, reference: str):
 
 
 # ---------------------------------------------------------------------------------------------
-# Gateway callbacks
+# Gateway callbacks: authenticate, check the shape, store, acknowledge, queue. Nothing is applied
+# in the request: the worker confirms a success with the gateway's status query first.
 # ---------------------------------------------------------------------------------------------
+CALLBACK_NOT_FOUND = {"ResultCode": 1, "ResultDesc": "Not found"}
+CALLBACK_FORBIDDEN = {"ResultCode": 1, "ResultDesc": "Forbidden"}
+CALLBACK_TOO_MANY = {"ResultCode": 1, "ResultDesc": "Too many requests"}
+CALLBACK_TOO_LARGE = "Body of {size} bytes is over the {limit}-byte limit"
+WRONG_TOKEN = "Wrong callback token"
+IP_NOT_ALLOWED = "Source IP {ip} is not allowed"
+
+
+def _refuse(request, *, source: str, detail: str, status: int, answer: dict):
+    """Unauthenticated: keep an excerpt (rate-limited per client IP), never apply it."""
+    if rejected_rate_limited(request):
+        return JsonResponse(CALLBACK_TOO_MANY, status=429)
+    callback_store(
+        request,
+        source=source,
+        body=read_body(request),
+        outcome=CallbackOutcome.REJECTED,
+        detail=detail,
+        authenticated=False,
+    )
+    return JsonResponse(answer, status=status)
+
+
 def _callback(request, token: str, source: str):
     if request.method != "POST":
         return JsonResponse({"ResultCode": 1, "ResultDesc": "POST only"}, status=405)
-    if not token_is_valid(token):
-        callback_store(
-            request, source=source, outcome=CallbackOutcome.REJECTED, detail="Wrong callback token"
-        )
-        return JsonResponse({"ResultCode": 1, "ResultDesc": "Not found"}, status=404)
+    if not stk_token_is_valid(token):
+        return _refuse(request, source=source, detail=WRONG_TOKEN, status=404, answer=CALLBACK_NOT_FOUND)
     ip = client_ip(request)
     if not ip_is_allowed(ip):
-        callback_store(
-            request, source=source, outcome=CallbackOutcome.REJECTED, detail=f"Source IP {ip} is not allowed"
-        )
-        return JsonResponse({"ResultCode": 1, "ResultDesc": "Forbidden"}, status=403)
+        detail = IP_NOT_ALLOWED.format(ip=ip)
+        return _refuse(request, source=source, detail=detail, status=403, answer=CALLBACK_FORBIDDEN)
 
-    log = callback_store(request, source=source)  # commits before anything parses the body
+    body = read_body(request)
+    if body.too_large:
+        detail = CALLBACK_TOO_LARGE.format(size=body.size, limit=settings.CALLBACK_MAX_BODY_BYTES)
+        callback_store(request, source=source, body=body, outcome=CallbackOutcome.REJECTED, detail=detail)
+        return JsonResponse({"ResultCode": 1, "ResultDesc": detail}, status=413)
     try:
-        services.callback_process(log=log)
+        services.callback_check(source=source, body=body.data)
     except CallbackParseError as exc:
+        rejected = CallbackOutcome.REJECTED
+        callback_store(request, source=source, body=body, outcome=rejected, detail=exc.message)
         return JsonResponse({"ResultCode": 1, "ResultDesc": exc.message}, status=400)
-    except Exception:  # noqa: BLE001 - the body is stored; staff can re-process it from the inbox
-        logger.exception("Callback %s could not be applied", log.pk)
-        log.outcome = CallbackOutcome.ERROR
-        log.detail = "Unexpected error while applying; see the server log and re-process."
-        log.save(update_fields=["outcome", "detail"])
+    log = callback_store(request, source=source, body=body)  # commits before anything applies it
+    services.callback_queue(log=log)
     return JsonResponse(CALLBACK_ACCEPTED)
 
 

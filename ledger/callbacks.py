@@ -1,21 +1,39 @@
-"""Inbound callbacks: authenticate, store verbatim, then hand over to the service that applies them.
+"""Inbound callbacks: authenticate, read a bounded body, store, then hand over to the services.
 
 Storing comes first and commits on its own, so a body that later fails to parse or apply is
-never lost: it waits in the callback inbox with its outcome.
+never lost: it waits in the callback inbox with its outcome. A request that fails its token or
+source-IP check is kept only as a short excerpt with its size (it can never be applied), and such
+requests are rate-limited per client IP so strangers cannot fill the database.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django_ratelimit.core import is_ratelimited
 
+from console.plausible import clean_text
+from console.redact import redact_text
 from ledger.models import CallbackLog, CallbackOutcome
 
 # Headers worth keeping for an investigation; cookies and auth never are.
 _KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Forwarded-For", "X-Real-Ip", "Host")
+_READ_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class InboundBody:
+    """What was read of a request body: at most CALLBACK_MAX_BODY_BYTES, and its full size."""
+
+    data: bytes
+    size: int
+    too_large: bool
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -27,10 +45,26 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
-def token_is_valid(token: str) -> bool:
-    """Constant-time comparison against CALLBACK_TOKEN."""
-    expected = settings.CALLBACK_TOKEN
+def _same(token: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+
+
+def stk_token_is_valid(token: str) -> bool:
+    """STK_CALLBACK_TOKEN, or the previous one until STK_CALLBACK_TOKEN_PREVIOUS_UNTIL (rotation)."""
+    if _same(token, settings.STK_CALLBACK_TOKEN):
+        return True
+    previous = getattr(settings, "STK_CALLBACK_TOKEN_PREVIOUS", "")
+    until = parse_datetime(getattr(settings, "STK_CALLBACK_TOKEN_PREVIOUS_UNTIL", "") or "")
+    if not previous or until is None:
+        return False
+    if timezone.is_naive(until):
+        until = timezone.make_aware(until)
+    return timezone.now() < until and _same(token, previous)
+
+
+def c2b_token_is_valid(token: str) -> bool:
+    """C2B_CALLBACK_TOKEN (registered once with Safaricom; never the STK token)."""
+    return _same(token, settings.C2B_CALLBACK_TOKEN)
 
 
 def ip_is_allowed(ip: str | None) -> bool:
@@ -47,22 +81,68 @@ def ip_is_allowed(ip: str | None) -> bool:
     return any(addr in ipaddress.ip_network(net, strict=False) for net in allowed)
 
 
+def rejected_rate_limited(request: HttpRequest) -> bool:
+    """True once a client IP has sent more than CALLBACK_REJECTED_RATE unauthenticated requests."""
+    ip = client_ip(request) or "unknown"
+    return is_ratelimited(
+        request,
+        group="callbacks:rejected",
+        key=lambda g, r: ip,
+        rate=lambda g, r: settings.CALLBACK_REJECTED_RATE,
+        increment=True,
+    )
+
+
+def read_body(request: HttpRequest) -> InboundBody:
+    """Read at most CALLBACK_MAX_BODY_BYTES of the body (never the whole of a huge one into memory).
+
+    The rest is read and dropped only to learn its size; Content-Length is not trusted for that.
+    """
+    limit = settings.CALLBACK_MAX_BODY_BYTES
+    kept = request.read(limit + 1)
+    size = len(kept)
+    if size > limit:
+        while chunk := request.read(_READ_CHUNK):
+            size += len(chunk)
+        return InboundBody(data=kept[:limit], size=size, too_large=True)
+    return InboundBody(data=kept, size=size, too_large=False)
+
+
 def callback_store(
     request: HttpRequest,
     *,
     source: str,
+    body: InboundBody,
     outcome: str = CallbackOutcome.RECEIVED,
     detail: str = "",
+    authenticated: bool = True,
 ) -> CallbackLog:
-    """Store one inbound request verbatim (headers kept, body as text). Commits immediately."""
-    headers = {h: request.headers[h] for h in _KEPT_HEADERS if h in request.headers}
+    """Store one inbound request (commits at once). Secrets in the path are redacted.
+
+    An authenticated body within the size limit is kept verbatim (NUL shown as U+FFFD, since
+    PostgreSQL text cannot hold it); anything else keeps only CALLBACK_EXCERPT_BYTES and its size.
+    """
+    headers = {h: clean_text(request.headers[h], 200) for h in _KEPT_HEADERS if h in request.headers}
+    excerpt_only = body.too_large or not authenticated
+    data = body.data[: settings.CALLBACK_EXCERPT_BYTES] if excerpt_only else body.data
+    text = data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     return CallbackLog.objects.create(
         source=source,
-        remote_ip=client_ip(request),
-        path=request.path[:255],
+        remote_ip=_valid_ip(client_ip(request)),
+        path=redact_text(clean_text(request.path, 255)),
         headers=headers,
-        # PostgreSQL text cannot hold NUL: keep everything else verbatim.
-        body=request.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        body=text,
+        body_size=body.size,
+        body_truncated=excerpt_only and body.size > len(data),
+        authenticated=authenticated,
         outcome=outcome,
         detail=detail,
+        next_attempt_at=timezone.now() if outcome == CallbackOutcome.RECEIVED else None,
     )
+
+
+def _valid_ip(ip: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(ip)) if ip else None
+    except ValueError:
+        return None

@@ -79,6 +79,9 @@ class Order(models.Model):
 
 class StkStatus(models.TextChoices):
     QUEUED = "queued", "Sent, waiting for the customer"
+    # The gateway did not answer the send (timeout, lost connection): the prompt may still reach
+    # the phone, so this is neither failed nor resendable until STK_PROMPT_LIFETIME has passed.
+    UNKNOWN = "unknown", "Sent, answer unknown"
     SUCCESS = "success", "Paid"
     FAILED = "failed", "Failed"
     EXPIRED = "expired", "Expired (no answer)"
@@ -133,6 +136,10 @@ class CallbackOutcome(models.TextChoices):
     APPLIED = "applied", "Applied"
     DUPLICATE = "duplicate", "Duplicate"
     UNKNOWN_ORDER = "unknown_order", "Unknown order"
+    # A success waits for the gateway's status query to confirm it (retried by the worker).
+    CONFIRMING = "confirming", "Waiting for confirmation"
+    # The status query did not confirm the success: nothing was paid.
+    UNCONFIRMED = "unconfirmed", "Not confirmed by the gateway"
     REJECTED = "rejected", "Rejected"
     ERROR = "error", "Error"
 
@@ -157,6 +164,16 @@ class CallbackLog(models.Model):
     )
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # False when the token, source IP or signature check failed: such a body is never applied.
+    authenticated = models.BooleanField(default=True)
+    # Size of the body as received; only an excerpt is kept of oversized or unauthenticated ones.
+    body_size = models.PositiveIntegerField(default=0)
+    body_truncated = models.BooleanField(default=False)
+    # The callback's own figures, and what the gateway's status query answered (both sides shown).
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    confirmation = models.JSONField(default=dict, blank=True)
+    # When the worker looks again at a callback that is received or waiting for confirmation.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,6 +24,8 @@ from catalog.models import Bundle
 from console.audit import audit_record
 from console.exceptions import DomainError
 from console.phones import InvalidPhoneNumber, local_msisdn, normalise_msisdn
+from console.plausible import Implausible, clean_json, clean_text, plausible_receipt
+from console.redact import redact_json
 from ledger import books
 from ledger.gateways import (
     CallbackParseError,
@@ -54,6 +57,15 @@ logger = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------------------------
 BUNDLE_NOT_AVAILABLE = "That bundle is not on sale."
 ORDER_NOT_RETRYABLE = "Only a failed or expired order can be sent again."
+PROMPT_STILL_ANSWERABLE = (
+    "The prompt sent {seconds} s ago may still reach the phone and be paid; "
+    "a new prompt is offered {lifetime} s after it was sent."
+)
+PROMPT_STILL_WAITING = "A prompt is still waiting for the customer's PIN; wait for its answer."
+SEND_UNKNOWN = (
+    "M-Pesa did not answer when the prompt was sent ({reason}); it may still reach the phone. "
+    "Wait for the payment or its answer."
+)
 ORDER_NOT_CANCELLABLE = "Only an order still waiting for payment can be cancelled."
 ORDER_NOT_DELIVERABLE = "Only a paid order can be marked delivered."
 ORDER_NOT_PENDING = "This order is not waiting for payment."
@@ -62,6 +74,19 @@ AMOUNT_MISMATCH = "Paid KES {paid} but the bundle costs KES {price}; the money i
 PAID_AFTER_CANCEL = "Paid KES {paid} after the order was cancelled; the money is held as unallocated."
 NO_ANSWER = "No answer from M-Pesa within {minutes} minutes."
 CALLBACK_UNKNOWN_ORDER = "No STK request or order matches this callback."
+CALLBACK_SEVERAL_CANDIDATES = (
+    "No STK request has this CheckoutRequestID and {count} prompts with an unknown answer fit its payer, "
+    "amount and time: a person must decide."
+)
+CALLBACK_NOT_AUTHENTICATED = "Failed authentication: kept as an excerpt and never applied."
+CALLBACK_CONFIRMING = "Waiting for the gateway's status query to confirm this success: {why}"
+CALLBACK_NOT_CONFIRMED = (
+    "The gateway's status query says this prompt {status} ({why}): the success was not applied."
+)
+CALLBACK_NEVER_CONFIRMED = (
+    "The gateway never confirmed this success within {minutes} minutes: nothing was paid."
+)
+DISAGREEMENT = "Gateway confirmed the payment but the callback disagrees: {details}. Held for review."
 PROMPT_ALREADY_WAITING = (
     "A payment prompt for {bundle} was sent to {phone} {seconds} s ago ({reference}); "
     "it is still waiting for the PIN. Wait for it, or retry that order if it fails."
@@ -150,7 +175,7 @@ def local_phone(msisdn: str) -> str:
 def callback_url(gateway: str) -> str:
     """Where the gateway posts its answer. The simulator answers in Daraja's shape."""
     source = CallbackSource.PAYHERO if gateway == "payhero" else CallbackSource.DARAJA
-    path = reverse(f"ledger:{source}_callback", kwargs={"token": settings.CALLBACK_TOKEN})
+    path = reverse(f"ledger:{source}_callback", kwargs={"token": settings.STK_CALLBACK_TOKEN})
     return settings.PUBLIC_BASE_URL.rstrip("/") + path
 
 
@@ -238,9 +263,12 @@ def stk_send(*, order: Order, created_by=None) -> StkRequest:
     """Send the M-Pesa PIN prompt for a pending order.
 
     Three short steps, none holding a lock during HTTP: (1) atomically record a queued
-    StkRequest; (2) call the gateway; (3) atomically store its answer. A gateway error fails the
-    order with the gateway's readable reason and raises StkSendFailed. With the simulator, the
-    simulated callback is queued as a django-q2 task once the answer is committed.
+    StkRequest; (2) call the gateway; (3) atomically store its answer (secrets redacted, text
+    cleaned). A gateway refusal fails the order with the gateway's readable reason and raises
+    StkSendFailed. A send whose fate is unknown (timeout or lost connection after sending) is
+    *unknown*, not failed: the order keeps waiting, since the customer may still pay, and a
+    callback or till receipt that arrives is matched to it (see callback_process). With the
+    simulator, the simulated callback is queued as a django-q2 task once the answer is committed.
     """
     with transaction.atomic():
         locked, _ = _lock(order.pk)
@@ -268,18 +296,24 @@ def stk_send(*, order: Order, created_by=None) -> StkRequest:
                 callback_url=callback_url(gateway_name),
             )
         )
+    except GatewayUnavailable as exc:
+        if exc.ambiguous:
+            _stk_send_unknown(stk_id=stk.pk, reason=exc.message, raw=exc.raw, actor=created_by)
+            return StkRequest.objects.get(pk=stk.pk)
+        _stk_send_failed(stk_id=stk.pk, reason=exc.message, raw=exc.raw, actor=created_by)
+        raise StkSendFailed(clean_text(exc.message))
     except (GatewayError, ValueError) as exc:
         reason = getattr(exc, "message", None) or str(exc)
         _stk_send_failed(stk_id=stk.pk, reason=reason, raw=getattr(exc, "raw", None), actor=created_by)
-        raise StkSendFailed(reason)
+        raise StkSendFailed(clean_text(reason))
 
     with transaction.atomic():
         stk = StkRequest.objects.select_for_update().get(pk=stk.pk)
-        stk.checkout_request_id = accepted.checkout_request_id or None
-        stk.merchant_request_id = accepted.merchant_request_id
-        stk.gateway_reference = accepted.gateway_reference
-        stk.raw_request = accepted.raw_request
-        stk.raw_response = accepted.raw_response
+        stk.checkout_request_id = clean_text(accepted.checkout_request_id, 64) or None
+        stk.merchant_request_id = clean_text(accepted.merchant_request_id, 64)
+        stk.gateway_reference = clean_text(accepted.gateway_reference, 64)
+        stk.raw_request = _safe_raw(accepted.raw_request)
+        stk.raw_response = _safe_raw(accepted.raw_response)
         stk.next_query_at = timezone.now() + timedelta(seconds=settings.STK_CHASE_AFTER)
         stk.save()
         if gateway_name == "simulator":
@@ -287,21 +321,48 @@ def stk_send(*, order: Order, created_by=None) -> StkRequest:
     return stk
 
 
+def _safe_raw(raw) -> dict:
+    """A gateway request/answer as stored: secrets redacted, NUL and control characters gone."""
+    if raw is None or raw == "":
+        return {}
+    value = raw if isinstance(raw, dict) else {"body": str(raw)}
+    return redact_json(clean_json(value))
+
+
 @transaction.atomic
 def _stk_send_failed(*, stk_id: int, reason: str, raw, actor) -> None:
     stk = StkRequest.objects.get(pk=stk_id)
     order, stk = _lock(stk.order_id, stk_id)
     before = _order_state(order)
+    reason = clean_text(reason)
     stk.status = StkStatus.ERROR
-    stk.result_desc = reason[:255]
-    stk.raw_response = raw if isinstance(raw, dict) else ({"body": str(raw)} if raw else {})
+    stk.result_desc = reason
+    stk.raw_response = _safe_raw(raw)
     stk.resolved_at = timezone.now()
     stk.save()
     if order.status == OrderStatus.PENDING_PAYMENT:
         order.status = OrderStatus.FAILED
-        order.status_reason = reason[:255]
+        order.status_reason = reason
         order.save(update_fields=["status", "status_reason", "updated_at"])
     audit_record(actor=actor, action="stk.send_failed", obj=order, before=before, after=_order_state(order))
+
+
+@transaction.atomic
+def _stk_send_unknown(*, stk_id: int, reason: str, raw, actor) -> None:
+    """The send may have reached M-Pesa: keep the order waiting and remember why."""
+    stk = StkRequest.objects.get(pk=stk_id)
+    order, stk = _lock(stk.order_id, stk_id)
+    before = _order_state(order)
+    stk.status = StkStatus.UNKNOWN
+    stk.result_desc = clean_text(reason)
+    stk.raw_response = _safe_raw(raw)
+    # Chased like a queued prompt (a gateway id may still come by callback), then expired.
+    stk.next_query_at = timezone.now() + timedelta(seconds=settings.STK_CHASE_AFTER)
+    stk.save()
+    if order.status == OrderStatus.PENDING_PAYMENT:
+        order.status_reason = clean_text(SEND_UNKNOWN.format(reason=reason))
+        order.save(update_fields=["status_reason", "updated_at"])
+    audit_record(actor=actor, action="stk.send_unknown", obj=order, before=before, after=_order_state(order))
 
 
 def _queue_simulated_callback(stk_id: int) -> None:
@@ -310,15 +371,41 @@ def _queue_simulated_callback(stk_id: int) -> None:
     async_task("ledger.tasks.simulator_callback_deliver", stk_id, task_name=f"simulate-stk-{stk_id}")
 
 
-def order_retry(*, order: Order, created_by=None) -> StkRequest:
-    """Send a new prompt for a failed or expired order (a new StkRequest on the same order).
+def order_retry_allowed(order: Order, *, now=None) -> tuple[bool, str]:
+    """Whether a new prompt may be sent for ``order``, and if not, why.
 
-    Raises OrderNotRetryable, or StkSendFailed like stk_send.
+    Never while an earlier prompt can still be answered: a queued prompt waits for its answer;
+    an unknown send waits STK_PROMPT_LIFETIME seconds. A failed or expired order may be sent again.
+    """
+    if order.channel != Channel.STK:
+        return False, ORDER_NOT_RETRYABLE
+    if order.status in (OrderStatus.FAILED, OrderStatus.EXPIRED):
+        return True, ""
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        return False, ORDER_NOT_RETRYABLE
+    latest = StkRequest.objects.filter(order=order).order_by("-pk").first()
+    if latest is None:
+        return True, ""
+    if latest.status == StkStatus.QUEUED:
+        return False, PROMPT_STILL_WAITING
+    if latest.status == StkStatus.UNKNOWN:
+        age = int(((now or timezone.now()) - latest.created_at).total_seconds())
+        if age < settings.STK_PROMPT_LIFETIME:
+            return False, PROMPT_STILL_ANSWERABLE.format(seconds=age, lifetime=settings.STK_PROMPT_LIFETIME)
+        return True, ""
+    return latest.status in (StkStatus.FAILED, StkStatus.ERROR, StkStatus.EXPIRED), ORDER_NOT_RETRYABLE
+
+
+def order_retry(*, order: Order, created_by=None) -> StkRequest:
+    """Send a new prompt (a new StkRequest on the same order) when order_retry_allowed says so.
+
+    Raises OrderNotRetryable with the reason, or StkSendFailed like stk_send.
     """
     with transaction.atomic():
         locked, _ = _lock(order.pk)
-        if locked.status not in (OrderStatus.FAILED, OrderStatus.EXPIRED) or locked.channel != Channel.STK:
-            raise OrderNotRetryable(ORDER_NOT_RETRYABLE)
+        allowed, why = order_retry_allowed(locked)
+        if not allowed:
+            raise OrderNotRetryable(why)
         before = _order_state(locked)
         locked.status = OrderStatus.PENDING_PAYMENT
         locked.status_reason = ""
@@ -403,16 +490,24 @@ DUPLICATE = "duplicate"
 PENDING = "pending"
 
 
+# Prompts whose answer is still open: queued, or sent without an answer from the gateway.
+OPEN_STK_STATUSES = (StkStatus.QUEUED, StkStatus.UNKNOWN)
+
+
 @transaction.atomic
-def stk_apply_result(*, stk: StkRequest, result: StkResult, source: str = "callback") -> str:
+def stk_apply_result(
+    *, stk: StkRequest, result: StkResult, source: str = "callback", disagreement: str = ""
+) -> str:
     """THE one place a gateway result changes an order. Returns "applied", "duplicate" or "pending".
 
     Success: the order is paid (receipt, amount, paid_at) and booked via post_stk_payment; a
     different amount -> needs_review, booked as unallocated. Money that arrives for an order that
     was failed/expired is still taken (paid); for a cancelled or already-paid order it is booked
-    as unallocated for a person to decide. Failure: the order fails with plain words. Pending:
-    nothing changes. Idempotent: a result already applied changes nothing. Raises
-    ReceiptAlreadyUsed when the receipt pays another order (nothing is written).
+    as unallocated for a person to decide. ``disagreement`` (the callback's figures disagree with
+    what the gateway confirmed) puts the order in needs_review with the money held as unallocated.
+    Failure: the order fails with plain words. Pending: nothing changes. Idempotent: a result
+    already applied changes nothing. Raises ReceiptAlreadyUsed when the receipt pays another order
+    (nothing is written).
     """
     order, stk = _lock(stk.order_id, stk.pk)
     now = timezone.now()
@@ -421,12 +516,12 @@ def stk_apply_result(*, stk: StkRequest, result: StkResult, source: str = "callb
         return PENDING
 
     if result.status != "success":
-        if stk.status != StkStatus.QUEUED:
+        if stk.status not in OPEN_STK_STATUSES:
             return DUPLICATE  # already resolved: a late failure never undoes a payment
         before = _order_state(order)
         stk.status = StkStatus.FAILED
-        stk.result_code = result.result_code or ""
-        stk.result_desc = (result.result_desc or "")[:255]
+        stk.result_code = clean_text(result.result_code, 16)
+        stk.result_desc = clean_text(result.result_desc)
         stk.resolved_at = now
         stk.save()
         if order.status == OrderStatus.PENDING_PAYMENT and is_latest_stk(stk):
@@ -443,7 +538,7 @@ def stk_apply_result(*, stk: StkRequest, result: StkResult, source: str = "callb
         return APPLIED
 
     # --- success ---
-    receipt = (result.receipt or "").strip().upper() or None
+    receipt = _receipt_or_none(result.receipt)
     if stk.status == StkStatus.SUCCESS:
         # The status query (no receipt) may have won the race; the callback still brings it.
         if receipt and not stk.receipt:
@@ -461,8 +556,8 @@ def stk_apply_result(*, stk: StkRequest, result: StkResult, source: str = "callb
         _check_receipt_free(receipt, order)
     before = _order_state(order)
     stk.status = StkStatus.SUCCESS
-    stk.result_code = result.result_code or "0"
-    stk.result_desc = (result.result_desc or "")[:255]
+    stk.result_code = clean_text(result.result_code, 16) or "0"
+    stk.result_desc = clean_text(result.result_desc)
     stk.receipt = receipt or ""
     stk.resolved_at = now
     stk.save()
@@ -471,7 +566,11 @@ def stk_apply_result(*, stk: StkRequest, result: StkResult, source: str = "callb
         order.amount_paid = amount
         order.mpesa_receipt = receipt
         order.paid_at = result.paid_at or now
-        if amount == order.price:
+        if disagreement:
+            order.status = OrderStatus.NEEDS_REVIEW
+            order.status_reason = clean_text(disagreement)
+            books.post_stk_unallocated(order=order, amount=amount, receipt=receipt or "", gateway=stk.gateway)
+        elif amount == order.price:
             order.status = OrderStatus.PAID
             order.status_reason = ""
             books.post_stk_payment(order=order, amount=amount, receipt=receipt or "", gateway=stk.gateway)
@@ -526,13 +625,79 @@ def _check_receipt_free(receipt: str, order: Order) -> None:
         raise ReceiptAlreadyUsed(RECEIPT_ALREADY_USED.format(receipt=receipt, other=other))
 
 
+def _receipt_or_none(value) -> str | None:
+    try:
+        return plausible_receipt(value) if value else None
+    except Implausible:
+        return None
+
+
 # ---------------------------------------------------------------------------------------------
-# Callbacks
+# Callbacks: the edge checks the shape and stores; the worker finds the prompt, asks the gateway
+# to confirm a success, and applies. Nothing from a callback alone moves money.
 # ---------------------------------------------------------------------------------------------
 _PARSERS = {
     CallbackSource.PAYHERO: parse_payhero_callback,
     CallbackSource.DARAJA: parse_daraja_callback,
 }
+CALLBACK_LEASE = timedelta(minutes=2)  # how long one worker owns a callback it is processing
+CALLBACK_MAX_BACKOFF = 600  # seconds between confirmation attempts, at most
+OPEN_CALLBACK_OUTCOMES = (CallbackOutcome.RECEIVED, CallbackOutcome.CONFIRMING)
+
+
+def callback_check(*, source: str, body: bytes) -> StkResult:
+    """Parse a callback body strictly. Raises CallbackParseError (the edge answers 400)."""
+    parser = _PARSERS.get(source)
+    if parser is None:
+        raise CallbackParseError(f"No STK parser for source {source!r}")
+    return parser(body)
+
+
+def callback_queue(*, log: CallbackLog) -> None:
+    """Hand a stored callback to the worker. If the queue is unreachable the sweeper finds it."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("ledger.tasks.callback_process", log.pk, task_name=f"callback-{log.pk}")
+    except Exception:  # noqa: BLE001 - the body is stored; callbacks_sweep retries it
+        logger.warning("Callback %s stored but not queued; the sweeper will take it", log.pk, exc_info=True)
+
+
+def _callback_claim(log_id: int, *, first: bool, now) -> bool:
+    """Take a callback for processing (one worker at a time, by a lease on next_attempt_at)."""
+    qs = CallbackLog.objects.filter(pk=log_id, authenticated=True, outcome__in=OPEN_CALLBACK_OUTCOMES)
+    qs = qs.filter(attempts=0) if first else qs.filter(next_attempt_at__lte=now)
+    return bool(qs.update(next_attempt_at=now + CALLBACK_LEASE, attempts=F("attempts") + 1))
+
+
+def callback_process_queued(*, log_id: int) -> str | None:
+    """The worker's first look at a callback the edge stored. None if another worker has it."""
+    if not _callback_claim(log_id, first=True, now=timezone.now()):
+        return None
+    return callback_process(log=CallbackLog.objects.get(pk=log_id))
+
+
+def callbacks_sweep(*, now=None, limit: int = 200) -> dict[str, int]:
+    """Every minute: process callbacks stored but never processed (a queue or database outage)
+    and successes waiting for confirmation whose next attempt is due. Idempotent."""
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    due = (
+        CallbackLog.objects.filter(
+            authenticated=True, outcome__in=OPEN_CALLBACK_OUTCOMES, next_attempt_at__lte=now
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for log_id in list(due):
+        if not _callback_claim(log_id, first=False, now=now):
+            continue
+        try:
+            outcome = callback_process(log=CallbackLog.objects.get(pk=log_id), now=now)
+        except CallbackParseError:
+            outcome = CallbackOutcome.REJECTED
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
 
 
 def _find_stk(result: StkResult) -> StkRequest | None:
@@ -551,56 +716,241 @@ def _find_stk(result: StkResult) -> StkRequest | None:
     return None
 
 
-def callback_process(*, log: CallbackLog) -> str:
-    """Parse and apply one stored callback; record the outcome on the log. Returns the outcome.
+def unknown_prompt_candidates(*, phone: str | None, amount, at) -> list[StkRequest]:
+    """Prompts whose send had no answer that a payment of ``amount`` from ``phone`` at ``at`` fits:
+    same payer, same amount, sent within STK_EXPIRE_AFTER before the payment (clock skew allowed)."""
+    if not phone or amount is None:
+        return []
+    at = at or timezone.now()
+    window = timedelta(seconds=settings.STK_EXPIRE_AFTER)
+    skew = timedelta(seconds=settings.CLOCK_SKEW_SECONDS)
+    return list(
+        StkRequest.objects.filter(
+            Q(checkout_request_id__isnull=True) | Q(checkout_request_id=""),
+            # A send without any gateway id: unknown, or unknown and since expired.
+            gateway_reference="",
+            status__in=(StkStatus.UNKNOWN, StkStatus.EXPIRED),
+            phone=phone,
+            amount=amount,
+            created_at__gte=at - window,
+            created_at__lte=at + skew,
+        ).order_by("pk")[:5]
+    )
 
-    Parse + apply run in one transaction; on any error it rolls back whole and the log keeps
-    outcome "error" with the reason (CallbackParseError is re-raised so the edge answers 400).
-    Safe to run any number of times on the same log.
+
+@transaction.atomic
+def _adopt_unknown_prompt(stk_id: int, result: StkResult) -> StkRequest | None:
+    """Give an unknown send the gateway's ids from its callback (once; never steal another's id)."""
+    stk = StkRequest.objects.select_for_update().get(pk=stk_id)
+    if stk.checkout_request_id or (
+        result.checkout_request_id
+        and StkRequest.objects.filter(checkout_request_id=result.checkout_request_id).exists()
+    ):
+        return None
+    stk.checkout_request_id = clean_text(result.checkout_request_id, 64) or None
+    stk.gateway_reference = clean_text(result.gateway_reference or result.checkout_request_id, 64)
+    stk.merchant_request_id = clean_text(result.merchant_request_id, 64)
+    stk.save(update_fields=["checkout_request_id", "gateway_reference", "merchant_request_id"])
+    audit_record(
+        actor=None,
+        action="stk.adopt_unknown",
+        obj=stk.order,
+        after={"stk": stk.pk, "checkout_request_id": stk.checkout_request_id},
+    )
+    return stk
+
+
+def callback_process(*, log: CallbackLog, now=None) -> str:
+    """Parse, match, confirm and apply one stored callback; record the outcome. Returns it.
+
+    - a callback that failed authentication is never applied, by any path (stays rejected);
+    - a body that does not parse is rejected with the reason;
+    - a success is applied only once the gateway's status query confirms it (STK_CONFIRM_SUCCESS):
+      the confirmed payment pays the amount asked for; the callback's amount, receipt and phone
+      are cross-checks, and a disagreement holds the money for review with both sides shown.
+      A query that says pending or cannot be reached leaves the callback *confirming*, retried by
+      callbacks_sweep with growing gaps until STK_EXPIRE_AFTER; a query that says failed leaves it
+      *unconfirmed* and applies the failure;
+    - a failure is applied directly (it moves no money).
+    Idempotent: safe to run any number of times on the same log.
     """
-    parser = _PARSERS.get(log.source)
+    now = now or timezone.now()
+    if not log.authenticated:
+        return _log_outcome(log, CallbackOutcome.REJECTED, CALLBACK_NOT_AUTHENTICATED)
     try:
-        if parser is None:
-            raise CallbackParseError(f"No STK parser for source {log.source!r}")
-        with transaction.atomic():
-            result = parser(log.body.encode("utf-8"))
-            stk = _find_stk(result)
-            if stk is None:
-                outcome, detail = CallbackOutcome.UNKNOWN_ORDER, CALLBACK_UNKNOWN_ORDER
-            else:
-                applied = stk_apply_result(stk=stk, result=result, source="callback")
-                outcome = CallbackOutcome.APPLIED if applied == APPLIED else CallbackOutcome.DUPLICATE
-                detail = "" if applied != PENDING else "Still pending: nothing changed."
-            _log_outcome(log, outcome, detail, result=result, stk=stk)
-        return outcome
+        result = callback_check(source=log.source, body=log.body.encode("utf-8"))
     except CallbackParseError as exc:
-        _log_outcome(log, CallbackOutcome.ERROR, exc.message)
-        raise
+        return _log_outcome(log, CallbackOutcome.REJECTED, exc.message)
+
+    stk = _find_stk(result)
+    if stk is None and result.status == "success":
+        candidates = unknown_prompt_candidates(
+            phone=result.phone, amount=result.amount, at=result.paid_at or log.received_at
+        )
+        if len(candidates) == 1:
+            stk = _adopt_unknown_prompt(candidates[0].pk, result)
+        elif len(candidates) > 1:
+            detail = CALLBACK_SEVERAL_CANDIDATES.format(count=len(candidates))
+            return _log_outcome(log, CallbackOutcome.UNKNOWN_ORDER, detail, result=result)
+    if stk is None:
+        return _log_outcome(log, CallbackOutcome.UNKNOWN_ORDER, CALLBACK_UNKNOWN_ORDER, result=result)
+
+    already_paid = stk.status == StkStatus.SUCCESS and (stk.receipt or not result.receipt)
+    if result.status == "success" and settings.STK_CONFIRM_SUCCESS and not already_paid:
+        return _confirm_and_apply(log, stk, result, now=now)
+    return _apply_and_log(log, stk, result, source="callback")
+
+
+def _apply_and_log(log: CallbackLog, stk: StkRequest, result: StkResult, *, source: str, disagreement=""):
+    try:
+        with transaction.atomic():
+            applied = stk_apply_result(stk=stk, result=result, source=source, disagreement=disagreement)
+            outcome = CallbackOutcome.APPLIED if applied == APPLIED else CallbackOutcome.DUPLICATE
+            detail = "" if applied != PENDING else "Still pending: nothing changed."
+            if disagreement and applied == APPLIED:
+                detail = disagreement
+            return _log_outcome(log, outcome, detail, result=result, stk=stk)
     except (DomainError, IntegrityError) as exc:
-        _log_outcome(log, CallbackOutcome.ERROR, getattr(exc, "message", None) or str(exc))
-        return CallbackOutcome.ERROR
+        detail = getattr(exc, "message", None) or str(exc)
+        return _log_outcome(log, CallbackOutcome.ERROR, detail, result=result)
 
 
-def _log_outcome(log: CallbackLog, outcome: str, detail: str, *, result: StkResult | None = None, stk=None):
+def _status_query(stk: StkRequest) -> StatusQuery:
+    return StatusQuery(
+        checkout_request_id=stk.checkout_request_id,
+        gateway_reference=stk.gateway_reference or None,
+        order_reference=stk.order.reference,
+        phone=stk.phone,
+        amount=stk.amount,
+        sent_at=stk.created_at,
+    )
+
+
+def _confirm_and_apply(log: CallbackLog, stk: StkRequest, claimed: StkResult, *, now) -> str:
+    """Ask the gateway (no lock held during HTTP), then apply what it confirms."""
+    try:
+        answer = get_gateway(stk.gateway).query_status(_status_query(stk))
+    except GatewayError as exc:
+        return _still_confirming(log, claimed, exc.message, now=now)
+    sides = {"callback": _figures(claimed), "gateway": _figures(answer)}
+    if answer.status == "pending":
+        return _still_confirming(log, claimed, answer.plain_message, now=now, sides=sides)
+    if answer.status != "success":
+        _apply_and_log(log, stk, answer, source="query")  # the gateway's failure is trustworthy
+        detail = CALLBACK_NOT_CONFIRMED.format(status="failed", why=answer.plain_message)
+        return _log_outcome(log, CallbackOutcome.UNCONFIRMED, detail, result=claimed, sides=sides)
+
+    confirmed_amount = answer.amount if answer.amount is not None else stk.amount
+    differences = _disagreements(stk, claimed, answer, confirmed_amount)
+    sides["disagreements"] = differences
+    confirmed = StkResult(
+        status="success",
+        checkout_request_id=stk.checkout_request_id,
+        external_reference=claimed.external_reference,
+        merchant_request_id=claimed.merchant_request_id,
+        result_code=answer.result_code or "0",
+        result_desc=answer.result_desc or claimed.result_desc,
+        receipt=answer.receipt or claimed.receipt,
+        amount=confirmed_amount,
+        phone=stk.phone,
+        paid_at=claimed.paid_at or answer.paid_at,
+        raw=claimed.raw,
+        gateway_reference=stk.gateway_reference or None,
+    )
+    disagreement = DISAGREEMENT.format(details="; ".join(differences)) if differences else ""
+    outcome = _apply_and_log(log, stk, confirmed, source="callback", disagreement=disagreement)
+    log.confirmation = _json_safe(sides)
+    log.save(update_fields=["confirmation"])
+    return outcome
+
+
+def _disagreements(stk: StkRequest, claimed: StkResult, answer: StkResult, confirmed_amount) -> list[str]:
+    out = []
+    if answer.amount is not None and answer.amount != stk.amount:
+        out.append(f"the gateway confirmed KES {answer.amount} but the prompt asked for KES {stk.amount}")
+    if claimed.amount is not None and claimed.amount != confirmed_amount:
+        out.append(f"the callback says KES {claimed.amount}, the gateway confirmed KES {confirmed_amount}")
+    if claimed.receipt and answer.receipt and claimed.receipt.upper() != answer.receipt.upper():
+        out.append(f"the callback says receipt {claimed.receipt}, the gateway says {answer.receipt}")
+    if claimed.phone and len(claimed.phone) == 12 and claimed.phone != stk.phone:
+        out.append(f"the callback says phone {claimed.phone}, the prompt went to {stk.phone}")
+    return out
+
+
+def _figures(result: StkResult) -> dict:
+    return {
+        "status": result.status,
+        "result_code": result.result_code,
+        "amount": str(result.amount) if result.amount is not None else None,
+        "receipt": result.receipt,
+        "phone": result.phone,
+        "description": clean_text(result.result_desc),
+    }
+
+
+def _json_safe(value):
+    return redact_json(clean_json(value))
+
+
+def _still_confirming(log: CallbackLog, claimed: StkResult, why: str, *, now, sides=None) -> str:
+    """Try again later with growing gaps; after STK_EXPIRE_AFTER give up (nothing was paid)."""
+    if log.received_at <= now - timedelta(seconds=settings.STK_EXPIRE_AFTER):
+        detail = CALLBACK_NEVER_CONFIRMED.format(minutes=settings.STK_EXPIRE_AFTER // 60)
+        return _log_outcome(log, CallbackOutcome.UNCONFIRMED, detail, result=claimed, sides=sides)
+    gap = min(30 * 2 ** max(log.attempts - 1, 0), CALLBACK_MAX_BACKOFF)
+    return _log_outcome(
+        log,
+        CallbackOutcome.CONFIRMING,
+        CALLBACK_CONFIRMING.format(why=clean_text(why, 200)),
+        result=claimed,
+        sides=sides,
+        next_attempt_at=now + timedelta(seconds=gap),
+    )
+
+
+def _log_outcome(
+    log: CallbackLog,
+    outcome: str,
+    detail: str,
+    *,
+    result: StkResult | None = None,
+    stk=None,
+    sides: dict | None = None,
+    next_attempt_at=None,
+) -> str:
     log.outcome = outcome
-    log.detail = detail
+    log.detail = clean_text(detail, 2000)
     log.processed_at = timezone.now()
-    log.attempts += 1
-    fields = ["outcome", "detail", "processed_at", "attempts"]
+    log.next_attempt_at = next_attempt_at
+    fields = ["outcome", "detail", "processed_at", "next_attempt_at"]
     if result is not None:
-        log.checkout_request_id = (result.checkout_request_id or "")[:64]
-        log.receipt = (result.receipt or "")[:20]
-        log.stk_request = stk
-        fields += ["checkout_request_id", "receipt", "stk_request"]
+        log.checkout_request_id = clean_text(result.checkout_request_id, 64)
+        log.receipt = clean_text(result.receipt, 20)
+        log.amount = result.amount
+        fields += ["checkout_request_id", "receipt", "amount"]
+        if stk is not None:
+            log.stk_request = stk
+            fields.append("stk_request")
+    if sides is not None:
+        log.confirmation = _json_safe(sides)
+        fields.append("confirmation")
     log.save(update_fields=fields)
+    return outcome
 
 
 def callback_reprocess(*, log: CallbackLog, actor=None) -> str:
-    """Apply a stored callback again (after a fix, or an order created late). Safe to repeat."""
-    try:
-        outcome = callback_process(log=log)
-    except CallbackParseError:
-        outcome = CallbackOutcome.ERROR
+    """Apply a stored callback again (after a fix, or an order created late). Safe to repeat.
+
+    A callback that failed authentication is refused: it can never be applied by any path.
+    """
+    if not log.authenticated:
+        audit_record(
+            actor=actor, action="callback.reprocess_refused", obj=log, after={"outcome": log.outcome}
+        )
+        return log.outcome
+    CallbackLog.objects.filter(pk=log.pk).update(attempts=F("attempts") + 1)
+    log.refresh_from_db()
+    outcome = callback_process(log=log)
     audit_record(actor=actor, action="callback.reprocess", obj=log, after={"outcome": outcome})
     return outcome
 
@@ -620,7 +970,7 @@ def _backoff(query_count: int) -> timedelta:
 def _claim_batch(now, limit: int) -> list[int]:
     """Ids of queued prompts due for a status query, leased so no other chaser takes them."""
     due = StkRequest.objects.filter(
-        status=StkStatus.QUEUED,
+        status__in=OPEN_STK_STATUSES,
         created_at__lte=now - timedelta(seconds=settings.STK_CHASE_AFTER),
     ).exclude(next_query_at__gt=now)
     with transaction.atomic():
@@ -658,30 +1008,26 @@ def stk_chase_one(*, stk_id: int, now=None) -> str:
     """Query one prompt and apply the answer. Returns applied / expired / errors / pending."""
     now = now or timezone.now()
     stk = StkRequest.objects.select_related("order").get(pk=stk_id)
-    if stk.status != StkStatus.QUEUED:
+    if stk.status not in OPEN_STK_STATUSES:
         return "pending"
     result: StkResult | None = None
     answer: dict
-    try:
-        result = get_gateway(stk.gateway).query_status(
-            StatusQuery(
-                checkout_request_id=stk.checkout_request_id,
-                gateway_reference=stk.gateway_reference or None,
-                order_reference=stk.order.reference,
-                phone=stk.phone,
-                amount=stk.amount,
-            )
-        )
-        answer = {
-            "status": result.status,
-            "result_code": result.result_code,
-            "result_desc": result.result_desc,
-            "raw": result.raw,
-        }
-    except GatewayUnavailable as exc:
-        answer = {"error": exc.message, "unavailable": True}
-    except GatewayError as exc:
-        answer = {"error": exc.message}
+    if not stk.checkout_request_id and not stk.gateway_reference:
+        # An unknown send has no id to ask about: it waits for a callback or a till receipt.
+        answer = {"error": "No gateway id to ask about: waiting for a callback or a till receipt."}
+    else:
+        try:
+            result = get_gateway(stk.gateway).query_status(_status_query(stk))
+            answer = {
+                "status": result.status,
+                "result_code": result.result_code,
+                "result_desc": clean_text(result.result_desc),
+                "raw": _json_safe(result.raw),
+            }
+        except GatewayUnavailable as exc:
+            answer = {"error": clean_text(exc.message), "unavailable": True}
+        except GatewayError as exc:
+            answer = {"error": clean_text(exc.message)}
 
     outcome = "errors" if "error" in answer else "pending"
     if result is not None and result.status != "pending":
@@ -699,12 +1045,12 @@ def stk_chase_one(*, stk_id: int, now=None) -> str:
         stk.last_query_at = now
         stk.last_query_result = answer
         fields = ["query_count", "last_query_at", "last_query_result"]
-        if stk.status == StkStatus.QUEUED and stk.created_at <= now - timedelta(
+        if stk.status in OPEN_STK_STATUSES and stk.created_at <= now - timedelta(
             seconds=settings.STK_EXPIRE_AFTER
         ):
             _expire(order, stk, now)
             outcome = "expired"
-        elif stk.status == StkStatus.QUEUED:
+        elif stk.status in OPEN_STK_STATUSES:
             stk.next_query_at = now + _backoff(stk.query_count)
             fields.append("next_query_at")
         stk.save(update_fields=fields)

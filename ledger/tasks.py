@@ -20,6 +20,16 @@ def stk_chase() -> dict:
     return services.stk_chase()
 
 
+def callback_process(log_id: int) -> str | None:
+    """Queued by the callback view: match, confirm with the gateway and apply one stored callback."""
+    return services.callback_process_queued(log_id=log_id)
+
+
+def callbacks_sweep() -> dict:
+    """Every minute: callbacks stored but never processed, and successes awaiting confirmation."""
+    return services.callbacks_sweep()
+
+
 def simulator_callback_deliver(stk_id: int) -> int | None:
     """Play the simulated gateway: wait SIMULATOR_CALLBACK_DELAY seconds (the customer typing the
     PIN), then POST a Daraja-shaped callback to our own public callback URL, so it takes exactly
