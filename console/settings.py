@@ -4,6 +4,7 @@ Everything is read from the environment (django-environ); production differs fro
 only by environment values. See README.md "Settings" and .env.example.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -68,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the view's exception first: an unreachable database answers 503, not 500.
+    "console.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -163,10 +166,32 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Every handler redacts secrets (callback tokens travel in URL paths). Django's own defaults give
+# "django" and "django.server" handlers without that filter, so both are replaced here.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "console.logging.RedactSecretsFilter"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_secrets"],
+        },
+    },
+    "loggers": {
+        # No handlers of its own: its records reach the root's redacting handler.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
 
@@ -238,7 +263,7 @@ STK_CONFIRM_SUCCESS = env.bool("STK_CONFIRM_SUCCESS", default=True)
 # After an unknown send (timeout), no new prompt is offered until the first can no longer be answered.
 STK_PROMPT_LIFETIME = env.int("STK_PROMPT_LIFETIME", default=120)  # seconds
 # Plausible ranges for values from outside: amounts below the maximum, times near now.
-MAX_PAYMENT_AMOUNT = env.decimal("MAX_PAYMENT_AMOUNT", default="250000")
+MAX_PAYMENT_AMOUNT = Decimal(env("MAX_PAYMENT_AMOUNT", default="250000"))
 CLOCK_SKEW_SECONDS = env.int("CLOCK_SKEW_SECONDS", default=300)
 GATEWAY_TIME_WINDOW_DAYS = env.int("GATEWAY_TIME_WINDOW_DAYS", default=3)  # callback/C2B timestamps
 # Total time one customer request may spend on gateway calls (token + push), below the web

@@ -26,11 +26,19 @@ from ledger.callbacks import (
     stk_token_is_valid,
 )
 from ledger.gateways import CallbackParseError
-from ledger.models import CallbackOutcome, CallbackSource
+from ledger.models import CallbackOutcome, CallbackSource, StkStatus
 
 logger = logging.getLogger(__name__)
 
 NOT_JSON = "Send a JSON object."
+NOT_UTF8 = "Send the JSON as UTF-8 text."
+TOO_DEEP = "The JSON is nested too deeply; send a flat object."
+BODY_TOO_LARGE = "The request is larger than {limit} bytes; send only the phone numbers and the bundle."
+PHONE_NOT_TEXT = 'Send the phone number as text, such as "0712 345 678".'
+RECIPIENT_NOT_TEXT = "Enter the number to load the bundle on."
+# A payment request is three short fields; anything bigger is a mistake or an attack.
+STK_PUSH_MAX_BODY_BYTES = 16 * 1024
+_LARGEST_ID = 2**63 - 1  # bigint primary keys
 PHONE_REQUIRED = "Enter the M-Pesa phone number that will pay."
 BUNDLE_REQUIRED = "Choose a bundle."
 BUNDLE_NOT_FOUND = "That bundle is not on sale."
@@ -60,22 +68,33 @@ def stk_push(request):
     """POST {"phone_number", "recipient_phone"?, "bundle"} -> 201 with the order's reference."""
     if _limited(request, "ip", client_ip(request) or "unknown"):
         return _error(429, RATE_LIMITED)
+    raw = request.read(STK_PUSH_MAX_BODY_BYTES + 1)  # bounded: never the whole of a huge body
+    if len(raw) > STK_PUSH_MAX_BODY_BYTES:
+        return _error(413, BODY_TOO_LARGE.format(limit=STK_PUSH_MAX_BODY_BYTES))
     try:
-        data = json.loads(request.body.decode("utf-8") or "null")
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw.decode("utf-8") or "null", parse_constant=_no_json_constant)
+    except UnicodeDecodeError:
+        return _error(400, NOT_UTF8)
+    except RecursionError:
+        return _error(400, TOO_DEEP)
+    except ValueError:  # not JSON, NaN/Infinity, an integer over Python's digit limit
         return _error(400, NOT_JSON)
     if not isinstance(data, dict):
         return _error(400, NOT_JSON)
 
     phone = data.get("phone_number")
-    if not isinstance(phone, str | int) or not str(phone).strip():
+    if phone is None or phone == "":
         return _error(400, PHONE_REQUIRED, "phone_number")
+    if not _phone_like(phone):
+        return _error(400, PHONE_NOT_TEXT, "phone_number")
     recipient = data.get("recipient_phone")
-    if recipient is not None and not isinstance(recipient, str | int):
-        return _error(400, "Enter the number to load the bundle on.", "recipient_phone")
+    if recipient not in (None, "") and not _phone_like(recipient):
+        return _error(400, RECIPIENT_NOT_TEXT, "recipient_phone")
     bundle_key = data.get("bundle")
-    if bundle_key in (None, ""):
+    if bundle_key in (None, "") or isinstance(bundle_key, bool) or not isinstance(bundle_key, str | int):
         return _error(400, BUNDLE_REQUIRED, "bundle")
+    if not _bundle_key_plausible(bundle_key):
+        return _error(404, BUNDLE_NOT_FOUND, "bundle")
 
     try:
         payer = normalise_msisdn(str(phone))
@@ -105,7 +124,7 @@ def stk_push(request):
         # A second tap on Pay: the caller follows the prompt already on the phone.
         return _order_created(exc.order, status=200, duplicate=True)
     try:
-        services.stk_send(order=order)
+        stk = services.stk_send(order=order)
     except services.StkSendFailed as exc:
         return JsonResponse(
             {
@@ -117,10 +136,37 @@ def stk_push(request):
             status=502,
         )
     order.refresh_from_db()
+    if stk.status == StkStatus.UNKNOWN:
+        # M-Pesa did not answer the send: the prompt may still reach the phone. Follow the order.
+        return _order_created(order, status=202, message=order.status_reason)
     return _order_created(order, status=201)
 
 
-def _order_created(order, *, status: int, duplicate: bool = False) -> JsonResponse:
+def _no_json_constant(name: str):
+    # NaN and Infinity are not JSON (Python's json accepts them by default).
+    raise ValueError(name)
+
+
+def _phone_like(value) -> bool:
+    """Text, or a positive whole number (some clients send 254712345678 unquoted)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 0 < value < 10**15
+    return isinstance(value, str) and len(value) <= 64
+
+
+def _bundle_key_plausible(key: str | int) -> bool:
+    """A slug of letters, digits, - and _, or an id in range: anything else cannot be on sale."""
+    if isinstance(key, int):
+        return 0 < key <= _LARGEST_ID
+    key = key.strip()
+    if key.isascii() and key.isdigit():
+        return len(key) <= 18 and int(key) > 0
+    return 0 < len(key) <= 100 and key.isascii() and key.replace("-", "").replace("_", "").isalnum()
+
+
+def _order_created(order, *, status: int, duplicate: bool = False, message: str = "") -> JsonResponse:
     body = {
         "reference": order.reference,
         "status": order.status,
@@ -130,6 +176,8 @@ def _order_created(order, *, status: int, duplicate: bool = False) -> JsonRespon
     }
     if duplicate:
         body["duplicate"] = True
+    if message:
+        body["message"] = message
     return JsonResponse(body, status=status)
 
 

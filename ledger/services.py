@@ -10,6 +10,7 @@ Rules every function keeps:
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -385,7 +386,7 @@ def order_retry_allowed(order: Order, *, now=None) -> tuple[bool, str]:
         return False, ORDER_NOT_RETRYABLE
     latest = StkRequest.objects.filter(order=order).order_by("-pk").first()
     if latest is None:
-        return True, ""
+        return False, ORDER_NOT_RETRYABLE
     if latest.status == StkStatus.QUEUED:
         return False, PROMPT_STILL_WAITING
     if latest.status == StkStatus.UNKNOWN:
@@ -630,6 +631,76 @@ def _receipt_or_none(value) -> str | None:
         return plausible_receipt(value) if value else None
     except Implausible:
         return None
+
+
+def unknown_prompts_open(*, now=None) -> list[StkRequest]:
+    """Sends without any gateway id whose order still waits (or expired) unpaid: the prompts a
+    till receipt may turn out to have paid. Few by nature (timeouts only)."""
+    now = now or timezone.now()
+    since = now - timedelta(days=settings.GATEWAY_TIME_WINDOW_DAYS)
+    return list(
+        StkRequest.objects.filter(
+            Q(checkout_request_id__isnull=True) | Q(checkout_request_id=""),
+            gateway_reference="",
+            status__in=(StkStatus.UNKNOWN, StkStatus.EXPIRED),
+            created_at__gte=since,
+            order__status__in=(OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED),
+        )
+        .select_related("order")
+        .order_by("pk")
+    )
+
+
+def payer_fits(masked: str, msisdn: str) -> bool:
+    """Does a till receipt's payer (``2547 ***** 126``, ``0746***921``, a hash) fit ``msisdn``?
+
+    The shown digits before and after the masked run must agree (masks vary in length), at least
+    six of them, so a hash, a name or a bare mask never fits.
+    """
+    shown = re.sub(r"[^0-9*]", "", masked or "")
+    match = re.fullmatch(r"(\d*)\*+(\d*)|(\d+)", shown)
+    if not match:
+        return False
+    head, tail = (match.group(1), match.group(2)) if match.group(3) is None else (match.group(3), "")
+    if head.startswith("0"):
+        head = "254" + head[1:]
+    if len(head) + len(tail) < 6 or len(head) + len(tail) > len(msisdn):
+        return False
+    return msisdn.startswith(head) and msisdn.endswith(tail)
+
+
+@transaction.atomic
+def stk_pay_from_till_receipt(*, stk: StkRequest, code: str, amount, paid_at) -> Order:
+    """An unknown send turned out paid: M-Pesa's till receipt ``code`` is its payment.
+
+    The receipt is already booked (Dr M-Pesa till / Cr Unallocated); this moves it to the order
+    (Dr Unallocated / Cr Bundles owed). Atomic; raises OrderError when the prompt or order is no
+    longer open, ReceiptAlreadyUsed when the code pays another order.
+    """
+    order, stk = _lock(stk.order_id, stk.pk)
+    if stk.status not in (StkStatus.UNKNOWN, StkStatus.EXPIRED) or order.status not in (
+        OrderStatus.PENDING_PAYMENT,
+        OrderStatus.EXPIRED,
+    ):
+        raise OrderError(ORDER_NOT_PENDING)
+    _check_receipt_free(code, order)
+    before = _order_state(order)
+    now = timezone.now()
+    stk.status, stk.receipt, stk.resolved_at = StkStatus.SUCCESS, code, now
+    stk.result_desc = clean_text(f"Paid: till receipt {code} matched by payer, amount and time")
+    stk.save(update_fields=["status", "receipt", "resolved_at", "result_desc"])
+    order.amount_paid, order.mpesa_receipt, order.paid_at = amount, code, paid_at or now
+    if amount == order.price:
+        order.status, order.status_reason = OrderStatus.PAID, ""
+    else:
+        order.status = OrderStatus.NEEDS_REVIEW
+        order.status_reason = AMOUNT_MISMATCH.format(paid=amount, price=order.price)
+    order.save()
+    if order.status == OrderStatus.PAID:
+        books.post_claim_verified(order=order, amount=amount, receipt=code)
+    after = _order_state(order)
+    audit_record(actor=None, action="stk.paid_by_till_receipt", obj=order, before=before, after=after)
+    return order
 
 
 # ---------------------------------------------------------------------------------------------

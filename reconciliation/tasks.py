@@ -1,11 +1,14 @@
 """django-q2 entry points: thin wrappers over the services, safe to run twice."""
 
-from reconciliation.services import matcher, receipts
+from reconciliation.services import matcher, receipts, unknown_prompts
 
 
 def reconcile(trigger: str = "schedule", codes: list[str] | None = None) -> dict:
-    """Run the matcher (scheduled every minute; queued after imports and new receipts)."""
-    return matcher.claims_reconcile(trigger=trigger, codes=codes).counts
+    """Run the matcher (scheduled every minute; queued after imports and new receipts), after
+    letting till receipts pay the STK prompts whose send never got an answer."""
+    settled = unknown_prompts.unknown_prompts_settle()
+    counts = matcher.claims_reconcile(trigger=trigger, codes=codes).counts
+    return {**counts, **{f"unknown_prompt_{k}": v for k, v in settled.items() if v}}
 
 
 def statement_import_run(import_id: int) -> int:

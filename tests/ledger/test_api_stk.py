@@ -8,7 +8,7 @@ import responses
 from django.urls import reverse
 
 from ledger import api
-from ledger.models import Order, OrderStatus, StkRequest
+from ledger.models import Order, OrderStatus, StkRequest, StkStatus
 from tests.ledger.factories import BundleFactory, OrderFactory, StkRequestFactory, ledger_settings  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_settings")]
@@ -127,7 +127,7 @@ def test_gateway_error_is_a_502_with_a_readable_reason_and_a_failed_order(client
         "911",
     )
     responses.post(
-        "https://backend.payhero.co.ke/api/v2/payments", body="<html>Bad gateway</html>", status=503
+        "https://backend.payhero.co.ke/api/v2/payments", json={"error_message": "Invalid channel"}, status=400
     )
     resp = post(client, {"phone_number": "0712345678", "bundle": BundleFactory().slug})
     assert resp.status_code == 502
@@ -135,6 +135,28 @@ def test_gateway_error_is_a_502_with_a_readable_reason_and_a_failed_order(client
     assert body["field"] is None and "PayHero" in body["error"]
     order = Order.objects.get(reference=body["reference"])
     assert order.status == OrderStatus.FAILED and "PayHero" in order.status_reason
+
+
+@responses.activate
+def test_a_bare_5xx_on_the_push_is_an_unknown_send_and_the_order_keeps_waiting(client, settings):
+    """A proxy's 503 may hide a prompt that reached the phone: never failed, never sent twice."""
+    settings.PAYMENT_GATEWAY = "payhero"
+    settings.PAYHERO_API_USERNAME, settings.PAYHERO_API_PASSWORD = "u", "p"
+    settings.PAYHERO_CHANNEL_ID = "911"
+    responses.post(
+        "https://backend.payhero.co.ke/api/v2/payments", body="<html>Bad gateway</html>", status=503
+    )
+    resp = post(client, {"phone_number": "0712345678", "bundle": BundleFactory().slug})
+    assert resp.status_code == 202
+    body = resp.json()
+    assert body["status"] == "pending_payment" and "may still reach the phone" in body["message"]
+    order = Order.objects.get(reference=body["reference"])
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert order.stk_requests.get().status == StkStatus.UNKNOWN
+    # A second tap is not a second prompt.
+    again = post(client, {"phone_number": "0712345678", "bundle": order.bundle.slug})
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert len(responses.calls) == 1
 
 
 def test_gateway_not_configured_is_a_502_not_a_500(client, settings):

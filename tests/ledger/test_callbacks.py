@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 
 from ledger import services
+from ledger.gateways.base import EAT
 from ledger.models import CallbackLog, CallbackOutcome, JournalEntry, OrderStatus, StkStatus
-from tests.ledger.factories import StkRequestFactory, daraja_callback_body, ledger_settings  # noqa: F401
+from tests.ledger.factories import (  # noqa: F401
+    StkRequestFactory,
+    daraja_callback_body,
+    ledger_settings,
+    simulator_receipt,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_settings")]
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -17,29 +23,52 @@ PAYHERO = "/api/callbacks/payhero/test-token/"
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
+def dated_now(body: dict) -> dict:
+    """A documented sample with its TransactionDate moved to now (old dates are refused)."""
+    from django.utils import timezone
+
+    for item in body["Body"]["stkCallback"].get("CallbackMetadata", {}).get("Item", []):
+        if item["Name"] == "TransactionDate":
+            item["Value"] = int(timezone.now().astimezone(EAT).strftime("%Y%m%d%H%M%S"))
+    return body
+
+
 def send(client, url, body, **extra):
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     return client.post(url, data=data, content_type="application/json", **extra)
 
 
-def test_daraja_success_sample_pays_the_order(client):
+def test_daraja_success_sample_pays_the_order(client, settings):
+    settings.STK_CONFIRM_SUCCESS = False  # the sample's own figures; confirmation: test_stk_confirmation
     stk = StkRequestFactory(
         checkout_request_id="ws_CO_191220191020363925",
         order__price=Decimal("1"),
         order__bundle__price=Decimal("1"),
     )
-    resp = send(client, DARAJA, (DATA / "daraja/callback_success.json").read_bytes())
+    body = dated_now(json.loads((DATA / "daraja/callback_success.json").read_text()))
+    resp = send(client, DARAJA, body)
     assert resp.status_code == 200 and resp.json() == ACCEPTED
     stk.order.refresh_from_db()
     assert stk.order.status == OrderStatus.PAID and stk.order.mpesa_receipt == "NLJ7RT61SV"
     log = CallbackLog.objects.get()
     assert log.outcome == CallbackOutcome.APPLIED
     assert log.stk_request == stk and log.receipt == "NLJ7RT61SV"
-    assert log.body == (DATA / "daraja/callback_success.json").read_text()
+    assert log.body == json.dumps(body)
 
 
-def test_daraja_real_success_with_a_balance_item_without_value(client):
-    body = json.loads((DATA / "daraja/callback_real_success_balance_no_value.json").read_text())
+def test_the_untouched_2019_sample_is_refused_as_out_of_range(client):
+    stk = StkRequestFactory(checkout_request_id="ws_CO_191220191020363925")
+    resp = send(client, DARAJA, (DATA / "daraja/callback_success.json").read_bytes())
+    assert resp.status_code == 400
+    log = CallbackLog.objects.get()
+    assert log.outcome == CallbackOutcome.REJECTED and "TransactionDate" in log.detail
+    stk.order.refresh_from_db()
+    assert stk.order.status == OrderStatus.PENDING_PAYMENT and not JournalEntry.objects.exists()
+
+
+def test_daraja_real_success_with_a_balance_item_without_value(client, settings):
+    settings.STK_CONFIRM_SUCCESS = False
+    body = dated_now(json.loads((DATA / "daraja/callback_real_success_balance_no_value.json").read_text()))
     checkout = body["Body"]["stkCallback"]["CheckoutRequestID"]
     stk = StkRequestFactory(
         checkout_request_id=checkout, order__price=Decimal("1"), order__bundle__price=Decimal("1")
@@ -66,7 +95,8 @@ def test_daraja_failure_samples_fail_the_order(client, sample, reason):
     assert stk.order.status == OrderStatus.FAILED and stk.order.status_reason == reason
 
 
-def test_payhero_success_sample_matched_by_checkout_id(client):
+def test_payhero_success_sample_matched_by_checkout_id(client, settings):
+    settings.STK_CONFIRM_SUCCESS = False
     stk = StkRequestFactory(
         checkout_request_id="ws_CO_02012026103543427709099876",
         gateway="payhero",
@@ -145,7 +175,7 @@ def test_malformed_bodies_are_400_stored_with_the_error(client, body):
     resp = send(client, DARAJA, body)
     assert resp.status_code == 400
     log = CallbackLog.objects.get()
-    assert log.outcome == CallbackOutcome.ERROR and log.detail
+    assert log.outcome == CallbackOutcome.REJECTED and log.detail
     assert log.body == (body if isinstance(body, str) else json.dumps(body))
 
 
@@ -175,9 +205,9 @@ def test_wrong_amount_via_callback_needs_review(client):
 
 
 def test_receipt_already_used_is_logged_as_error_and_changes_nothing(client):
-    StkRequestFactory(order__status=OrderStatus.PAID, order__mpesa_receipt="SAE3YULR0Y")
     stk = StkRequestFactory()
-    assert send(client, DARAJA, daraja_callback_body(stk, receipt="SAE3YULR0Y")).status_code == 200
+    StkRequestFactory(order__status=OrderStatus.PAID, order__mpesa_receipt=simulator_receipt(stk))
+    assert send(client, DARAJA, daraja_callback_body(stk)).status_code == 200
     log = CallbackLog.objects.get()
     assert log.outcome == CallbackOutcome.ERROR and "already pays" in log.detail
     stk.refresh_from_db()

@@ -8,7 +8,12 @@ from django.db import connection
 from django.test import Client
 
 from ledger.models import CallbackLog, CallbackOutcome, JournalEntry, Order, OrderStatus
-from tests.ledger.factories import StkRequestFactory, daraja_callback_body, ledger_settings  # noqa: F401
+from tests.ledger.factories import (  # noqa: F401
+    StkRequestFactory,
+    daraja_callback_body,
+    ledger_settings,
+    simulator_receipt,
+)
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -45,7 +50,7 @@ def test_twenty_concurrent_duplicates_pay_once():
     assert errors == []
     assert codes == [200] * 20
     order = Order.objects.get(pk=stk.order_id)
-    assert order.status == OrderStatus.PAID and order.mpesa_receipt == "SAE3YULR0Y"
+    assert order.status == OrderStatus.PAID and order.mpesa_receipt == simulator_receipt(stk)
     assert JournalEntry.objects.count() == 1
     outcomes = list(CallbackLog.objects.values_list("outcome", flat=True))
     assert len(outcomes) == 20

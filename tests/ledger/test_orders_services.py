@@ -1,5 +1,6 @@
 """Order services: create with a price snapshot, send, retry, cancel, deliver."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -66,7 +67,9 @@ def test_stk_send_with_the_simulator_queues_a_prompt_with_gateway_ids(django_cap
     assert stk.status == StkStatus.QUEUED
     assert stk.checkout_request_id.startswith("ws_CO_")
     assert stk.amount == order.price and stk.phone == order.payer_msisdn
-    assert stk.raw_request["CallBackURL"] == "http://testserver/api/callbacks/daraja/test-token/"
+    # The callback token is a secret: the stored request never holds it (agents can read it).
+    assert stk.raw_request["CallBackURL"] == "http://testserver/api/callbacks/daraja/***/"
+    assert "test-token" not in json.dumps(stk.raw_request)
     assert stk.next_query_at is not None
     assert len(callbacks) == 1  # the simulated callback, queued only once the prompt is committed
 
