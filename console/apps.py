@@ -5,3 +5,7 @@ class ConsoleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "console"
     verbose_name = "System"
+
+    def ready(self):
+        # Registers the settings checks (callback tokens) with Django's system check framework.
+        from console import checks  # noqa: F401

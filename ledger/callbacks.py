@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 from django_ratelimit.core import is_ratelimited
 
 from console.plausible import clean_text
-from console.redact import redact_text
+from console.redact import redact_text, redact_text_strict
 from ledger.models import CallbackLog, CallbackOutcome
 
 # Headers worth keeping for an investigation; cookies and auth never are.
@@ -49,12 +49,21 @@ def _same(token: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
 
 
+def previous_token_deadline():
+    """STK_CALLBACK_TOKEN_PREVIOUS_UNTIL as a datetime; None when empty or unreadable (a typo such as
+    month 13 must refuse the old token, not answer 500)."""
+    try:
+        return parse_datetime(getattr(settings, "STK_CALLBACK_TOKEN_PREVIOUS_UNTIL", "") or "")
+    except ValueError:
+        return None
+
+
 def stk_token_is_valid(token: str) -> bool:
     """STK_CALLBACK_TOKEN, or the previous one until STK_CALLBACK_TOKEN_PREVIOUS_UNTIL (rotation)."""
     if _same(token, settings.STK_CALLBACK_TOKEN):
         return True
     previous = getattr(settings, "STK_CALLBACK_TOKEN_PREVIOUS", "")
-    until = parse_datetime(getattr(settings, "STK_CALLBACK_TOKEN_PREVIOUS_UNTIL", "") or "")
+    until = previous_token_deadline()
     if not previous or until is None:
         return False
     if timezone.is_naive(until):
@@ -117,19 +126,25 @@ def callback_store(
     detail: str = "",
     authenticated: bool = True,
 ) -> CallbackLog:
-    """Store one inbound request (commits at once). Secrets in the path are redacted.
+    """Store one inbound request (commits at once). The path's token segment is always redacted.
 
     An authenticated body within the size limit is kept verbatim (NUL shown as U+FFFD, since
-    PostgreSQL text cannot hold it); anything else keeps only CALLBACK_EXCERPT_BYTES and its size.
+    PostgreSQL text cannot hold it); anything else keeps only CALLBACK_EXCERPT_BYTES and its size,
+    with configured secrets redacted (it is never parsed again, so nothing depends on it).
     """
-    headers = {h: clean_text(request.headers[h], 200) for h in _KEPT_HEADERS if h in request.headers}
+    headers = {
+        h: redact_text(clean_text(request.headers[h], 200)) for h in _KEPT_HEADERS if h in request.headers
+    }
     excerpt_only = body.too_large or not authenticated
     data = body.data[: settings.CALLBACK_EXCERPT_BYTES] if excerpt_only else body.data
     text = data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    if excerpt_only:
+        text = redact_text(text)
     return CallbackLog.objects.create(
         source=source,
         remote_ip=_valid_ip(client_ip(request)),
-        path=redact_text(clean_text(request.path, 255)),
+        # Strict: even a wrong or truncated token (a near miss of ours) is never stored.
+        path=redact_text_strict(clean_text(request.path, 255)),
         headers=headers,
         body=text,
         body_size=body.size,

@@ -1,7 +1,9 @@
 """Admin for orders, STK requests and the callback inbox.
 
 Thin: every button calls one service in ledger.services and reports the outcome. Nobody edits or
-deletes orders here; their status changes only through the actions below.
+deletes orders here; their status changes only through the actions below. Everything stored from
+outside (raw gateway requests and answers, callback paths, headers and bodies) is shown through
+console.redact, so a secret stored before redaction existed is still never displayed.
 """
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter, RelatedDropdownFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
+from console.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
 from console.exceptions import DomainError
+from console.redact import redact_json_strict, redact_text_strict
 from console.selectors import SALE_STATUSES, customer_link
 from ledger import selectors, services
 from ledger.admin.books import order_refund_action
@@ -39,6 +43,7 @@ STATUS_COLOURS = {
 }
 STK_COLOURS = {
     StkStatus.QUEUED: "warning",
+    StkStatus.UNKNOWN: "warning",
     StkStatus.SUCCESS: "success",
     StkStatus.FAILED: "danger",
     StkStatus.EXPIRED: "danger",
@@ -49,6 +54,8 @@ OUTCOME_COLOURS = {
     CallbackOutcome.APPLIED: "success",
     CallbackOutcome.DUPLICATE: "info",
     CallbackOutcome.UNKNOWN_ORDER: "warning",
+    CallbackOutcome.CONFIRMING: "warning",
+    CallbackOutcome.UNCONFIRMED: "danger",
     CallbackOutcome.REJECTED: "danger",
     CallbackOutcome.ERROR: "danger",
 }
@@ -57,14 +64,20 @@ PROMPT_SENT = "Prompt sent to {phone} for {reference} (KES {price}). The order u
 PROMPT_FAILED = "{reference}: M-Pesa could not send the prompt: {reason}"
 CANCELLED = "{reference} cancelled."
 REPROCESSED = "Callback #{pk} re-processed: {outcome}."
+NOT_AUTHENTICATED = "Failed authentication (wrong token / IP not allowed): kept as an excerpt, never applied."
+NOT_REPROCESSED = "Callback #{pk} not re-processed. " + NOT_AUTHENTICATED
+AUTH_COLOURS = {"passed": "success", "failed": "danger"}
 
 
 def _pretty_json(value) -> str:
+    """A stored JSON value (or JSON text) indented for reading, with every secret redacted."""
     if isinstance(value, str):
+        value = redact_text_strict(value)
         try:
             value = json.loads(value)
         except ValueError:
             return format_html('<pre class="whitespace-pre-wrap text-xs">{}</pre>', value)
+    value = redact_json_strict(value)
     text = (
         json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) if value not in ({}, None) else "—"
     )
@@ -195,6 +208,14 @@ class OrderAdmin(ModelAdmin):
     def get_queryset(self, request):
         return selectors.orders_for_admin()
 
+    def get_actions_detail(self, request, object_id):
+        # "Send prompt again" only where a new prompt is allowed now (never while one can be answered).
+        actions = super().get_actions_detail(request, object_id)
+        order = self.get_object(request, unquote(str(object_id))) if object_id else None
+        if order is None or not services.order_retry_allowed(order)[0]:
+            actions = [a for a in actions if a.action_name != "ledger_order_retry"]
+        return actions
+
     def get_search_results(self, request, queryset, search_term):
         q = selectors.order_search_filter(search_term)
         if q is None:
@@ -286,8 +307,9 @@ class OrderAdmin(ModelAdmin):
     def retry(self, request, object_id):
         order = get_object_or_404(Order.objects.select_related("bundle"), pk=object_id)
         change_url = reverse("admin:ledger_order_change", args=[order.pk])
-        if order.status not in (OrderStatus.FAILED, OrderStatus.EXPIRED):
-            messages.error(request, services.ORDER_NOT_RETRYABLE)
+        allowed, why = services.order_retry_allowed(order)
+        if not allowed:
+            messages.error(request, why)
             return redirect(change_url)
         if request.method == "POST" and request.POST.get("confirmed"):
             self._send(request, order, lambda: services.order_retry(order=order, created_by=request.user))
@@ -510,23 +532,27 @@ class StkRequestAdmin(ReadOnlyAdminMixin, ModelAdmin):
 @admin.register(CallbackLog)
 class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
     empty_message = (
-        "No callbacks yet. Gateways post to /api/callbacks/<gateway>/<CALLBACK_TOKEN>/; each one lands "
-        "here verbatim before it is applied."
+        "No callbacks yet. Gateways post to /api/callbacks/<gateway>/<STK_CALLBACK_TOKEN>/; each one lands "
+        "here before it is applied."
     )
     list_display = [
         "id",
         "display_received",
         "source",
         "display_outcome",
+        "display_authenticated",
         "checkout_request_id",
         "receipt",
+        "display_amount",
         "remote_ip",
+        "display_size_short",
         "display_detail",
         "attempts",
     ]
     list_filter = [
         ("outcome", ChoicesDropdownFilter),
         ("source", ChoicesDropdownFilter),
+        "authenticated",
         ("received_at", RangeDateTimeFilter),
     ]
     list_filter_submit = True
@@ -536,9 +562,27 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
     paginator = InfinitePaginator
     list_per_page = 50
     fieldsets = [
-        (None, {"fields": ["source", "received_at", "outcome", "detail", "attempts", "processed_at"]}),
-        ("Matched", {"fields": ["checkout_request_id", "receipt", "stk_request"]}),
-        ("Request", {"fields": ["remote_ip", "path", "display_headers", "display_body"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "source",
+                    "received_at",
+                    "outcome",
+                    "display_detail_full",
+                    "display_authentication",
+                    "attempts",
+                    "processed_at",
+                    "next_attempt_at",
+                ]
+            },
+        ),
+        ("Matched", {"fields": ["checkout_request_id", "receipt", "amount", "stk_request"]}),
+        ("Confirmation by status query", {"fields": ["display_confirmation"]}),
+        (
+            "Request",
+            {"fields": ["remote_ip", "display_path", "display_headers", "display_size", "display_body"]},
+        ),
     ]
     readonly_fields = [f for _, opts in fieldsets for f in opts["fields"]]
     actions = ["reprocess_selected"]
@@ -547,6 +591,15 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def get_queryset(self, request):
         return selectors.callback_logs_for_admin()
 
+    def get_actions_detail(self, request, object_id):
+        # A callback that failed authentication can never be applied: no button to try.
+        actions = super().get_actions_detail(request, object_id)
+        log = self.get_object(request, unquote(str(object_id))) if object_id else None
+        if log is None or not log.authenticated:
+            actions = [a for a in actions if a.action_name != "ledger_callbacklog_reprocess"]
+        return actions
+
+    # ---- columns and fields ----------------------------------------------------------------
     @display(description="received (Nairobi)", ordering="received_at")
     def display_received(self, obj):
         return nairobi(obj.received_at)
@@ -555,24 +608,72 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def display_outcome(self, obj):
         return obj.outcome, obj.get_outcome_display()
 
+    @display(description="authentication", ordering="authenticated", label=AUTH_COLOURS)
+    def display_authenticated(self, obj):
+        return ("passed", "Passed") if obj.authenticated else ("failed", "Failed")
+
+    @display(description="authentication")
+    def display_authentication(self, obj):
+        if obj.authenticated:
+            return "Passed (callback token and source IP)."
+        return format_html('<strong class="text-red-600 dark:text-red-500">{}</strong>', NOT_AUTHENTICATED)
+
+    @display(description="amount (KES)", ordering="amount")
+    def display_amount(self, obj):
+        return money(obj.amount)
+
     @display(description="detail")
     def display_detail(self, obj):
-        return (obj.detail[:80] + "…") if len(obj.detail) > 80 else obj.detail
+        detail = redact_text_strict(obj.detail)
+        return (detail[:80] + "…") if len(detail) > 80 else detail
+
+    @display(description="detail")
+    def display_detail_full(self, obj):
+        return redact_text_strict(obj.detail) or "—"
+
+    @display(description="path")
+    def display_path(self, obj):
+        return redact_text_strict(obj.path) or "—"
+
+    @display(description="body size", ordering="body_size")
+    def display_size_short(self, obj):
+        return f"{obj.body_size:,} bytes" + (" (excerpt)" if obj.body_truncated else "")
+
+    @display(description="body size")
+    def display_size(self, obj):
+        size = f"{obj.body_size:,} bytes"
+        if obj.body_truncated:
+            return f"{size} (truncated excerpt: first {len(obj.body.encode('utf-8')):,} bytes kept)"
+        return size
 
     @display(description="body")
     def display_body(self, obj):
+        if obj.body_truncated:
+            return format_html(
+                '<p class="text-xs mb-2">Truncated excerpt: the rest was not kept.</p>{}',
+                _pretty_json(obj.body),
+            )
         return _pretty_json(obj.body)
 
     @display(description="headers")
     def display_headers(self, obj):
         return _pretty_json(obj.headers)
 
+    @display(description="callback vs gateway")
+    def display_confirmation(self, obj):
+        return _confirmation_table(obj.confirmation)
+
+    # ---- Re-process (detail and bulk) --------------------------------------------------------
     @action(
         description="Re-process", icon="sync", permissions=["ledger.reprocess_callback"], url_path="reprocess"
     )
     def reprocess(self, request, object_id):
         log = get_object_or_404(CallbackLog, pk=object_id)
         change_url = reverse("admin:ledger_callbacklog_change", args=[log.pk])
+        if not log.authenticated:
+            # Refused here as well as in the service: a crafted POST changes nothing either.
+            messages.error(request, NOT_REPROCESSED.format(pk=log.pk))
+            return redirect(change_url)
         if request.method == "POST" and request.POST.get("confirmed"):
             outcome = services.callback_reprocess(log=log, actor=request.user)
             messages.info(request, REPROCESSED.format(pk=log.pk, outcome=CallbackOutcome(outcome).label))
@@ -584,7 +685,13 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @action(description="Re-process selected callbacks", permissions=["reprocess_callback"])
     def reprocess_selected(self, request, queryset):
-        logs = list(queryset.order_by("received_at", "pk"))
+        selected = list(queryset.order_by("received_at", "pk"))
+        logs = [log for log in selected if log.authenticated]
+        for log in selected:
+            if not log.authenticated:
+                messages.warning(request, NOT_REPROCESSED.format(pk=log.pk))
+        if not logs:
+            return None
         if not request.POST.get("confirmed"):
             return self._confirm_reprocess(
                 request,
@@ -595,6 +702,7 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
         for log in logs:
             outcome = services.callback_reprocess(log=log, actor=request.user)
             messages.info(request, REPROCESSED.format(pk=log.pk, outcome=CallbackOutcome(outcome).label))
+        return None
 
     def _confirm_reprocess(self, request, logs, *, cancel_url, action_name=None):
         # Re-processing can mark an order paid and post to the books: say so before doing it.
@@ -605,8 +713,9 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
             "Re-process callbacks",
             question=f"Apply {len(logs)} callback(s) again?",
             intro=(
-                "A callback for an order still waiting is applied as if it had just arrived: the order "
-                "may become paid and the payment is booked. One already applied changes nothing."
+                "A callback for an order still waiting is applied as if it had just arrived: a success is "
+                "first confirmed with the gateway's status query, then the order may become paid and the "
+                "payment is booked. One already applied changes nothing."
             ),
             summary={
                 "headers": ["#", "Received (Nairobi)", "Source", "Outcome", "Checkout request", "Receipt"],
@@ -628,3 +737,48 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
             confirm_label="Re-process",
             cancel_url=cancel_url,
         )
+
+
+_CONFIRMATION_ROWS = [
+    ("status", "Status"),
+    ("result_code", "Result code"),
+    ("amount", "Amount (KES)"),
+    ("receipt", "Receipt"),
+    ("phone", "Phone"),
+    ("description", "Description"),
+]
+
+
+def _confirmation_table(confirmation) -> str:
+    """The callback's figures beside the gateway's status answer, then any disagreement.
+
+    Expects {"callback": {...}, "gateway": {...}, "disagreements": [...]} (ledger.services); any
+    other shape is shown as JSON. Every value is redacted.
+    """
+    if not confirmation:
+        return "— (no status query was needed or made)"
+    confirmation = redact_json_strict(confirmation)
+    callback, gateway = confirmation.get("callback"), confirmation.get("gateway")
+    if not isinstance(callback, dict) or not isinstance(gateway, dict):
+        return _pretty_json(confirmation)
+
+    def cell(value) -> str:
+        return "—" if value in (None, "") else str(value)
+
+    rows = format_html_join(
+        "",
+        '<tr class="border-t border-base-200 dark:border-base-800"><th class="pr-4 py-1 text-left '
+        'font-medium">{}</th><td class="pr-4 py-1">{}</td><td class="py-1">{}</td></tr>',
+        ((label, cell(callback.get(key)), cell(gateway.get(key))) for key, label in _CONFIRMATION_ROWS),
+    )
+    disagreements = confirmation.get("disagreements") or []
+    notes = format_html_join(
+        "", '<li class="text-red-600 dark:text-red-500">{}</li>', ((d,) for d in disagreements)
+    )
+    return format_html(
+        '<table class="text-sm" data-testid="confirmation"><thead><tr><th></th>'
+        '<th class="pr-4 text-left">Callback says</th><th class="text-left">Gateway answered</th></tr>'
+        "</thead><tbody>{}</tbody></table>{}",
+        rows,
+        format_html('<ul class="mt-2 list-disc pl-5">{}</ul>', notes) if disagreements else "",
+    )

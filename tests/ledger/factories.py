@@ -54,7 +54,7 @@ class StkRequestFactory(factory.django.DjangoModelFactory):
 
 @pytest.fixture
 def ledger_settings(settings):
-    """Order tests: the simulator answers at once, a known callback token, an empty rate limiter.
+    """Order tests: the simulator answers at once, known callback tokens, an empty rate limiter.
 
     Import it into a test module and use `pytestmark = pytest.mark.usefixtures("ledger_settings")`.
     """
@@ -63,7 +63,10 @@ def ledger_settings(settings):
     cache.clear()  # the STK rate limiter counts in the default cache
     settings.PAYMENT_GATEWAY = "simulator"
     settings.SIMULATOR_CALLBACK_DELAY = 0
-    settings.CALLBACK_TOKEN = "test-token"
+    settings.STK_CALLBACK_TOKEN = "test-token"
+    settings.STK_CALLBACK_TOKEN_PREVIOUS = ""
+    settings.STK_CALLBACK_TOKEN_PREVIOUS_UNTIL = ""
+    settings.C2B_CALLBACK_TOKEN = "test-c2b-token"
     settings.CALLBACK_ALLOWED_IPS = []
     settings.STK_RATE_LIMIT = "1000/m"
     settings.PUBLIC_BASE_URL = "http://testserver"
@@ -71,8 +74,24 @@ def ledger_settings(settings):
     cache.clear()
 
 
-def daraja_callback_body(stk, *, code=0, amount=None, receipt="SAE3YULR0Y") -> dict:
-    """A Daraja STK callback for `stk` (success carries the metadata items; failure none)."""
+def simulator_receipt(stk) -> str:
+    """The receipt the simulator's status query confirms for `stk` (its callback carries the same)."""
+    from ledger.gateways.simulator import receipt_for
+
+    return receipt_for(stk.checkout_request_id, stk.created_at)
+
+
+def daraja_callback_body(stk, *, code=0, amount=None, receipt=None) -> dict:
+    """A Daraja STK callback for `stk`, dated now (success carries the metadata items; failure none).
+
+    The receipt defaults to the one the simulator confirms, so a success passes confirmation.
+    """
+    from django.utils import timezone
+
+    from ledger.gateways.base import EAT
+
+    receipt = receipt or simulator_receipt(stk)
+    paid_at = int(timezone.now().astimezone(EAT).strftime("%Y%m%d%H%M%S"))
     callback = {
         "MerchantRequestID": stk.merchant_request_id,
         "CheckoutRequestID": stk.checkout_request_id,
@@ -85,7 +104,7 @@ def daraja_callback_body(stk, *, code=0, amount=None, receipt="SAE3YULR0Y") -> d
                 {"Name": "Amount", "Value": float(amount if amount is not None else stk.amount)},
                 {"Name": "MpesaReceiptNumber", "Value": receipt},
                 {"Name": "Balance"},
-                {"Name": "TransactionDate", "Value": 20250115102115},
+                {"Name": "TransactionDate", "Value": paid_at},
                 {"Name": "PhoneNumber", "Value": int(stk.phone)},
             ]
         }
