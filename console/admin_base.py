@@ -1,13 +1,27 @@
-"""The ModelAdmin every Tillbook admin builds on.
+"""The ModelAdmin every Tillbook admin builds on, and the helpers that show stored values.
 
 unfold checks that each dotted permission named in an `@action` exists by querying the
 Permission table. On a database that is not migrated yet (the first `manage.py migrate` on a new
 machine) that query fails and stops every management command. Our checks class skips that
 check until the table exists; on a migrated database it runs unchanged.
+
+No stored value may break a page. A timestamp before year 1 or after 9999 (PostgreSQL holds
+both) cannot be loaded into Python at all, and one within a day of those limits overflows when
+shown in Nairobi time; either used to make every page that lists the row answer 500. Times are
+therefore loaded tolerantly (see ``tolerate_out_of_range_times``): such a value arrives as the
+nearest time two days inside Python's range, which every page can show, and ``nairobi`` and
+``money`` fall back to the raw value instead of raising.
 """
 
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from unfold.checks import UnfoldModelAdminChecks
 
@@ -38,10 +52,97 @@ class ReadOnlyAdminMixin:
 
 
 def nairobi(value) -> str:
-    """A datetime as staff read it: Nairobi time, ``22 Nov 2026 05:46``; "—" when empty."""
-    return timezone.localtime(value).strftime("%d %b %Y %H:%M") if value else "—"
+    """A datetime as staff read it: Nairobi time, ``22 Nov 2026 05:46``; "—" when empty.
+
+    A value that cannot be shown in Nairobi time (out of range, naive, not a datetime) is shown
+    as it is rather than breaking the page.
+    """
+    if not value:
+        return "—"
+    try:
+        return timezone.localtime(value).strftime("%d %b %Y %H:%M")
+    except (OverflowError, ValueError, TypeError, AttributeError):
+        return str(value)
 
 
 def money(value, empty: str = "—") -> str:
-    """KES with thousands separators and cents: ``1,500.00``."""
-    return empty if value is None else f"{value:,.2f}"
+    """KES with thousands separators and cents: ``1,500.00``; anything else shown as it is."""
+    if value is None:
+        return empty
+    try:
+        return f"{value:,.2f}"
+    except (ValueError, TypeError):
+        return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading times Python cannot hold
+# ---------------------------------------------------------------------------------------------
+# Two days inside Python's range: a time this close to it still converts to any time zone.
+FIRST_SHOWABLE = dt.datetime(1, 1, 3)
+LAST_SHOWABLE = dt.datetime(9999, 12, 29, 23, 59, 59, 999999)
+_installed = False
+
+
+def showable(value: dt.datetime) -> dt.datetime:
+    """``value`` moved inside [FIRST_SHOWABLE, LAST_SHOWABLE] (in its own zone) when it is outside."""
+    if value.year not in (1, 9999):  # the cheap test first: this runs for every loaded time
+        return value
+    first, last = FIRST_SHOWABLE.replace(tzinfo=value.tzinfo), LAST_SHOWABLE.replace(tzinfo=value.tzinfo)
+    return first if value < first else last if value > last else value
+
+
+def _psycopg2_caster(default, first, last):
+    def cast(value, cursor):
+        if value is None:
+            return None
+        try:
+            loaded = default(value, cursor)
+        except ValueError:  # "… BC" or a year past 9999: no Python datetime holds it
+            return first if value.endswith("BC") else last
+        return showable(loaded) if isinstance(loaded, dt.datetime) else loaded
+
+    return cast
+
+
+def _sqlite_datetime(raw: bytes):
+    try:
+        value = parse_datetime(raw.decode())
+    except ValueError:  # year 0 or similar, written by hand
+        return FIRST_SHOWABLE
+    if value is None:  # not a time Django reads, such as year 10000
+        return LAST_SHOWABLE if raw[:5].isdigit() else FIRST_SHOWABLE
+    return showable(value)
+
+
+def tolerate_out_of_range_times() -> None:
+    """Load every timestamp the database holds without raising (idempotent, process-wide).
+
+    PostgreSQL (psycopg2): timestamptz, timestamp and date values Python cannot hold load as the
+    nearest showable one; SQLite: datetime columns likewise. Ordinary values load unchanged.
+    """
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    if any(db["ENGINE"].endswith("sqlite3") for db in settings.DATABASES.values()):
+        import django.db.backends.sqlite3.base  # noqa: F401 - registers Django's converter, replaced next
+
+        sqlite3.register_converter("datetime", _sqlite_datetime)
+        sqlite3.register_converter("timestamp", _sqlite_datetime)
+    try:
+        import psycopg2.extensions as pg
+    except ImportError:  # an SQLite-only install
+        return
+    utc_first, utc_last = FIRST_SHOWABLE.replace(tzinfo=dt.UTC), LAST_SHOWABLE.replace(tzinfo=dt.UTC)
+    for default, first, last in (
+        (pg.PYDATETIMETZ, utc_first, utc_last),
+        (pg.PYDATETIME, FIRST_SHOWABLE, LAST_SHOWABLE),
+        (pg.PYDATE, dt.date.min, dt.date.max),
+    ):
+        caster = _psycopg2_caster(default, first, last)
+        pg.register_type(pg.new_type(default.values, f"TILLBOOK_{default.name}", caster))
+
+
+# Every process imports the admin at start-up (django.setup autodiscovers it): web, worker, commands.
+tolerate_out_of_range_times()

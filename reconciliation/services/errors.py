@@ -14,6 +14,18 @@ NOT_VERIFIED = "Only a verified claim can be undone; this one is {status}."
 ORDER_DELIVERED = "Order {order} was already delivered; refund it instead of undoing the verification."
 DAY_ALREADY_CLOSED = "{day} was already closed by {who}."
 BAD_C2B = "Not a C2B payment: {detail}"
+C2B_NOT_UTF8 = "the body is not UTF-8 text"
+C2B_NOT_JSON = "the body is not JSON"
+C2B_TOO_DEEP = "the JSON is nested too deeply"
+C2B_NOT_OBJECT = "the body is not a JSON object"
+C2B_HAS_NUL = "a value contains a NUL character"
+C2B_NOT_UNICODE = "a value is not valid Unicode"
+C2B_NOT_FINITE = "a number is not finite"
+C2B_NUMBER_TOO_LARGE = "a number is too large"
+C2B_NOT_TEXT = "{field} is not text ({value})"
+C2B_NOT_AUTHENTICATED = "the request failed its token or source-IP check; it is never applied"
+C2B_AMOUNT_NOT_ASCII = "TransAmount {value} is not written in ASCII digits"
+C2B_BAD_TIME = "TransTime {value} is not a Nairobi time written YYYYMMDDHHMMSS"
 
 
 class ReconciliationError(DomainError):
@@ -45,7 +57,11 @@ class DayAlreadyClosed(ReconciliationError):
 
 
 class InvalidC2BPayload(ReconciliationError):
-    """The C2B body is not a payment we can record."""
+    """The C2B body is not a payment we can record. ``field`` names the C2B field at fault, if one."""
+
+    def __init__(self, message: str = "", field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class ImportRefused(ReconciliationError):

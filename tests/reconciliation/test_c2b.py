@@ -1,8 +1,10 @@
 """Daraja C2B confirmation/validation endpoints for the till."""
 
+import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -12,12 +14,17 @@ from reconciliation.models import ReceiptSource, TillReceipt
 
 pytestmark = pytest.mark.django_db
 DATA = Path(__file__).resolve().parents[1] / "data" / "reconciliation"
-TOKEN = "dev-callback-token"
+TOKEN = "test-c2b-token"
+NAIROBI = ZoneInfo("Africa/Nairobi")
+# A payment an hour ago, as Daraja writes it: Nairobi local time without a zone.
+PAID_AT = (timezone.now() - dt.timedelta(hours=1)).astimezone(NAIROBI).replace(microsecond=0)
+TRANS_TIME = PAID_AT.strftime("%Y%m%d%H%M%S")
 
 
 @pytest.fixture(autouse=True)
 def _token(settings):
-    settings.CALLBACK_TOKEN = TOKEN
+    settings.C2B_CALLBACK_TOKEN = TOKEN
+    settings.STK_CALLBACK_TOKEN = "test-stk-token"
     settings.CALLBACK_ALLOWED_IPS = []
 
 
@@ -27,7 +34,8 @@ def post(client, kind, body, token=TOKEN):
 
 
 def sample(name):
-    return json.loads((DATA / name).read_text())
+    """A recorded sample with its TransTime moved to an hour ago (older ones are out of the window)."""
+    return json.loads((DATA / name).read_text()) | {"TransTime": TRANS_TIME}
 
 
 def test_confirmation_records_receipt_books_it_and_acknowledges(client):
@@ -37,7 +45,7 @@ def test_confirmation_records_receipt_books_it_and_acknowledges(client):
     receipt = TillReceipt.objects.get(code="UCA7RKL51Z")
     assert receipt.amount == Decimal("250.00") and receipt.source == ReceiptSource.C2B
     assert receipt.payer_masked == "2547 ***** 126" and receipt.payer_name == "NICHOLAS"
-    assert timezone.localtime(receipt.paid_at).isoformat() == "2026-03-10T11:45:12+03:00"
+    assert timezone.localtime(receipt.paid_at).isoformat() == PAID_AT.isoformat()
     entry = JournalEntry.objects.get(kind=EntryKind.TILL_RECEIPT, receipt_code="UCA7RKL51Z")
     assert {p.account.key: p.amount for p in entry.postings.all()} == {
         "mpesa_till": Decimal("250.00"),
@@ -68,16 +76,21 @@ def test_hashed_msisdn_is_kept_as_text(client):
     assert receipt.amount == Decimal("1500.00")
 
 
-def test_wrong_token_is_refused_and_not_stored(client):
-    response = post(client, "confirmation", sample("c2b_confirmation_masked.json"), token="guess")
+@pytest.mark.parametrize("token", ["guess", "test-stk-token"])
+def test_wrong_token_is_refused_and_kept_only_as_an_unauthenticated_excerpt(client, token):
+    response = post(client, "confirmation", sample("c2b_confirmation_masked.json"), token=token)
     assert response.status_code == 403
-    assert not CallbackLog.objects.exists() and not TillReceipt.objects.exists()
+    log = CallbackLog.objects.get()
+    assert log.outcome == CallbackOutcome.REJECTED and not log.authenticated
+    assert "test-stk-token" not in log.path  # a real secret in the path is redacted
+    assert not TillReceipt.objects.exists() and not JournalEntry.objects.exists()
 
 
 def test_ip_outside_allow_list_is_refused(client, settings):
     settings.CALLBACK_ALLOWED_IPS = ["196.201.214.0/24"]
     response = post(client, "confirmation", sample("c2b_confirmation_masked.json"))
     assert response.status_code == 403
+    assert not CallbackLog.objects.get().authenticated and not TillReceipt.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -85,18 +98,21 @@ def test_ip_outside_allow_list_is_refused(client, settings):
     [
         "not json{",
         "[1, 2]",
-        {"TransID": "UCA7RKL51Z", "TransTime": "20260310114512", "TransAmount": "abc"},
+        {"TransID": "UCA7RKL51Z", "TransTime": TRANS_TIME, "TransAmount": "abc"},
         {"TransID": "UCA7RKL51Z", "TransTime": "yesterday", "TransAmount": "10.00"},
-        {"TransID": "", "TransTime": "20260310114512", "TransAmount": "10.00"},
-        {"TransID": "UCA7RKL51Z", "TransTime": "20260310114512", "TransAmount": "-5"},
+        {"TransID": "", "TransTime": TRANS_TIME, "TransAmount": "10.00"},
+        {"TransID": "UCA7RKL51Z", "TransTime": TRANS_TIME, "TransAmount": "-5"},
+        # A real sample's own time is long outside the window.
+        {"TransID": "UCA7RKL51Z", "TransTime": "20260310114512", "TransAmount": "10.00"},
     ],
 )
-def test_malformed_confirmation_is_400_and_stored(client, body):
+def test_malformed_confirmation_is_400_and_stored_as_rejected(client, body):
     response = post(client, "confirmation", body)
     assert response.status_code == 400
     log = CallbackLog.objects.get()
-    assert log.outcome == CallbackOutcome.ERROR and log.detail
-    assert not TillReceipt.objects.exists()
+    assert log.outcome == CallbackOutcome.REJECTED and log.detail and log.authenticated
+    assert response.json() == {"ResultCode": 1, "ResultDesc": log.detail}
+    assert not TillReceipt.objects.exists() and not JournalEntry.objects.exists()
 
 
 def test_validation_accepts_with_documented_body_and_records_nothing(client):
@@ -104,7 +120,21 @@ def test_validation_accepts_with_documented_body_and_records_nothing(client):
     response = post(client, "validation", body)
     assert response.status_code == 200
     assert response.json() == {"ResultCode": "0", "ResultDesc": "Accepted"}
-    assert CallbackLog.objects.get().source == CallbackSource.C2B_VALIDATION
+    log = CallbackLog.objects.get()
+    assert log.source == CallbackSource.C2B_VALIDATION and log.outcome == CallbackOutcome.APPLIED
+    assert log.receipt == "UCA7RKL51Z" and log.next_attempt_at is None
+    assert not TillReceipt.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [({"TransAmount": "0"}, "C2B00013"), ({"TransID": "nope"}, "C2B00016"), ({"TransTime": "1"}, "C2B00016")],
+)
+def test_validation_rejects_an_implausible_payment_with_daraja_codes(client, change, code):
+    response = post(client, "validation", sample("c2b_confirmation_masked.json") | change)
+    assert response.status_code == 400
+    assert response.json() == {"ResultCode": code, "ResultDesc": "Rejected"}
+    assert CallbackLog.objects.get().outcome == CallbackOutcome.REJECTED
     assert not TillReceipt.objects.exists()
 
 
