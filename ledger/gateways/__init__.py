@@ -1,6 +1,8 @@
 """Payment gateway clients: ``get_gateway()`` returns the configured one.
 
-No ORM access and no Django model imports in this package; Django settings are read only here.
+No ORM access and no Django model imports in this package. Gateway configuration (credentials,
+timeouts, GATEWAY_REQUEST_BUDGET, SIMULATOR_CALLBACK_DELAY) is read from Django settings only
+here; the callback parsers read the plausible ranges through :mod:`console.plausible`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import threading
 from typing import Any
 
 from .base import (
+    DEFAULT_REQUEST_BUDGET,
     CallbackParseError,
     Gateway,
     GatewayError,
@@ -24,7 +27,7 @@ from .base import (
 )
 from .daraja import DarajaConfig, DarajaGateway
 from .payhero import PayHeroConfig, PayHeroGateway
-from .simulator import SIMULATED_FAILURES, SimulatorGateway
+from .simulator import DEFAULT_CALLBACK_DELAY, SIMULATED_FAILURES, SimulatorGateway
 
 __all__ = [
     "GATEWAY_NAMES",
@@ -78,6 +81,25 @@ def _timeouts(settings: Any) -> tuple[float, float]:
         raise GatewayError("GATEWAY_CONNECT_TIMEOUT and GATEWAY_READ_TIMEOUT must be numbers of seconds")
 
 
+def _request_budget(settings: Any) -> float:
+    """Seconds one customer request may spend on gateway calls (25 s, below gunicorn's 30 s)."""
+    try:
+        budget = float(_setting(settings, "GATEWAY_REQUEST_BUDGET", DEFAULT_REQUEST_BUDGET))
+    except (TypeError, ValueError):
+        budget = float("nan")
+    if not budget > 0:
+        raise GatewayError("GATEWAY_REQUEST_BUDGET must be a number of seconds above 0")
+    return budget
+
+
+def _simulator_delay(settings: Any) -> float:
+    try:
+        delay = float(_setting(settings, "SIMULATOR_CALLBACK_DELAY", DEFAULT_CALLBACK_DELAY))
+    except (TypeError, ValueError):
+        raise GatewayError("SIMULATOR_CALLBACK_DELAY must be a number of seconds")
+    return max(0.0, delay) if delay == delay else DEFAULT_CALLBACK_DELAY
+
+
 def _payhero_config(settings: Any) -> PayHeroConfig:
     _require(settings, "PayHero", ("PAYHERO_API_USERNAME", "PAYHERO_API_PASSWORD", "PAYHERO_CHANNEL_ID"))
     try:
@@ -92,6 +114,7 @@ def _payhero_config(settings: Any) -> PayHeroConfig:
         channel_id=channel_id,
         connect_timeout=connect,
         read_timeout=read,
+        request_budget=_request_budget(settings),
     )
 
 
@@ -116,6 +139,7 @@ def _daraja_config(settings: Any) -> DarajaConfig:
         party_b=party_b,
         connect_timeout=connect,
         read_timeout=read,
+        request_budget=_request_budget(settings),
     )
 
 
@@ -136,8 +160,11 @@ def get_gateway(name: str | None = None) -> Gateway:
 
     chosen = (name or _setting(settings, "PAYMENT_GATEWAY") or "simulator").strip().lower()
     if chosen == "simulator":
-        key: tuple = ("simulator",)
-        factory = SimulatorGateway
+        delay = _simulator_delay(settings)
+        key: tuple = ("simulator", delay)
+
+        def factory() -> Gateway:
+            return SimulatorGateway(callback_delay=delay)
     elif chosen == "payhero":
         payhero_config = _payhero_config(settings)
         key = ("payhero", payhero_config)

@@ -7,11 +7,25 @@
   keep invalidating each other's token. A 401 / ``404.001.03`` "Invalid Access Token" drops the
   cached token and retries the call once.
 - STK push: ``POST /mpesa/stkpush/v1/processrequest``. Never retried automatically.
-- STK query: ``POST /mpesa/stkpushquery/v1/query``. Read-only, so retried on connect errors and
-  502/503/504. Its ``ResultCode`` is a string; the ``500.001.1001`` "The transaction is being
-  processed" error means pending.
+- STK query: ``POST /mpesa/stkpushquery/v1/query``. Read-only, so retried (like the token
+  fetch) on connection errors, connect timeouts and 502/503/504; a read timeout is not retried.
+  Its ``ResultCode`` is a string; the ``500.001.1001`` "The transaction is being processed" error
+  means pending. An answer whose ResultCode cannot be read is GatewayUnavailable, never a failure.
 - Callback: ``Body.stkCallback``; metadata items looked up by Name (``Balance`` may have no Value);
-  failures have no ``CallbackMetadata``; ``TransactionDate`` is EAT ``YYYYMMDDHHmmss``.
+  failures have no ``CallbackMetadata``; ``TransactionDate`` is EAT ``YYYYMMDDHHmmss``. A success
+  (ResultCode 0) must carry a plausible Amount, an M-Pesa-shaped MpesaReceiptNumber and, when it
+  has one, a TransactionDate within GATEWAY_TIME_WINDOW_DAYS (3) days; otherwise
+  CallbackParseError.
+
+Time budget. One customer request (``initiate_stk``: token fetch + push; also ``query_status``)
+spends at most ``request_budget`` seconds on Daraja: settings.GATEWAY_REQUEST_BUDGET, **25 s**,
+below gunicorn's default worker timeout of **30 s**, which would otherwise kill the worker (a
+hanging token endpoint used to be retried 3 x 20 s). Each call's (connect, read) timeouts are
+shrunk so that connect + read never exceeds the time left (with the default 5 s + 20 s the first
+call keeps them), and the token fetch's retries stop when the budget is spent. Running out before
+the push was sent is GatewayUnavailable(ambiguous=False); a push that times out is
+GatewayUnavailable(ambiguous=True): the prompt may have gone out. (The timeouts bound connecting
+and each socket read; DNS look-ups are not covered by them.)
 """
 
 from __future__ import annotations
@@ -22,13 +36,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import requests
 
 from .base import (
     DARAJA_PROCESSING_ERROR,
+    DEFAULT_REQUEST_BUDGET,
     CallbackParseError,
+    Deadline,
     Gateway,
     GatewayError,
     GatewayRejected,
@@ -37,18 +54,29 @@ from .base import (
     StkAccepted,
     StkPushRequest,
     StkResult,
+    amount_or_none,
+    call_with_retries,
+    clean_raw,
     daraja_timestamp,
     describe_result,
     error_message_from,
+    identifier_or_none,
     load_json_object,
     normalise_msisdn,
-    normalise_result_code,
     parse_eat_timestamp,
+    parse_identifier,
+    parse_result_code,
+    receipt_or_none,
     response_json,
+    result_code_or_none,
+    safe_text,
     session_with_retries,
     snippet,
     status_for_result_code,
-    to_decimal,
+    success_amount,
+    success_phone,
+    success_receipt,
+    success_time,
     unavailable_from_exception,
 )
 
@@ -78,12 +106,17 @@ class DarajaConfig:
     party_b: str = ""
     connect_timeout: float = 5.0
     read_timeout: float = 20.0
+    request_budget: float = DEFAULT_REQUEST_BUDGET  # seconds for one initiate_stk / query_status
 
     def __post_init__(self) -> None:
         if self.transaction_type not in TRANSACTION_TYPES:
             raise GatewayError(
                 f"DARAJA_TRANSACTION_TYPE must be one of {', '.join(TRANSACTION_TYPES)}, "
                 f"got {self.transaction_type!r}"
+            )
+        if not self.request_budget > 0:
+            raise GatewayError(
+                f"GATEWAY_REQUEST_BUDGET must be more than 0 seconds, got {self.request_budget!r}"
             )
 
 
@@ -115,30 +148,42 @@ class DarajaGateway(Gateway):
         self._base = config.base_url.rstrip("/")
         self._timeout = (config.connect_timeout, config.read_timeout)
         self._party_b = config.party_b or config.shortcode
-        self._token_session = session or session_with_retries()  # GET: retried
-        self._query_session = session or session_with_retries(allowed_methods=("POST",))  # read-only POST
-        self._charge_session = session or session_with_retries(retries=0)  # STK push: never retried
+        # No retries inside requests/urllib3: the token fetch and the query retry in
+        # call_with_retries (which knows the time budget); the STK push is never retried.
+        self._token_session = session or session_with_retries(retries=0)
+        self._query_session = session or session_with_retries(retries=0)
+        self._charge_session = session or session_with_retries(retries=0)
         self._token_lock = threading.Lock()
         self._token: str | None = None
         self._token_valid_until = 0.0  # on self._clock
-        self._clock = time.monotonic  # replaceable in tests
+        self._clock = time.monotonic  # replaceable in tests (token expiry and the time budget)
+        self._sleep = time.sleep  # replaceable in tests (pauses between retries)
         self._token_cache = token_cache
         digest = hashlib.sha256(f"{self._base}|{config.consumer_key}".encode()).hexdigest()[:16]
         self._token_cache_key = f"tillbook:daraja-token:{digest}"
 
     # -- OAuth ------------------------------------------------------------------------------
-    def get_access_token(self) -> str:
-        """A valid bearer token; at most one fetch at a time in this process."""
-        with self._token_lock:
+    def _deadline(self) -> Deadline:
+        return Deadline(self.config.request_budget, gateway="Daraja", clock=self._clock)
+
+    def get_access_token(self, deadline: Deadline | None = None) -> str:
+        """A valid bearer token; at most one fetch at a time in this process, within ``deadline``."""
+        deadline = deadline or self._deadline()
+        left = deadline.left()
+        if not self._token_lock.acquire(timeout=-1 if left is None else max(0.0, left)):
+            raise deadline.spent("waiting for another request to get an access token")
+        try:
             if self._token and self._clock() < self._token_valid_until:
                 return self._token
             shared = self._read_shared_token()
             if shared:
                 return shared
-            token, lifetime = self._fetch_token()
+            token, lifetime = self._fetch_token(deadline)
             self._remember(token, lifetime)
             self._write_shared_token(token, lifetime)
             return token
+        finally:
+            self._token_lock.release()
 
     def invalidate_token(self, bad_token: str | None = None) -> None:
         """Forget the cached token (only if it is still ``bad_token``, when given)."""
@@ -188,17 +233,25 @@ class DarajaGateway(Gateway):
         except Exception:  # noqa: BLE001
             logger.warning("Daraja token cache unavailable; token kept in this process only", exc_info=True)
 
-    def _fetch_token(self) -> tuple[str, float]:
+    def _fetch_token(self, deadline: Deadline) -> tuple[str, float]:
         url = f"{self._base}{TOKEN_PATH}"
+        action = "getting an access token"
         try:
-            resp = self._token_session.get(
-                url,
-                params={"grant_type": "client_credentials"},
-                auth=(self.config.consumer_key, self.config.consumer_secret),
-                timeout=self._timeout,
+            resp = call_with_retries(
+                lambda timeout: self._token_session.get(
+                    url,
+                    params={"grant_type": "client_credentials"},
+                    auth=(self.config.consumer_key, self.config.consumer_secret),
+                    timeout=timeout,
+                ),
+                deadline=deadline,
+                connect=self.config.connect_timeout,
+                read=self.config.read_timeout,
+                action=action,
+                sleep=self._sleep,
             )
         except requests.RequestException as exc:
-            raise unavailable_from_exception("Daraja", "getting an access token", exc, charging=False)
+            raise unavailable_from_exception("Daraja", action, exc, charging=False)
         data = response_json(resp)
         if resp.status_code == 429 or resp.status_code >= 500:
             raise GatewayUnavailable(
@@ -216,26 +269,52 @@ class DarajaGateway(Gateway):
                 http_status=resp.status_code,
                 raw=data,
             )
-        if not isinstance(data, dict) or not data.get("access_token"):
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token.strip() or not token.isprintable() or len(token) > 4096:
             raise GatewayUnavailable(
-                f"Daraja sent a token answer without access_token: {snippet(resp) or 'empty body'}",
+                f"Daraja sent a token answer without a usable access_token: {snippet(resp) or 'empty body'}",
                 http_status=resp.status_code,
             )
         try:
             lifetime = float(data.get("expires_in", DEFAULT_TOKEN_LIFETIME))
         except (TypeError, ValueError):
             lifetime = DEFAULT_TOKEN_LIFETIME
-        return str(data["access_token"]), lifetime
+        if not 0 < lifetime <= 86400:  # NaN, negative or absurd: assume the documented hour
+            lifetime = DEFAULT_TOKEN_LIFETIME
+        return token.strip(), lifetime
 
     # -- authorised POST with one retry on an invalid token ---------------------------------
-    def _post(self, session: requests.Session, path: str, payload: dict, action: str, *, charging: bool):
+    def _post(
+        self,
+        session: requests.Session,
+        path: str,
+        payload: dict,
+        action: str,
+        *,
+        charging: bool,
+        deadline: Deadline,
+    ):
         url = f"{self._base}{path}"
+        connect, read = self._timeout
         for attempt in (1, 2):
-            token = self.get_access_token()
+            token = self.get_access_token(deadline)
+            headers = {"Authorization": f"Bearer {token}"}
             try:
-                resp = session.post(
-                    url, json=payload, headers={"Authorization": f"Bearer {token}"}, timeout=self._timeout
-                )
+                if charging:  # one call, never repeated; not started when the budget is spent
+                    resp = session.post(
+                        url, json=payload, headers=headers, timeout=deadline.timeout(connect, read, action)
+                    )
+                else:
+                    resp = call_with_retries(
+                        lambda timeout, headers=headers: session.post(
+                            url, json=payload, headers=headers, timeout=timeout
+                        ),
+                        deadline=deadline,
+                        connect=connect,
+                        read=read,
+                        action=action,
+                        sleep=self._sleep,
+                    )
             except requests.RequestException as exc:
                 raise unavailable_from_exception("Daraja", action, exc, charging=charging)
             if attempt == 1 and self._is_invalid_token(resp):
@@ -300,9 +379,12 @@ class DarajaGateway(Gateway):
             "TransactionDesc": req.description or "Payment",
         }
         action = "sending the payment prompt"
-        resp = self._post(self._charge_session, STK_PUSH_PATH, payload, action, charging=True)
+        deadline = self._deadline()  # token fetch + push
+        resp = self._post(
+            self._charge_session, STK_PUSH_PATH, payload, action, charging=True, deadline=deadline
+        )
         data = self._check(resp, action, charging=True)
-        response_code = normalise_result_code(data.get("ResponseCode"))
+        response_code = result_code_or_none(data.get("ResponseCode"))
         if response_code != "0":
             raise GatewayRejected(
                 "Daraja did not accept the payment prompt: "
@@ -311,21 +393,21 @@ class DarajaGateway(Gateway):
                 http_status=resp.status_code,
                 raw=data,
             )
-        checkout = data.get("CheckoutRequestID")
+        checkout = identifier_or_none(data.get("CheckoutRequestID"))
         if not checkout:
             raise GatewayUnavailable(
-                "Daraja accepted the payment prompt but returned no CheckoutRequestID; "
+                "Daraja accepted the payment prompt but returned no usable CheckoutRequestID; "
                 "check the M-Pesa portal before sending another prompt",
                 ambiguous=True,
                 http_status=resp.status_code,
                 raw=data,
             )
         return StkAccepted(
-            checkout_request_id=str(checkout),
-            merchant_request_id=str(data.get("MerchantRequestID") or ""),
-            gateway_reference=str(checkout),
+            checkout_request_id=checkout,
+            merchant_request_id=identifier_or_none(data.get("MerchantRequestID")) or "",
+            gateway_reference=checkout,
             raw_request={**payload, "Password": REDACTED},
-            raw_response=data,
+            raw_response=clean_raw(data),
         )
 
     # -- STK query --------------------------------------------------------------------------
@@ -343,7 +425,9 @@ class DarajaGateway(Gateway):
             "CheckoutRequestID": checkout,
         }
         action = "checking the payment status"
-        resp = self._post(self._query_session, STK_QUERY_PATH, payload, action, charging=False)
+        resp = self._post(
+            self._query_session, STK_QUERY_PATH, payload, action, charging=False, deadline=self._deadline()
+        )
         data = response_json(resp)
         if _is_processing_error(data):
             return StkResult(
@@ -352,30 +436,38 @@ class DarajaGateway(Gateway):
                 external_reference=q.order_reference,
                 merchant_request_id=None,
                 result_code=DARAJA_PROCESSING_ERROR,
-                result_desc=str(data.get("errorMessage") or "The transaction is being processed"),
+                result_desc=safe_text(data.get("errorMessage")) or "The transaction is being processed",
                 receipt=None,
                 amount=None,
                 phone=None,
                 paid_at=None,
-                raw=data,
+                raw=clean_raw(data),
                 gateway_reference=checkout,
             )
         data = self._check(resp, action, charging=False)
-        code = normalise_result_code(data.get("ResultCode"))
+        raw_code = data.get("ResultCode")
+        code = result_code_or_none(raw_code)
+        if code is None and raw_code not in (None, ""):
+            raise GatewayUnavailable(
+                "Daraja answered the status query with an unreadable ResultCode "
+                f"({safe_text(repr(raw_code), 40)}); try again later",
+                http_status=resp.status_code,
+                raw=data,
+            )
         status = status_for_result_code(code) if code is not None else "pending"
-        desc = str(data.get("ResultDesc") or data.get("ResponseDescription") or "")
+        desc = safe_text(data.get("ResultDesc")) or safe_text(data.get("ResponseDescription"))
         return StkResult(
             status=status,
-            checkout_request_id=str(data.get("CheckoutRequestID") or checkout),
+            checkout_request_id=identifier_or_none(data.get("CheckoutRequestID")) or checkout,
             external_reference=q.order_reference,
-            merchant_request_id=data.get("MerchantRequestID") or None,
+            merchant_request_id=identifier_or_none(data.get("MerchantRequestID")),
             result_code=code,
             result_desc=desc or describe_result(code, None),
             receipt=None,  # the query never carries the receipt; only the callback does
             amount=None,
             phone=None,
             paid_at=None,
-            raw=data,
+            raw=clean_raw(data),
             gateway_reference=checkout,
         )
 
@@ -384,8 +476,14 @@ class DarajaGateway(Gateway):
         return parse_daraja_callback(body)
 
 
-def parse_daraja_callback(body: bytes) -> StkResult:
-    """Parse ``{"Body": {"stkCallback": {...}}}`` into an StkResult."""
+def parse_daraja_callback(body: bytes, *, now: datetime | None = None) -> StkResult:
+    """Parse ``{"Body": {"stkCallback": {...}}}`` into an StkResult, or raise CallbackParseError.
+
+    A success (ResultCode 0) must have CallbackMetadata with a plausible Amount, an M-Pesa-shaped
+    MpesaReceiptNumber and, when given, a readable TransactionDate within the time window of
+    ``now``; a PhoneNumber, when given, must be a phone number. Failures need no metadata; what
+    they carry is read leniently (unusable values become None).
+    """
     data = load_json_object(body, "Daraja")
     outer = data.get("Body")
     if not isinstance(outer, dict):
@@ -393,36 +491,56 @@ def parse_daraja_callback(body: bytes) -> StkResult:
     cb = outer.get("stkCallback")
     if not isinstance(cb, dict):
         raise CallbackParseError("Daraja callback is missing Body.stkCallback")
-    checkout = cb.get("CheckoutRequestID")
-    if not isinstance(checkout, str) or not checkout.strip():
+    raw_checkout = cb.get("CheckoutRequestID")
+    if not isinstance(raw_checkout, str) or not raw_checkout.strip():
         raise CallbackParseError("Daraja callback is missing Body.stkCallback.CheckoutRequestID")
+    checkout = parse_identifier(raw_checkout, "Daraja callback Body.stkCallback.CheckoutRequestID")
     if "ResultCode" not in cb:
         raise CallbackParseError("Daraja callback is missing Body.stkCallback.ResultCode")
-    code = normalise_result_code(cb.get("ResultCode"))
-    if code is None:
-        raise CallbackParseError("Daraja callback has an empty Body.stkCallback.ResultCode")
+    code = parse_result_code(cb.get("ResultCode"), "Daraja callback Body.stkCallback.ResultCode")
+    merchant = parse_identifier(
+        cb.get("MerchantRequestID"), "Daraja callback Body.stkCallback.MerchantRequestID"
+    )
+    status = status_for_result_code(code)
 
-    items = _metadata_items(cb.get("CallbackMetadata"))
-    receipt = items.get("MpesaReceiptNumber")
-    merchant = cb.get("MerchantRequestID")
+    metadata = cb.get("CallbackMetadata")
+    items = _metadata_items(metadata)
+    if status == "success":
+        if metadata is None:
+            raise CallbackParseError("Daraja success callback has no CallbackMetadata (amount and receipt)")
+        amount = success_amount(items.get("Amount"), "Amount")
+        receipt = success_receipt(items.get("MpesaReceiptNumber"), "MpesaReceiptNumber")
+        phone = success_phone(items.get("PhoneNumber"), "PhoneNumber")
+        raw_date = items.get("TransactionDate")
+        paid_at = None
+        if raw_date is not None:
+            paid_at = success_time(parse_eat_timestamp(raw_date), "TransactionDate", now)
+    else:
+        amount = amount_or_none(items.get("Amount"))
+        receipt = receipt_or_none(items.get("MpesaReceiptNumber"))
+        phone = normalise_msisdn(items.get("PhoneNumber"))
+        paid_at = parse_eat_timestamp(items.get("TransactionDate"))
     return StkResult(
-        status=status_for_result_code(code),
-        checkout_request_id=checkout.strip(),
+        status=status,
+        checkout_request_id=checkout,
         external_reference=None,  # Daraja callbacks do not echo the AccountReference
-        merchant_request_id=str(merchant) if merchant else None,
+        merchant_request_id=merchant,
         result_code=code,
-        result_desc=str(cb.get("ResultDesc") or ""),
-        receipt=str(receipt).strip() if receipt else None,
-        amount=to_decimal(items.get("Amount")),
-        phone=normalise_msisdn(items.get("PhoneNumber")),
-        paid_at=parse_eat_timestamp(items.get("TransactionDate")),
-        raw=data,
-        gateway_reference=checkout.strip(),
+        result_desc=safe_text(cb.get("ResultDesc")),
+        receipt=receipt,
+        amount=amount,
+        phone=phone,
+        paid_at=paid_at,
+        raw=clean_raw(data),
+        gateway_reference=checkout,
     )
 
 
 def _metadata_items(metadata: Any) -> dict[str, Any]:
-    """``CallbackMetadata.Item`` list -> ``{Name: Value}``; items without a Value map to None."""
+    """``CallbackMetadata.Item`` list -> ``{Name: Value}``; items without a Value map to None.
+
+    The same Name twice (two Amounts, two receipts) is refused: which one would be true?
+    """
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
@@ -435,5 +553,8 @@ def _metadata_items(metadata: Any) -> dict[str, Any]:
     items: dict[str, Any] = {}
     for item in raw_items:
         if isinstance(item, dict) and isinstance(item.get("Name"), str):
-            items[item["Name"]] = item.get("Value")
+            name = item["Name"]
+            if name in items:
+                raise CallbackParseError(f"Daraja callback CallbackMetadata has {safe_text(name, 40)} twice")
+            items[name] = item.get("Value")
     return items

@@ -1,9 +1,15 @@
 """A gateway that needs no network, for development, demos and tests.
 
-``initiate_stk`` returns Daraja-looking ids at once. The simulator answers only by callback: the
-caller (a background task) builds the body with :meth:`SimulatorGateway.build_callback` and posts
-it to the normal callback view, which parses it with the Daraja parser. ``query_status`` therefore
-always says "pending".
+``initiate_stk`` returns Daraja-looking ids at once. The simulated customer answers the prompt
+``callback_delay`` seconds after it was sent (settings.SIMULATOR_CALLBACK_DELAY, 3 s; 0 = at once):
+
+- by callback: the caller (a background task) waits that long, builds the body with
+  :meth:`SimulatorGateway.build_callback` and posts it to the normal callback view, which parses it
+  with the Daraja parser;
+- by status query, like a real gateway: :meth:`SimulatorGateway.query_status` says "pending"
+  (ResultCode 4999, "still under processing") until ``StatusQuery.sent_at`` + the delay, then the
+  outcome the callback carries, with the same receipt (:func:`receipt_for`, one per
+  CheckoutRequestID, dated by the day the prompt was sent).
 
 Outcome by phone number (everything else succeeds):
 
@@ -20,24 +26,29 @@ phone                 code  meaning
 from __future__ import annotations
 
 import hashlib
-import json
 import random
+import re
 import string
-from dataclasses import replace
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from .base import (
     EAT,
     OFFICIAL_RESULT_DESCS,
+    STILL_PROCESSING_CODE,
     Gateway,
     StatusQuery,
     StkAccepted,
     StkPushRequest,
     StkResult,
+    amount_or_none,
     eat_now,
+    normalise_msisdn,
     normalise_result_code,
+    parse_eat_timestamp,
+    status_for_result_code,
 )
 from .daraja import parse_daraja_callback
 
@@ -48,8 +59,13 @@ SIMULATED_FAILURES: dict[str, int] = {
     "254700000004": 2001,
 }
 
+DEFAULT_CALLBACK_DELAY = 3.0  # seconds; settings.SIMULATOR_CALLBACK_DELAY
+STILL_PROCESSING_DESC = "The transaction is still under processing"
+
 _RNG = random.SystemRandom()
 _RECEIPT_ALPHABET = string.ascii_uppercase + string.digits
+# The simulator's CheckoutRequestID: ws_CO_ + DDMMYYYYHHmmss (Nairobi) + milliseconds + 9 digits.
+_CHECKOUT_TIME_RE = re.compile(r"^ws_CO_([0-9]{14})([0-9]{3})[0-9]{9}$")
 
 
 def simulated_result_code(phone: str) -> int:
@@ -66,9 +82,29 @@ def receipt_prefix(day: datetime) -> str:
     return f"{year}{month}{dom}"
 
 
-def receipt_for(checkout_request_id: str, now: datetime | None = None) -> str:
-    """The receipt the simulator gives one prompt: the same for its callback and its status query."""
-    day = (now or eat_now()).astimezone(EAT)
+def sent_time_from_checkout(checkout_request_id: str | None) -> datetime | None:
+    """When the simulator sent the prompt, read back from its CheckoutRequestID (None if not one)."""
+    match = _CHECKOUT_TIME_RE.match(checkout_request_id or "")
+    if not match:
+        return None
+    try:
+        sent = datetime.strptime(match.group(1), "%d%m%Y%H%M%S").replace(tzinfo=EAT)
+    except ValueError:
+        return None
+    return sent + timedelta(milliseconds=int(match.group(2)))
+
+
+def receipt_for(
+    checkout_request_id: str, now: datetime | None = None, *, sent_at: datetime | None = None
+) -> str:
+    """The receipt the simulator gives one prompt: the same for its callback and its status query.
+
+    Its 3 date characters are the (Nairobi) day the prompt was sent: ``sent_at`` when given, else
+    the send time in a simulator CheckoutRequestID, else ``now`` (default: today). So a prompt sent
+    at 23:59:59 gets the same receipt from a callback or a query made after midnight.
+    """
+    when = _aware(sent_at) or sent_time_from_checkout(checkout_request_id) or now or eat_now()
+    day = when.astimezone(EAT)
     digest = hashlib.sha256(checkout_request_id.encode()).digest()
     return receipt_prefix(day) + "".join(_RECEIPT_ALPHABET[b % len(_RECEIPT_ALPHABET)] for b in digest[:7])
 
@@ -78,11 +114,27 @@ def _json_amount(amount: Any) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def _aware(when: datetime | None) -> datetime | None:
+    """A naive datetime is taken as Nairobi time (the simulator's clock)."""
+    if when is None:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=EAT)
+
+
 class SimulatorGateway(Gateway):
     name = "simulator"
 
+    def __init__(
+        self,
+        callback_delay: float = DEFAULT_CALLBACK_DELAY,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.callback_delay = max(0.0, float(callback_delay))
+        self._now = clock or eat_now  # replaceable in tests
+
     def initiate_stk(self, req: StkPushRequest) -> StkAccepted:
-        now = eat_now()
+        now = self._now().astimezone(EAT)
         checkout = "ws_CO_" + now.strftime("%d%m%Y%H%M%S") + f"{now.microsecond // 1000:03d}" + _digits(9)
         merchant = f"{_RNG.randint(10000, 99999)}-{_RNG.randint(10000000, 99999999)}-1"
         raw_request = {
@@ -109,30 +161,65 @@ class SimulatorGateway(Gateway):
         )
 
     def query_status(self, q: StatusQuery) -> StkResult:
-        """Answer like the STK query of a real gateway: the outcome the callback would carry.
+        """Answer like the STK query of a real gateway.
 
-        Without the phone and amount (an old caller) it can only say pending.
+        "Pending" (ResultCode 4999) until the simulated customer acts, ``callback_delay`` seconds
+        after ``q.sent_at`` (or the send time in the CheckoutRequestID; unknown = at once); then
+        the outcome the callback carries, with the same receipt. Without the phone and amount (an
+        old caller) it can only say pending. Never raises a parse error.
         """
         if not q.phone or q.amount is None or not q.checkout_request_id:
-            return StkResult(
-                status="pending",
-                checkout_request_id=q.checkout_request_id,
-                external_reference=q.order_reference,
-                merchant_request_id=None,
-                result_code=None,
-                result_desc="The simulator needs the phone and amount to answer a query",
-                receipt=None,
-                amount=None,
-                phone=None,
-                paid_at=None,
-                raw={},
-                gateway_reference=q.gateway_reference or q.checkout_request_id,
-            )
+            return self._pending(q, None, "The simulator needs the phone and amount to answer a query")
+        now = self._now()
+        sent_at = _aware(q.sent_at) or sent_time_from_checkout(q.checkout_request_id)
+        answered_at = now
+        if sent_at is not None:
+            answered_at = sent_at + timedelta(seconds=self.callback_delay)
+            if now < answered_at:
+                return self._pending(q, STILL_PROCESSING_CODE, STILL_PROCESSING_DESC)
+        result_code = self.result_code_for(q.phone)
+        code = normalise_result_code(result_code) or "0"
+        receipt = receipt_for(q.checkout_request_id, answered_at, sent_at=sent_at)
         body = self.build_callback(
-            q.checkout_request_id, "", q.amount, q.phone, self.result_code_for(q.phone)
+            q.checkout_request_id, "", q.amount, q.phone, result_code, now=answered_at, receipt=receipt
         )
-        result = self.parse_callback(json.dumps(body).encode())
-        return replace(result, external_reference=q.order_reference, gateway_reference=q.gateway_reference)
+        success = code == "0"
+        items = (
+            {i["Name"]: i["Value"] for i in body["Body"]["stkCallback"]["CallbackMetadata"]["Item"]}
+            if success
+            else {}
+        )
+        return StkResult(
+            status=status_for_result_code(code),
+            checkout_request_id=q.checkout_request_id,
+            external_reference=q.order_reference,
+            merchant_request_id=None,
+            result_code=code,
+            result_desc=body["Body"]["stkCallback"]["ResultDesc"],
+            receipt=receipt if success else None,
+            amount=amount_or_none(items.get("Amount")) if success else None,
+            phone=normalise_msisdn(q.phone) if success else None,
+            paid_at=parse_eat_timestamp(items.get("TransactionDate")) if success else None,
+            raw=body,
+            gateway_reference=q.gateway_reference,
+        )
+
+    @staticmethod
+    def _pending(q: StatusQuery, code: str | None, desc: str) -> StkResult:
+        return StkResult(
+            status="pending",
+            checkout_request_id=q.checkout_request_id,
+            external_reference=q.order_reference,
+            merchant_request_id=None,
+            result_code=code,
+            result_desc=desc,
+            receipt=None,
+            amount=None,
+            phone=None,
+            paid_at=None,
+            raw={"ResultCode": code, "ResultDesc": desc} if code else {},
+            gateway_reference=q.gateway_reference or q.checkout_request_id,
+        )
 
     def parse_callback(self, body: bytes) -> StkResult:
         return parse_daraja_callback(body)
@@ -151,8 +238,13 @@ class SimulatorGateway(Gateway):
         *,
         now: datetime | None = None,
         receipt: str | None = None,
+        sent_at: datetime | None = None,
     ) -> dict:
-        """An exact Daraja STK callback body (formats doc §1.4) for the given outcome."""
+        """An exact Daraja STK callback body (formats doc §1.4) for the given outcome.
+
+        ``now`` is the transaction time (default: now); the receipt is :func:`receipt_for` the
+        prompt (dated by ``sent_at`` when given) unless ``receipt`` is given.
+        """
         code = normalise_result_code(result_code) or "0"
         json_code: int | str = int(code) if code.lstrip("-").isdigit() else code
         callback: dict[str, Any] = {
@@ -168,7 +260,7 @@ class SimulatorGateway(Gateway):
                     {"Name": "Amount", "Value": _json_amount(amount)},
                     {
                         "Name": "MpesaReceiptNumber",
-                        "Value": receipt or receipt_for(checkout_request_id, when),
+                        "Value": receipt or receipt_for(checkout_request_id, when, sent_at=sent_at),
                     },
                     {"Name": "TransactionDate", "Value": int(when.strftime("%Y%m%d%H%M%S"))},
                     {"Name": "PhoneNumber", "Value": int(phone)},

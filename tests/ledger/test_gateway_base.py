@@ -22,14 +22,21 @@ from ledger.gateways import (
 )
 from ledger.gateways.base import (
     EAT,
+    Deadline,
     Gateway,
+    call_with_retries,
+    clean_raw,
     describe_result,
     normalise_msisdn,
     normalise_result_code,
     parse_eat_timestamp,
+    parse_identifier,
     parse_iso_datetime,
+    parse_result_code,
+    safe_text,
     session_with_retries,
     status_for_result_code,
+    strict_json_loads,
     strip_desc_prefix,
     to_decimal,
 )
@@ -63,13 +70,13 @@ def test_stk_request_is_frozen():
         req.amount = 5
 
 
-@pytest.mark.parametrize("amount", [0, -1, 250_001, 10.5, 10.0, "10", True, Decimal("10")])
+@pytest.mark.parametrize("amount", [0, -1, 250_000, 250_001, 10.5, 10.0, "10", True, Decimal("10")])
 def test_stk_request_rejects_bad_amounts(amount):
     with pytest.raises(ValueError, match="amount"):
         make_request(amount=amount)
 
 
-@pytest.mark.parametrize("amount", [1, 250_000])
+@pytest.mark.parametrize("amount", [1, 249_999])
 def test_stk_request_accepts_amount_limits(amount):
     assert make_request(amount=amount).amount == amount
 
@@ -407,3 +414,236 @@ def test_get_gateway_daraja_bad_transaction_type(settings):
     apply(settings, {**DARAJA_SETTINGS, "DARAJA_TRANSACTION_TYPE": "BuyGoods"})
     with pytest.raises(GatewayError, match="DARAJA_TRANSACTION_TYPE"):
         get_gateway("daraja")
+
+
+# -- strict parsing helpers --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text", ["NaN", "-Infinity", "Infinity", "[1e400]", '{"a": -1e400}', "[" * 5000 + "]" * 5000]
+)
+def test_strict_json_refuses_python_extensions_and_deep_nesting(text):
+    with pytest.raises(ValueError):
+        strict_json_loads(text)
+
+
+def test_strict_json_reads_ordinary_json():
+    assert strict_json_loads('{"a": [1, 1.5, "x", null, true]}') == {"a": [1, 1.5, "x", None, True]}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, "0"),
+        ("0", "0"),
+        (" 0 ", "0"),
+        (0.0, "0"),
+        (1032.0, "1032"),
+        ("01032", "1032"),
+        ("SFC_IC0003", "SFC_IC0003"),
+    ],
+)
+def test_parse_result_code_accepts(value, expected):
+    assert parse_result_code(value, "ResultCode") == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        False,
+        0.5,
+        float("nan"),
+        float("inf"),
+        1e10,
+        10**12,
+        [0],
+        {},
+        "",
+        "0.0",
+        "abc",
+        "NaN",
+        "Infinity",
+        "sfc_ic0003",
+        "0\x00",
+        "1 2",
+        "\u0660",  # ARABIC-INDIC DIGIT ZERO: int() reads it as 0, a forger's "success"
+        "\uff10",  # FULLWIDTH DIGIT ZERO
+        "１０３２",
+    ],
+)
+def test_parse_result_code_refuses(value):
+    with pytest.raises(CallbackParseError, match="ResultCode"):
+        parse_result_code(value, "ResultCode")
+
+
+def test_parse_identifier():
+    assert parse_identifier(" ws_CO_1 ", "id") == "ws_CO_1"
+    assert parse_identifier(123, "id") == "123"
+    assert parse_identifier(None, "id") is None
+    assert parse_identifier("", "id") is None
+    assert parse_identifier("x" * 64, "id") == "x" * 64
+    for bad in ("x" * 65, "a\x00b", "a\x1fb", "a\x7fb", "a\x85b", "a\ud800b", 1.5, True, [], {}):
+        with pytest.raises(CallbackParseError, match="id"):
+            parse_identifier(bad, "id")
+    with pytest.raises(CallbackParseError, match="missing"):
+        parse_identifier(" ", "id", required=True)
+
+
+def test_safe_text_and_clean_raw_remove_nul_control_chars_and_surrogates():
+    assert safe_text("a\x00b\x07c\ud800d") == "abcd"
+    assert safe_text(["x"]) == "" and safe_text(None) == ""
+    assert len(safe_text("x" * 1000)) == 255
+    raw = clean_raw({"a\x00": ["b\x00", {"c": "\udfff"}], "n": float("nan"), "i": 1})
+    assert raw == {"a": ["b", {"c": ""}], "n": "nan", "i": 1}
+
+
+@pytest.mark.parametrize(
+    "value", ["1234567890123456", 10**16, 1e16, float("nan"), float("inf"), 2.5, {"a": 1}, [1], "x" * 50]
+)
+def test_normalise_msisdn_refuses_non_numbers_and_more_than_15_digits(value):
+    assert normalise_msisdn(value) is None
+
+
+def test_normalise_msisdn_ignores_non_ascii_digits():
+    assert normalise_msisdn("\u0660\u0667\u0660\u0668\u0663\u0667\u0664\u0661\u0664\u0669") is None
+    assert normalise_msisdn("０７０８３７４１４９") is None
+
+
+def test_parse_eat_timestamp_needs_ascii_digits():
+    assert parse_eat_timestamp("２０１９１２１９１０２１１５") is None
+
+
+def test_normalise_msisdn_keeps_up_to_15_digits():
+    assert normalise_msisdn("123456789012345") == "123456789012345"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2019121910211, "201912191021150", 20191219102115.5, float("inf"), float("nan"), [1], "2019-12-19"],
+)
+def test_parse_eat_timestamp_needs_exactly_14_digits(value):
+    assert parse_eat_timestamp(value) is None
+
+
+def test_parse_eat_timestamp_extremes_parse_and_are_left_to_the_window():
+    assert parse_eat_timestamp("00010101000000") == datetime(1, 1, 1, tzinfo=EAT)
+    assert parse_eat_timestamp(20191219102115.0) == datetime(2019, 12, 19, 10, 21, 15, tzinfo=EAT)
+
+
+def test_parse_iso_datetime_refuses_unconvertible_extremes():
+    assert parse_iso_datetime("0001-01-01T00:00:00+05:00") is None
+    assert parse_iso_datetime("9999-12-31T23:59:59-05:00") is None
+    assert parse_iso_datetime("x" * 100) is None
+
+
+def test_gateway_error_cleans_message_code_and_raw():
+    err = GatewayError("bad\x00 thing\x07" + "x" * 2000, code="400\x00.1", raw={"e\x00": ["\x00"]})
+    assert "\x00" not in err.message and "\x07" not in err.message
+    assert len(err.message) <= 1000
+    assert str(err) == err.message
+    assert err.code == "400.1"
+    assert err.raw == {"e": [""]}
+    assert GatewayUnavailable("x", raw="text\x00").raw == "text"
+    assert GatewayRejected("x").raw is None and GatewayRejected("x").code is None
+
+
+def test_to_decimal_refuses_non_finite():
+    assert to_decimal("NaN") is None
+    assert to_decimal(float("inf")) is None
+    assert to_decimal([1]) is None
+
+
+# -- time budget -------------------------------------------------------------------------------
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_deadline_scales_timeouts_to_the_time_left():
+    clock = Clock()
+    deadline = Deadline(25.0, gateway="Daraja", clock=clock)
+    assert deadline.timeout(5.0, 20.0, "x") == (5.0, 20.0)
+    clock.now = 15.0
+    assert deadline.timeout(5.0, 20.0, "x") == pytest.approx((2.0, 8.0))
+    clock.now = 24.6
+    with pytest.raises(GatewayUnavailable) as exc:
+        deadline.timeout(5.0, 20.0, "getting an access token")
+    assert exc.value.ambiguous is False
+    assert "25 s" in exc.value.message and "getting an access token" in exc.value.message
+    assert Deadline(None, gateway="X", clock=clock).timeout(5.0, 20.0, "x") == (5.0, 20.0)
+
+
+def test_call_with_retries_retries_then_stops_at_the_deadline():
+    clock = Clock()
+    deadline = Deadline(25.0, gateway="Daraja", clock=clock)
+    timeouts = []
+
+    def send(timeout):
+        timeouts.append(timeout)
+        clock.now += sum(timeout)
+        raise requests.ConnectionError("reset")
+
+    with pytest.raises(requests.ConnectionError):
+        call_with_retries(send, deadline=deadline, connect=2.0, read=8.0, action="x", sleep=clock.sleep)
+    assert len(timeouts) == 3  # 10 s + 10 s + (0.6 s pause) + 4.4 s
+    assert timeouts[2] == pytest.approx((0.88, 3.52))
+    assert clock.now <= 25.0
+
+
+def test_call_with_retries_does_not_retry_a_read_timeout():
+    calls = []
+
+    def send(timeout):
+        calls.append(timeout)
+        raise requests.ReadTimeout("slow")
+
+    with pytest.raises(requests.ReadTimeout):
+        call_with_retries(send, deadline=Deadline(25.0, gateway="X"), connect=5.0, read=20.0, action="x")
+    assert len(calls) == 1
+
+
+def test_call_with_retries_retries_connect_errors_then_answers():
+    answer = requests.Response()
+    answer.status_code = 200
+    outcomes = [requests.ConnectTimeout("slow connect"), requests.ConnectionError("refused"), answer]
+
+    def send(timeout):
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    clock = Clock()
+    got = call_with_retries(
+        send,
+        deadline=Deadline(25.0, gateway="X", clock=clock),
+        connect=5,
+        read=20,
+        action="x",
+        sleep=clock.sleep,
+    )
+    assert got is answer
+
+
+def test_call_with_retries_returns_the_last_bad_response():
+    clock = Clock()
+    deadline = Deadline(None, gateway="Daraja", clock=clock)
+    resp = requests.Response()
+    resp.status_code = 503
+    calls = []
+
+    def send(timeout):
+        calls.append(timeout)
+        return resp
+
+    assert (
+        call_with_retries(send, deadline=deadline, connect=1, read=2, action="x", sleep=clock.sleep) is resp
+    )
+    assert len(calls) == 3
+    assert clock.now == pytest.approx(0.6)  # no pause before the first retry, 0.6 s before the second

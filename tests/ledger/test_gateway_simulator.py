@@ -2,7 +2,7 @@
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,9 +10,15 @@ import pytest
 import responses
 
 import ledger.gateways.simulator as module
-from ledger.gateways import SIMULATED_FAILURES, SimulatorGateway, StatusQuery, StkPushRequest
+from ledger.gateways import SIMULATED_FAILURES, SimulatorGateway, StatusQuery, StkPushRequest, get_gateway
 from ledger.gateways.base import EAT, OFFICIAL_RESULT_DESCS, describe_result
-from ledger.gateways.simulator import receipt_for, receipt_prefix, simulated_result_code
+from ledger.gateways.daraja import parse_daraja_callback
+from ledger.gateways.simulator import (
+    receipt_for,
+    receipt_prefix,
+    sent_time_from_checkout,
+    simulated_result_code,
+)
 
 DARAJA_DATA = Path(__file__).resolve().parent.parent / "data" / "daraja"
 
@@ -132,7 +138,7 @@ def test_build_success_callback_matches_the_daraja_sample_shape():
     assert body["Body"]["stkCallback"]["ResultDesc"] == "The service request is processed successfully."
     assert body["Body"]["stkCallback"]["ResultCode"] == 0
 
-    result = gateway.parse_callback(json.dumps(body).encode())
+    result = parse_daraja_callback(json.dumps(body).encode(), now=when + timedelta(seconds=5))
     assert result.status == "success"
     assert result.receipt == items["MpesaReceiptNumber"]
     assert result.amount == Decimal("1")
@@ -183,3 +189,128 @@ def test_query_status_is_pending():
     assert result.checkout_request_id == "ws_CO_1"
     assert result.external_reference == "TB-000123"
     assert gateway.name == "simulator"
+
+
+# -- status queries answer like a real gateway --------------------------------------------------
+class Clock:
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+SENT = datetime(2026, 11, 30, 14, 0, 0, tzinfo=EAT)
+
+
+def ask(gateway, phone="254712345678", sent_at=SENT, checkout="ws_CO_1", amount=Decimal("150")):
+    return gateway.query_status(
+        StatusQuery(checkout, checkout, "TXN-AAAA2222", phone=phone, amount=amount, sent_at=sent_at)
+    )
+
+
+def test_status_query_has_sent_at():
+    assert StatusQuery("ws_CO_1", None, "TB-1").sent_at is None
+
+
+@pytest.mark.parametrize("phone", ["254712345678", "254700000001"])
+def test_query_is_pending_until_the_customer_acts(phone):
+    clock = Clock(SENT + timedelta(seconds=2.9))
+    gateway = SimulatorGateway(callback_delay=3.0, clock=clock)
+    early = ask(gateway, phone)
+    assert early.status == "pending"
+    assert early.result_code == "4999"
+    assert early.result_desc == "The transaction is still under processing"
+    assert (early.receipt, early.amount, early.paid_at) == (None, None, None)
+    clock.now = SENT + timedelta(seconds=3)
+    assert ask(gateway, phone).status in ("success", "failed")
+
+
+def test_query_after_the_delay_answers_the_callback_outcome():
+    gateway = SimulatorGateway(callback_delay=3.0, clock=Clock(SENT + timedelta(seconds=10)))
+    paid = ask(gateway)
+    assert paid.status == "success"
+    assert paid.result_code == "0"
+    assert paid.amount == Decimal("150.00")
+    assert paid.receipt == receipt_for("ws_CO_1", sent_at=SENT)
+    assert paid.paid_at == SENT + timedelta(seconds=3)  # when the simulated customer typed the PIN
+    assert paid.phone == "254712345678"
+    cancelled = ask(gateway, "254700000001")
+    assert (cancelled.status, cancelled.result_code, cancelled.receipt) == ("failed", "1032", None)
+
+
+def test_zero_delay_answers_at_once():
+    gateway = SimulatorGateway(callback_delay=0, clock=Clock(SENT))
+    assert ask(gateway).status == "success"
+
+
+def test_without_sent_at_the_send_time_is_read_from_the_checkout_id():
+    gateway = SimulatorGateway(callback_delay=3.0)
+    accepted = gateway.initiate_stk(make_request())
+    sent = sent_time_from_checkout(accepted.checkout_request_id)
+    assert abs((datetime.now(EAT) - sent).total_seconds()) < 5
+    assert ask(gateway, sent_at=None, checkout=accepted.checkout_request_id).status == "pending"
+    later = SimulatorGateway(callback_delay=3.0, clock=Clock(sent + timedelta(seconds=4)))
+    assert ask(later, sent_at=None, checkout=accepted.checkout_request_id).status == "success"
+
+
+def test_sent_time_from_checkout():
+    assert sent_time_from_checkout("ws_CO_30112026235959123456789012") == datetime(
+        2026, 11, 30, 23, 59, 59, 123000, tzinfo=EAT
+    )
+    for other in (
+        "ws_CO_1",
+        "ws_CO_DMZ_264695293_11032019122104433",
+        "ws_CO_99999999999999123456789012",
+        None,
+    ):
+        assert sent_time_from_checkout(other) is None
+
+
+def test_sent_at_in_utc_is_the_same_moment():
+    gateway = SimulatorGateway(callback_delay=3.0, clock=Clock(SENT + timedelta(seconds=2)))
+    assert ask(gateway, sent_at=SENT.astimezone(UTC)).status == "pending"
+
+
+def test_callback_and_query_agree_on_the_receipt_across_midnight():
+    sent = datetime(2026, 11, 30, 23, 59, 59, tzinfo=EAT)  # prompt sent one second before midnight
+    checkout = "ws_CO_30112026235959000123456789"
+    after_midnight = sent + timedelta(seconds=6)
+    gateway = SimulatorGateway(callback_delay=3.0, clock=Clock(after_midnight))
+    queried = ask(gateway, sent_at=sent, checkout=checkout)
+    # The background task builds the callback after midnight, without sent_at (tasks.py).
+    body = SimulatorGateway.build_callback(
+        checkout, "1-2-1", 150, "254712345678", 0, now=sent + timedelta(seconds=3)
+    )
+    items = {i["Name"]: i["Value"] for i in body["Body"]["stkCallback"]["CallbackMetadata"]["Item"]}
+    assert items["MpesaReceiptNumber"] == queried.receipt
+    assert queried.receipt.startswith(receipt_prefix(sent))  # the day the prompt was sent
+    assert not queried.receipt.startswith(receipt_prefix(after_midnight))
+    # A non-simulator id: the sent_at given to both sides decides.
+    other = SimulatorGateway.build_callback(
+        "ws_CO_1", "1-2-1", 150, "254712345678", 0, now=after_midnight, sent_at=sent
+    )
+    other_items = {i["Name"]: i["Value"] for i in other["Body"]["stkCallback"]["CallbackMetadata"]["Item"]}
+    assert other_items["MpesaReceiptNumber"] == ask(gateway, sent_at=sent).receipt
+
+
+def test_receipt_for_prefers_sent_at_over_now():
+    sent = datetime(2026, 11, 30, 23, 59, tzinfo=EAT)
+    assert receipt_for("ws_CO_1", sent + timedelta(hours=1), sent_at=sent) == receipt_for("ws_CO_1", sent)
+    assert receipt_for("ws_CO_1", sent_at=sent).startswith("UKU")  # U=2026, K=November, U=30
+
+
+def test_query_never_raises_a_parse_error():
+    gateway = SimulatorGateway(callback_delay=0)
+    # An amount the callback parser would refuse (not below MAX_PAYMENT_AMOUNT) is simply None here.
+    result = ask(gateway, amount=Decimal("250000"), sent_at=datetime(2020, 1, 1, tzinfo=EAT))
+    assert result.status == "success"
+    assert result.amount is None
+
+
+def test_get_gateway_reads_the_callback_delay(settings):
+    settings.SIMULATOR_CALLBACK_DELAY = 7.5
+    assert get_gateway("simulator").callback_delay == 7.5
+    settings.SIMULATOR_CALLBACK_DELAY = 0
+    assert get_gateway("simulator").callback_delay == 0
+    assert SimulatorGateway().callback_delay == 3.0
