@@ -23,8 +23,9 @@ CENT = Decimal("0.01")
 DEFAULT_MAX_PAYMENT_AMOUNT = Decimal("250000")  # M-Pesa's largest single transaction
 DEFAULT_CLOCK_SKEW_SECONDS = 300
 MPESA_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{9}$")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_PLAIN_NUMBER_RE = re.compile(r"^\s*\d{1,15}(?:\.\d{1,15})?\s*$")
+# Control characters, and lone surrogates (neither PostgreSQL text nor jsonb can hold them).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_PLAIN_NUMBER_RE = re.compile(r"^\s*[0-9]{1,15}(?:\.[0-9]{1,15})?\s*$")  # ASCII only: never "１００"
 
 
 class Implausible(ValueError):

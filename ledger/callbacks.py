@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -25,6 +26,7 @@ from ledger.models import CallbackLog, CallbackOutcome
 # Headers worth keeping for an investigation; cookies and auth never are.
 _KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Forwarded-For", "X-Real-Ip", "Host")
 _READ_CHUNK = 64 * 1024
+SWEEP_AFTER = timedelta(minutes=2)  # a stored callback nothing processed by then is swept
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ def callback_store(
         authenticated=authenticated,
         outcome=outcome,
         detail=detail,
-        next_attempt_at=timezone.now() if outcome == CallbackOutcome.RECEIVED else None,
+        # The queued task takes it at once; the sweeper only after the lease, if nothing did.
+        next_attempt_at=timezone.now() + SWEEP_AFTER if outcome == CallbackOutcome.RECEIVED else None,
     )
 
 

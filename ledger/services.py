@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -711,9 +712,17 @@ _PARSERS = {
     CallbackSource.PAYHERO: parse_payhero_callback,
     CallbackSource.DARAJA: parse_daraja_callback,
 }
+# Processors of stored callbacks from other apps (C2B confirmations belong to reconciliation,
+# which registers them at start-up: ledger never imports the apps above it).
+_PROCESSORS: dict[str, Callable[[CallbackLog], str]] = {}
 CALLBACK_LEASE = timedelta(minutes=2)  # how long one worker owns a callback it is processing
 CALLBACK_MAX_BACKOFF = 600  # seconds between confirmation attempts, at most
 OPEN_CALLBACK_OUTCOMES = (CallbackOutcome.RECEIVED, CallbackOutcome.CONFIRMING)
+
+
+def callback_processor_register(source: str, processor: Callable[[CallbackLog], str]) -> None:
+    """Let another app apply its own stored callbacks (retried by the sweeper, re-processed)."""
+    _PROCESSORS[source] = processor
 
 
 def callback_check(*, source: str, body: bytes) -> StkResult:
@@ -848,6 +857,10 @@ def callback_process(*, log: CallbackLog, now=None) -> str:
     now = now or timezone.now()
     if not log.authenticated:
         return _log_outcome(log, CallbackOutcome.REJECTED, CALLBACK_NOT_AUTHENTICATED)
+    if log.source in _PROCESSORS:
+        return _PROCESSORS[log.source](log)
+    if log.source not in _PARSERS:
+        return _log_outcome(log, CallbackOutcome.APPLIED, "Nothing to apply for this kind of callback.")
     try:
         result = callback_check(source=log.source, body=log.body.encode("utf-8"))
     except CallbackParseError as exc:

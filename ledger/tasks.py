@@ -8,6 +8,7 @@ import time
 import requests
 from django.conf import settings
 
+from console.redact import redact_text_strict
 from ledger import services
 from ledger.gateways import SimulatorGateway
 from ledger.models import StkRequest, StkStatus
@@ -46,8 +47,13 @@ def simulator_callback_deliver(stk_id: int) -> int | None:
         stk.amount,
         stk.phone,
         SimulatorGateway.result_code_for(stk.phone),
+        sent_at=stk.created_at,  # the receipt's date agrees with the status query's across midnight
     )
-    resp = requests.post(services.callback_url("simulator"), json=body, timeout=(5, 20))
+    try:
+        resp = requests.post(services.callback_url("simulator"), json=body, timeout=(5, 20))
+    except requests.RequestException as exc:
+        # The error names the callback URL, token included; django-q keeps failed tasks' errors.
+        raise RuntimeError(redact_text_strict(f"Simulated callback not delivered: {exc}")) from None
     if resp.status_code >= 400:
         logger.warning("Simulated callback for STK %s answered HTTP %s", stk_id, resp.status_code)
     return resp.status_code

@@ -5,3 +5,13 @@ class ReconciliationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "reconciliation"
     verbose_name = "Reconciliation"
+
+    def ready(self):
+        from ledger.models import CallbackSource
+        from ledger.services import callback_processor_register
+        from reconciliation.services.receipts import c2b_confirmation_apply
+
+        # Stored C2B confirmations are retried and re-processed like STK callbacks.
+        callback_processor_register(
+            CallbackSource.C2B_CONFIRMATION, lambda log: c2b_confirmation_apply(log=log)
+        )

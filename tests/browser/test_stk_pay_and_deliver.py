@@ -22,7 +22,7 @@ def test_customer_pays_with_the_simulator_and_agent_delivers(
     settings.PAYMENT_GATEWAY = "simulator"
     settings.SIMULATOR_CALLBACK_DELAY = 0
     settings.PUBLIC_BASE_URL = live_server.url  # the simulated callback goes through the real endpoint
-    settings.CALLBACK_TOKEN = "browser-token"
+    settings.STK_CALLBACK_TOKEN = "browser-token"
     settings.STK_RATE_LIMIT = "100/m"
     page = browser_page
 
