@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
@@ -62,6 +63,7 @@ OUTCOME_COLOURS = {
 
 PROMPT_SENT = "Prompt sent to {phone} for {reference} (KES {price}). The order updates when M-Pesa answers."
 PROMPT_FAILED = "{reference}: M-Pesa could not send the prompt: {reason}"
+PROMPT_UNKNOWN = "{reference}: {reason} Do not send another prompt before {lifetime} s have passed."
 CANCELLED = "{reference} cancelled."
 REPROCESSED = "Callback #{pk} re-processed: {outcome}."
 NOT_AUTHENTICATED = "Failed authentication (wrong token / IP not allowed): kept as an excerpt, never applied."
@@ -287,12 +289,21 @@ class OrderAdmin(ModelAdmin):
 
     def _send(self, request, order, send):
         try:
-            send()
+            stk = send()
         except services.StkSendFailed as exc:
             messages.error(request, PROMPT_FAILED.format(reference=order.reference, reason=exc.message))
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
+            if getattr(stk, "status", None) == StkStatus.UNKNOWN:
+                order.refresh_from_db()
+                text = PROMPT_UNKNOWN.format(
+                    reference=order.reference,
+                    reason=order.status_reason,
+                    lifetime=settings.STK_PROMPT_LIFETIME,
+                )
+                messages.warning(request, text)
+                return
             messages.success(
                 request,
                 PROMPT_SENT.format(

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from console.models import AuditEvent
+from ledger import services
 from ledger.models import CallbackLog, CallbackOutcome, JournalEntry, Order, OrderStatus, StkRequest
 from tests.ledger.factories import (  # noqa: F401
     BundleFactory,
@@ -88,6 +89,28 @@ def test_agent_sends_an_stk_push_from_the_admin(client_for, agent):
     assert order.price == bundle.price and order.created_by == agent
     assert order.payer_msisdn == order.recipient_msisdn == "254712345678"
     assert StkRequest.objects.get(order=order).created_by == agent
+
+
+def test_an_unanswered_send_warns_the_agent_not_to_send_again(client_for, agent, settings):
+    """The gateway timed out: the prompt may still reach the phone, so the agent is told to wait."""
+    from unittest import mock
+
+    from ledger.gateways import GatewayUnavailable, SimulatorGateway
+
+    bundle = BundleFactory()
+    c = client_for(agent)
+    timeout = GatewayUnavailable("Daraja did not answer in time", ambiguous=True)
+    with mock.patch.object(SimulatorGateway, "initiate_stk", side_effect=timeout):
+        resp = c.post(
+            CHANGELIST + "stk-push/",
+            {"bundle": bundle.pk, "phone_number": "0712 345 678", "recipient_phone": ""},
+            follow=True,
+        )
+    html = resp.content.decode()
+    assert "may still reach the phone" in html and f"{settings.STK_PROMPT_LIFETIME} s" in html
+    order = Order.objects.get()
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert services.order_retry_allowed(order)[0] is False
 
 
 def test_stk_push_form_rejects_a_bad_phone_and_saves_nothing(client_for, agent):

@@ -347,3 +347,70 @@ def test_a_queued_prompt_cannot_be_sent_again():
     stk = StkRequestFactory()
     allowed, why = services.order_retry_allowed(stk.order)
     assert not allowed and "still waiting" in why
+
+
+# --- holes 3 and 6: malformed figures are a malformed callback ---------------------------------
+def _with_amount(stk, amount, *, drop_metadata=False):
+    body = daraja_success(stk)
+    if drop_metadata:
+        del body["Body"]["stkCallback"]["CallbackMetadata"]
+    else:
+        body["Body"]["stkCallback"]["CallbackMetadata"]["Item"][0]["Value"] = amount
+    return json.dumps(body, allow_nan=True)
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["abc", [150], {}, True, None, -150, 0, float("nan"), float("inf"), 1e20, 150.004, 250000],
+    ids=repr,
+)
+def test_a_daraja_success_with_a_bad_amount_is_400_rejected_and_pays_nothing(client, confirm_on, amount):
+    stk = StkRequestFactory()
+    resp = client.post(DARAJA_URL, data=_with_amount(stk, amount), content_type="application/json")
+    assert resp.status_code == 400
+    log = CallbackLog.objects.get()
+    assert log.outcome == CallbackOutcome.REJECTED
+    assert "Amount" in log.detail or "not a JSON number" in log.detail  # NaN/Infinity are not JSON
+    stk.order.refresh_from_db()
+    assert stk.order.status == OrderStatus.PENDING_PAYMENT and not JournalEntry.objects.exists()
+
+
+def test_a_daraja_success_without_metadata_is_400(client, confirm_on):
+    stk = StkRequestFactory()
+    body = _with_amount(stk, None, drop_metadata=True)
+    assert client.post(DARAJA_URL, data=body, content_type="application/json").status_code == 400
+    assert not JournalEntry.objects.exists()
+
+
+@pytest.mark.parametrize("amount", ["abc", None])
+def test_a_payhero_success_with_a_bad_amount_is_400(client, payhero, amount):
+    body = load("payhero/callback_success.json")
+    body["response"]["Amount"] = amount
+    assert post(client, PAYHERO_URL, body).status_code == 400
+    payhero.order.refresh_from_db()
+    assert payhero.order.status == OrderStatus.PENDING_PAYMENT and not JournalEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xfe{}",  # not UTF-8
+        b'{"Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_1\\u0000", "ResultCode": 0}}}',  # NUL
+        b'{"Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_1", "ResultCode": NaN}}}',
+        b"[" * 10_000 + b"]" * 10_000,  # deep JSON
+        b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+    ],
+    ids=["invalid-utf8", "nul", "resultcode-nan", "deep-list", "deep-object"],
+)
+def test_hostile_bodies_are_400_never_200_or_500(client, confirm_on, raw):
+    resp = client.post(DARAJA_URL, data=raw, content_type="application/json")
+    assert resp.status_code == 400
+    assert CallbackLog.objects.get().outcome == CallbackOutcome.REJECTED
+
+
+@pytest.fixture(autouse=True)
+def _books_balance_after_every_scenario(db):
+    yield
+    from ledger.books import books_check
+
+    assert books_check() == []
