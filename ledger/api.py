@@ -18,11 +18,13 @@ from django_ratelimit.core import is_ratelimited
 from console.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import selectors, services
 from ledger.callbacks import (
+    IP_NOT_ALLOWED,
+    TOO_LARGE,
+    callback_refuse,
     callback_store,
     client_ip,
     ip_is_allowed,
     read_body,
-    rejected_rate_limited,
     stk_token_is_valid,
 )
 from ledger.gateways import CallbackParseError
@@ -198,40 +200,24 @@ def order_status(request, reference: str):
 # ---------------------------------------------------------------------------------------------
 CALLBACK_NOT_FOUND = {"ResultCode": 1, "ResultDesc": "Not found"}
 CALLBACK_FORBIDDEN = {"ResultCode": 1, "ResultDesc": "Forbidden"}
-CALLBACK_TOO_MANY = {"ResultCode": 1, "ResultDesc": "Too many requests"}
-CALLBACK_TOO_LARGE = "Body of {size} bytes is over the {limit}-byte limit"
 WRONG_TOKEN = "Wrong callback token"
-IP_NOT_ALLOWED = "Source IP {ip} is not allowed"
-
-
-def _refuse(request, *, source: str, detail: str, status: int, answer: dict):
-    """Unauthenticated: keep an excerpt (rate-limited per client IP), never apply it."""
-    if rejected_rate_limited(request):
-        return JsonResponse(CALLBACK_TOO_MANY, status=429)
-    callback_store(
-        request,
-        source=source,
-        body=read_body(request),
-        outcome=CallbackOutcome.REJECTED,
-        detail=detail,
-        authenticated=False,
-    )
-    return JsonResponse(answer, status=status)
 
 
 def _callback(request, token: str, source: str):
     if request.method != "POST":
         return JsonResponse({"ResultCode": 1, "ResultDesc": "POST only"}, status=405)
     if not stk_token_is_valid(token):
-        return _refuse(request, source=source, detail=WRONG_TOKEN, status=404, answer=CALLBACK_NOT_FOUND)
+        return callback_refuse(
+            request, source=source, detail=WRONG_TOKEN, status=404, answer=CALLBACK_NOT_FOUND
+        )
     ip = client_ip(request)
     if not ip_is_allowed(ip):
         detail = IP_NOT_ALLOWED.format(ip=ip)
-        return _refuse(request, source=source, detail=detail, status=403, answer=CALLBACK_FORBIDDEN)
+        return callback_refuse(request, source=source, detail=detail, status=403, answer=CALLBACK_FORBIDDEN)
 
     body = read_body(request)
     if body.too_large:
-        detail = CALLBACK_TOO_LARGE.format(size=body.size, limit=settings.CALLBACK_MAX_BODY_BYTES)
+        detail = TOO_LARGE.format(size=body.size, limit=settings.CALLBACK_MAX_BODY_BYTES)
         callback_store(request, source=source, body=body, outcome=CallbackOutcome.REJECTED, detail=detail)
         return JsonResponse({"ResultCode": 1, "ResultDesc": detail}, status=413)
     try:

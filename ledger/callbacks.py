@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_ratelimit.core import is_ratelimited
@@ -117,6 +117,27 @@ def read_body(request: HttpRequest) -> InboundBody:
             size += len(chunk)
         return InboundBody(data=kept[:limit], size=size, too_large=True)
     return InboundBody(data=kept, size=size, too_large=False)
+
+
+TOO_MANY = {"ResultCode": 1, "ResultDesc": "Too many requests"}
+TOO_LARGE = "Body of {size} bytes is over the {limit}-byte limit"
+IP_NOT_ALLOWED = "Source IP {ip} is not allowed"
+
+
+def callback_refuse(request: HttpRequest, *, source: str, detail: str, status: int, answer: dict):
+    """A request that failed its token or IP check: keep an excerpt (rate-limited per client IP,
+    429 past CALLBACK_REJECTED_RATE, nothing stored), never apply it; answer ``status``."""
+    if rejected_rate_limited(request):
+        return JsonResponse(TOO_MANY, status=429)
+    callback_store(
+        request,
+        source=source,
+        body=read_body(request),
+        outcome=CallbackOutcome.REJECTED,
+        detail=detail,
+        authenticated=False,
+    )
+    return JsonResponse(answer, status=status)
 
 
 def callback_store(

@@ -634,19 +634,23 @@ def _receipt_or_none(value) -> str | None:
         return None
 
 
+def _unknown_sends():
+    """Sends without any gateway id (the push timed out): unknown, or unknown and since expired."""
+    return StkRequest.objects.filter(
+        Q(checkout_request_id__isnull=True) | Q(checkout_request_id=""),
+        gateway_reference="",
+        status__in=(StkStatus.UNKNOWN, StkStatus.EXPIRED),
+    )
+
+
 def unknown_prompts_open(*, now=None) -> list[StkRequest]:
     """Sends without any gateway id whose order still waits (or expired) unpaid: the prompts a
     till receipt may turn out to have paid. Few by nature (timeouts only)."""
     now = now or timezone.now()
     since = now - timedelta(days=settings.GATEWAY_TIME_WINDOW_DAYS)
     return list(
-        StkRequest.objects.filter(
-            Q(checkout_request_id__isnull=True) | Q(checkout_request_id=""),
-            gateway_reference="",
-            status__in=(StkStatus.UNKNOWN, StkStatus.EXPIRED),
-            created_at__gte=since,
-            order__status__in=(OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED),
-        )
+        _unknown_sends()
+        .filter(created_at__gte=since, order__status__in=(OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED))
         .select_related("order")
         .order_by("pk")
     )
@@ -805,11 +809,7 @@ def unknown_prompt_candidates(*, phone: str | None, amount, at) -> list[StkReque
     window = timedelta(seconds=settings.STK_EXPIRE_AFTER)
     skew = timedelta(seconds=settings.CLOCK_SKEW_SECONDS)
     return list(
-        StkRequest.objects.filter(
-            Q(checkout_request_id__isnull=True) | Q(checkout_request_id=""),
-            # A send without any gateway id: unknown, or unknown and since expired.
-            gateway_reference="",
-            status__in=(StkStatus.UNKNOWN, StkStatus.EXPIRED),
+        _unknown_sends().filter(
             phone=phone,
             amount=amount,
             created_at__gte=at - window,

@@ -15,12 +15,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from ledger.callbacks import (
+    IP_NOT_ALLOWED,
+    TOO_LARGE,
     c2b_token_is_valid,
+    callback_refuse,
     callback_store,
     client_ip,
     ip_is_allowed,
     read_body,
-    rejected_rate_limited,
 )
 from ledger.models import CallbackLog, CallbackOutcome, CallbackSource
 from reconciliation.services.errors import InvalidC2BPayload
@@ -33,25 +35,11 @@ VALIDATION_ACCEPTED_DETAIL = "Accepted."
 VALIDATION_REJECTED_AMOUNT = {"ResultCode": "C2B00013", "ResultDesc": "Rejected"}
 VALIDATION_REJECTED_OTHER = {"ResultCode": "C2B00016", "ResultDesc": "Rejected"}
 FORBIDDEN = {"ResultCode": 1, "ResultDesc": "Forbidden"}
-TOO_MANY = {"ResultCode": 1, "ResultDesc": "Too many requests"}
-TOO_LARGE = "Body of {size} bytes is over the {limit}-byte limit"
 WRONG_TOKEN = "Wrong C2B callback token"
-IP_NOT_ALLOWED = "Source IP {ip} is not allowed"
 
 
 def _refuse(request, *, source: str, detail: str):
-    """Unauthenticated: keep an excerpt (rate-limited per client IP), never apply it."""
-    if rejected_rate_limited(request):
-        return JsonResponse(TOO_MANY, status=429)
-    callback_store(
-        request,
-        source=source,
-        body=read_body(request),
-        outcome=CallbackOutcome.REJECTED,
-        detail=detail,
-        authenticated=False,
-    )
-    return JsonResponse(FORBIDDEN, status=403)
+    return callback_refuse(request, source=source, detail=detail, status=403, answer=FORBIDDEN)
 
 
 def _confirmation_rejected(detail: str, field: str | None) -> dict:

@@ -81,7 +81,7 @@ def simulator_receipt(stk) -> str:
     return receipt_for(stk.checkout_request_id, stk.created_at)
 
 
-def daraja_callback_body(stk, *, code=0, amount=None, receipt=None) -> dict:
+def daraja_callback_body(stk, *, code=0, amount=None, receipt=None, phone=None) -> dict:
     """A Daraja STK callback for `stk`, dated now (success carries the metadata items; failure none).
 
     The receipt defaults to the one the simulator confirms, so a success passes confirmation.
@@ -105,7 +105,7 @@ def daraja_callback_body(stk, *, code=0, amount=None, receipt=None) -> dict:
                 {"Name": "MpesaReceiptNumber", "Value": receipt},
                 {"Name": "Balance"},
                 {"Name": "TransactionDate", "Value": paid_at},
-                {"Name": "PhoneNumber", "Value": int(stk.phone)},
+                {"Name": "PhoneNumber", "Value": int(phone or stk.phone)},
             ]
         }
     return {"Body": {"stkCallback": callback}}

@@ -7,12 +7,10 @@ import re
 import pytest
 from django.core.management import call_command
 from django.test import Client
-from django.utils import timezone
 
 from ledger import services
-from ledger.gateways.base import EAT
 from ledger.models import CallbackLog, CallbackOutcome, JournalEntry, Order, OrderStatus
-from tests.ledger.factories import ledger_settings  # noqa: F401
+from tests.ledger.factories import daraja_callback_body, ledger_settings  # noqa: F401
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db, pytest.mark.usefixtures("ledger_settings")]
 
@@ -59,27 +57,7 @@ def test_a_forged_success_from_what_an_agent_sees_pays_nothing(agent, bundles, s
     assert settings.STK_CALLBACK_TOKEN not in seen
     assert stk.checkout_request_id in seen  # the agent does see the prompt's ids
 
-    forged = {
-        "Body": {
-            "stkCallback": {
-                "MerchantRequestID": stk.merchant_request_id,
-                "CheckoutRequestID": stk.checkout_request_id,
-                "ResultCode": 0,
-                "ResultDesc": "The service request is processed successfully.",
-                "CallbackMetadata": {
-                    "Item": [
-                        {"Name": "Amount", "Value": int(order.price)},
-                        {"Name": "MpesaReceiptNumber", "Value": "UFAKE12345"},
-                        {
-                            "Name": "TransactionDate",
-                            "Value": int(timezone.now().astimezone(EAT).strftime("%Y%m%d%H%M%S")),
-                        },
-                        {"Name": "PhoneNumber", "Value": int(order.payer_msisdn)},
-                    ]
-                },
-            }
-        }
-    }
+    forged = daraja_callback_body(stk, receipt="UFAKE12345")
     # Every callback-looking path the pages show (redacted), and the real one (a leaked token).
     paths = set(re.findall(r"/api/callbacks/[^\s\"'<]+", seen)) | {"/api/callbacks/daraja/***/"}
     paths.add(f"/api/callbacks/daraja/{settings.STK_CALLBACK_TOKEN}/")

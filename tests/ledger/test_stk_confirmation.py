@@ -12,9 +12,8 @@ import responses
 from django.utils import timezone
 
 from ledger import services
-from ledger.gateways.base import EAT
 from ledger.models import CallbackLog, CallbackOutcome, JournalEntry, OrderStatus, StkStatus
-from tests.ledger.factories import StkRequestFactory, ledger_settings  # noqa: F401
+from tests.ledger.factories import StkRequestFactory, daraja_callback_body, ledger_settings  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_settings")]
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -60,29 +59,8 @@ def payhero(confirm_on):
     )
 
 
-def now_stamp() -> int:
-    return int(timezone.now().astimezone(EAT).strftime("%Y%m%d%H%M%S"))
-
-
 def daraja_success(stk, *, receipt="UKR8X8UGJW", amount=None, phone=None) -> dict:
-    return {
-        "Body": {
-            "stkCallback": {
-                "MerchantRequestID": stk.merchant_request_id,
-                "CheckoutRequestID": stk.checkout_request_id,
-                "ResultCode": 0,
-                "ResultDesc": "The service request is processed successfully.",
-                "CallbackMetadata": {
-                    "Item": [
-                        {"Name": "Amount", "Value": amount if amount is not None else int(stk.amount)},
-                        {"Name": "MpesaReceiptNumber", "Value": receipt},
-                        {"Name": "TransactionDate", "Value": now_stamp()},
-                        {"Name": "PhoneNumber", "Value": int(phone or stk.phone)},
-                    ]
-                },
-            }
-        }
-    }
+    return daraja_callback_body(stk, receipt=receipt, amount=amount, phone=phone)
 
 
 def query_answer(stk, code="0"):
