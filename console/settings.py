@@ -266,6 +266,8 @@ STK_PROMPT_LIFETIME = env.int("STK_PROMPT_LIFETIME", default=120)  # seconds
 MAX_PAYMENT_AMOUNT = Decimal(env("MAX_PAYMENT_AMOUNT", default="250000"))
 CLOCK_SKEW_SECONDS = env.int("CLOCK_SKEW_SECONDS", default=300)
 GATEWAY_TIME_WINDOW_DAYS = env.int("GATEWAY_TIME_WINDOW_DAYS", default=3)  # callback/C2B timestamps
+# Statement rows and pasted or forwarded SMS may not be dated before the till opened.
+TILL_START_DATE = env.date("TILL_START_DATE", default="2020-01-01")
 # Total time one customer request may spend on gateway calls (token + push), below the web
 # server's worker timeout (gunicorn's default 30 s).
 GATEWAY_REQUEST_BUDGET = env.float("GATEWAY_REQUEST_BUDGET", default=25.0)  # seconds

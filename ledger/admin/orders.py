@@ -555,11 +555,9 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "checkout_request_id",
         "receipt",
         "display_amount",
-        "remote_ip",
         "display_size_short",
         "display_detail",
-        "attempts",
-    ]
+    ]  # source IP and attempts are on the callback's page: twelve columns made every row tall
     list_filter = [
         ("outcome", ChoicesDropdownFilter),
         ("source", ChoicesDropdownFilter),
