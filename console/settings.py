@@ -4,6 +4,7 @@ Everything is read from the environment (django-environ); production differs fro
 only by environment values. See README.md "Settings" and .env.example.
 """
 
+import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -267,7 +268,7 @@ MAX_PAYMENT_AMOUNT = Decimal(env("MAX_PAYMENT_AMOUNT", default="250000"))
 CLOCK_SKEW_SECONDS = env.int("CLOCK_SKEW_SECONDS", default=300)
 GATEWAY_TIME_WINDOW_DAYS = env.int("GATEWAY_TIME_WINDOW_DAYS", default=3)  # callback/C2B timestamps
 # Statement rows and pasted or forwarded SMS may not be dated before the till opened.
-TILL_START_DATE = env.date("TILL_START_DATE", default="2020-01-01")
+TILL_START_DATE = datetime.date.fromisoformat(env("TILL_START_DATE", default="2020-01-01"))
 # Total time one customer request may spend on gateway calls (token + push), below the web
 # server's worker timeout (gunicorn's default 30 s).
 GATEWAY_REQUEST_BUDGET = env.float("GATEWAY_REQUEST_BUDGET", default=25.0)  # seconds
