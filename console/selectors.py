@@ -252,6 +252,20 @@ def stk_health(hours: int = 24) -> dict:
     }
 
 
+def entries_after_close(days: int = 30) -> dict:
+    """Entries of the last ``days`` whose money moved on a closed day (booked on the next open
+    one): finance should look at the closed day again."""
+    from django.db.models import F
+
+    from ledger.models import JournalEntry
+
+    since = timezone.now() - dt.timedelta(days=days)
+    count = JournalEntry.objects.filter(
+        posted_at__gte=since, value_at__isnull=False, posted_at__gt=F("value_at")
+    ).count()
+    return {"count": count, "url": changelist("ledger.journalentry", after_close="yes"), "days": days}
+
+
 # ---------------------------------------------------------------------------------------------
 # Background jobs
 # ---------------------------------------------------------------------------------------------

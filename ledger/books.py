@@ -7,14 +7,17 @@ the same event returns the entry it already made.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from console.audit import audit_record
 from console.exceptions import DomainError
-from ledger.models import Account, EntryCounter, EntryKind, JournalEntry, Order, Posting
+from ledger.models import Account, BooksClosedDay, EntryCounter, EntryKind, JournalEntry, Order, Posting
 
 CENT = Decimal("0.01")
 
@@ -36,6 +39,69 @@ class UnbalancedEntry(DomainError):
 
 class InvalidEntry(DomainError):
     """This entry cannot be posted."""
+
+
+class DayNotClosed(DomainError):
+    """That day's books are not closed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed days: an entry whose money moved on a closed day is booked on the next open day
+# ---------------------------------------------------------------------------------------------
+NAIROBI = ZoneInfo("Africa/Nairobi")
+DAY_NOT_CLOSED = "The books for {day} are not closed."
+
+
+def nairobi_day(when: dt.datetime) -> dt.date:
+    return when.astimezone(NAIROBI).date()
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=NAIROBI)
+
+
+def closed_days(since: dt.date) -> set[dt.date]:
+    return set(BooksClosedDay.objects.filter(day__gte=since).values_list("day", flat=True))
+
+
+def booking_time(value_at: dt.datetime, closed: set[dt.date] | None = None) -> dt.datetime:
+    """When an entry whose money moved at ``value_at`` is booked: then, unless that Nairobi day is
+    closed, in which case at the start of the first open day after it (a closed day's figures
+    never change; the entry is listed on it as "after close")."""
+    day = nairobi_day(value_at)
+    closed = closed_days(day) if closed is None else closed
+    if day not in closed:
+        return value_at
+    while day in closed:
+        day += dt.timedelta(days=1)
+    return day_start(day)
+
+
+@transaction.atomic
+def books_day_close(*, day: dt.date, user=None) -> BooksClosedDay:
+    """Close ``day``'s books (idempotent): later entries for it are booked on the next open day."""
+    try:
+        with transaction.atomic():
+            closed, created = BooksClosedDay.objects.get_or_create(
+                day=day, defaults={"closed_by": user if getattr(user, "pk", None) else None}
+            )
+    except IntegrityError:  # a concurrent close of the same day won
+        closed, created = BooksClosedDay.objects.get(day=day), False
+    if created:
+        audit_record(actor=user, action="books.day_closed", obj=closed, after={"day": day.isoformat()})
+    return closed
+
+
+@transaction.atomic
+def books_day_reopen(*, day: dt.date, user, reason: str) -> None:
+    """Reopen ``day``'s books with a reason (audited). Raises DayNotClosed."""
+    reason = _require_reason(reason)
+    closed = BooksClosedDay.objects.select_for_update().filter(day=day).first()
+    if closed is None:
+        raise DayNotClosed(DAY_NOT_CLOSED.format(day=day.isoformat()))
+    after = {"day": day.isoformat()}
+    audit_record(actor=user, action="books.day_reopened", obj=closed, after=after, reason=reason)
+    closed.delete()
 
 
 def _accounts(keys: Iterable[str]) -> dict[str, Account]:
@@ -72,6 +138,8 @@ def entry_post(
 ) -> JournalEntry:
     """Post one balanced entry. `lines` are (account key, signed amount): + debit, - credit.
 
+    ``posted_at`` is when the money moved (default now): it is kept as the entry's value date,
+    and the entry is booked then, or on the next open day when that day is closed.
     Atomic. Idempotent by `idempotency_key`: the entry already posted under the key is returned
     unchanged. Raises UnbalancedEntry or InvalidEntry and writes nothing on bad input.
     """
@@ -96,13 +164,15 @@ def entry_post(
         raise UnbalancedEntry(f"Debits and credits differ by {total}.")
     accounts = _accounts(k for k, _ in amounts)
 
+    value_at = posted_at or timezone.now()
     seq, number = _next_number()
     # A concurrent post of the same key fails here on the unique key and rolls back whole.
     entry = JournalEntry.objects.create(
         seq=seq,
         number=number,
         kind=kind,
-        posted_at=posted_at or timezone.now(),
+        posted_at=booking_time(value_at),
+        value_at=value_at,
         memo=memo[:255],
         reason=reason,
         created_by=created_by,
@@ -194,6 +264,7 @@ def post_till_receipts_bulk(receipts: list[tuple[str, Decimal, object]]) -> int:
         if amount <= 0 or amount != amount.quantize(CENT):
             raise InvalidEntry(f"Receipt {code}: {amount} is not a positive amount in cents.")
     accounts = _accounts([MPESA_TILL, UNALLOCATED])
+    closed = closed_days(min(nairobi_day(paid_at) for *_, paid_at in todo))
     counter = EntryCounter.objects.select_for_update().get_or_create(name="journal")[0]
     first = counter.last + 1
     counter.last += len(todo)
@@ -204,7 +275,8 @@ def post_till_receipts_bulk(receipts: list[tuple[str, Decimal, object]]) -> int:
                 seq=first + i,
                 number=f"JE-{first + i:06d}",
                 kind=EntryKind.TILL_RECEIPT,
-                posted_at=paid_at,
+                posted_at=booking_time(paid_at, closed),
+                value_at=paid_at,
                 memo=f"Till receipt {code}",
                 receipt_code=code,
                 channel="till",

@@ -256,7 +256,12 @@ class JournalEntry(ImmutableModel):
     seq = models.PositiveBigIntegerField(unique=True, editable=False)
     number = models.CharField(max_length=16, unique=True, editable=False)  # JE-000001, gapless
     kind = models.CharField(max_length=20, choices=EntryKind.choices, db_index=True)
+    # When it was booked: never inside a closed day (an entry for a closed day books on the next
+    # open one). Trial balance, exports and the daily close read this.
     posted_at = models.DateTimeField(db_index=True)
+    # When the money moved (the receipt's or payment's time). Empty on entries booked before value
+    # dates existed: their value date is their posting date (see `value_time`).
+    value_at = models.DateTimeField("value date", null=True, blank=True, db_index=True)
     memo = models.CharField(max_length=255, blank=True)
     reason = models.TextField(blank=True, help_text="Required for refunds, adjustments and reversals")
     created_by = models.ForeignKey(
@@ -286,6 +291,32 @@ class JournalEntry(ImmutableModel):
 
     def __str__(self):
         return self.number
+
+    @property
+    def value_time(self):
+        return self.value_at or self.posted_at
+
+    @property
+    def after_close(self) -> bool:
+        """Booked on a later day than its money moved, because that day was closed."""
+        return self.value_at is not None and self.posted_at > self.value_at
+
+
+class BooksClosedDay(models.Model):
+    """A Nairobi day whose books are closed: nothing is posted inside it until it is reopened."""
+
+    day = models.DateField(unique=True)
+    closed_at = models.DateTimeField(auto_now_add=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = "closed day"
+
+    def __str__(self):
+        return f"Books closed {self.day}"
 
 
 class Posting(ImmutableModel):

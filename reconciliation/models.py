@@ -246,6 +246,12 @@ class DayClose(models.Model):
     closed_at = models.DateTimeField(auto_now_add=True)
     figures = models.JSONField(default=dict)
     balanced = models.BooleanField(default=False)
+    # Finance may reopen a closed day with a reason (audited) and close it again later.
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reopen_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-day"]

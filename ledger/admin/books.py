@@ -11,7 +11,7 @@ import tempfile
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -22,7 +22,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFil
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin, ReadOnlyAdminMixin, money
+from console.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
 from console.exceptions import DomainError
 from ledger import book_selectors, books, exports
 from ledger.book_forms import AdjustmentForm, AsOfForm, DayForm, ExportForm, ReasonForm
@@ -124,11 +124,27 @@ class PostingInline(ReadOnlyAdminMixin, TabularInline):
         return super().get_queryset(request).select_related("account")
 
 
+class AfterCloseFilter(admin.SimpleListFilter):
+    """Entries whose money moved on a closed day and were booked on the next open day."""
+
+    title = "booked after close"
+    parameter_name = "after_close"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes: value date in a closed day")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(value_at__isnull=False, posted_at__gt=F("value_at"))
+        return queryset
+
+
 @admin.register(JournalEntry)
 class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "number",
         "posted_at",
+        "display_value_date",
         "kind",
         "display_amount",
         "order",
@@ -145,6 +161,7 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
         ("kind", ChoicesDropdownFilter),
         ("posted_at", RangeDateTimeFilter),
         "channel",
+        AfterCloseFilter,
     ]
     list_filter_submit = True
     list_select_related = ["order", "reverses", "reversed_by"]
@@ -156,6 +173,7 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "number",
         "kind",
         "posted_at",
+        "display_value_date",
         "memo",
         "reason",
         "order",
@@ -169,6 +187,12 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
     readonly_fields = fields
     actions_list = ["post_adjustment", "daily_summary", "trial_balance"]
     actions_detail = ["reverse_entry"]
+
+    @display(description="value date (Nairobi)", ordering="value_at")
+    def display_value_date(self, obj):
+        if not obj.after_close:
+            return nairobi(obj.value_time)
+        return format_html("{} <span class='text-red-600'>(after close)</span>", nairobi(obj.value_at))
 
     def get_queryset(self, request):
         # A correlated subquery per shown row, not a GROUP BY over the whole journal.
