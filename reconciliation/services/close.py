@@ -4,6 +4,10 @@
 2. books: the movement of the M-Pesa till account that day (entries posted at the payment time);
 3. delivered: till-channel orders delivered that day, at the amount paid.
 The day balances when all three agree. Each difference lists the rows behind it.
+
+Closing a day also closes its books: money that turns up later for it (a pasted SMS, a late
+statement row) is booked on the next open day, so the closed figures never change; it is listed
+on the closed day as "after close". Finance can reopen a day with a reason and close it again.
 """
 
 from __future__ import annotations
@@ -13,15 +17,22 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from console.audit import audit_record
 from ledger import books
-from ledger.models import Channel, Order, OrderStatus, Posting
+from ledger.models import Channel, JournalEntry, Order, OrderStatus, Posting
 from reconciliation.models import DayClose, TillReceipt
 
-from .errors import DAY_ALREADY_CLOSED, DayAlreadyClosed
+from .errors import (
+    DAY_ALREADY_CLOSED,
+    DAY_NOT_CLOSED,
+    REOPEN_REASON_REQUIRED,
+    DayAlreadyClosed,
+    DayNotClosed,
+)
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 ZERO = Decimal("0.00")
@@ -37,10 +48,21 @@ def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
+def after_close_entries(day: dt.date):
+    """Entries whose money moved on ``day`` but that were booked later, because it was closed."""
+    start, end = day_bounds(day)
+    return JournalEntry.objects.filter(
+        value_at__gte=start, value_at__lt=end, posted_at__gte=end, posted_at__gt=F("value_at")
+    ).order_by("seq")
+
+
 def day_figures(*, day: dt.date) -> dict:
     """Totals and differences for ``day`` (read-only). Amounts are strings for JSON."""
     start, end = day_bounds(day)
-    receipts = TillReceipt.objects.filter(paid_at__gte=start, paid_at__lt=end)
+    # Money of this day booked after it was closed: listed apart, so the closed figures stand.
+    after_close = after_close_entries(day)
+    late_codes = [c for c in after_close.values_list("receipt_code", flat=True) if c]
+    receipts = TillReceipt.objects.filter(paid_at__gte=start, paid_at__lt=end).exclude(code__in=late_codes)
     paid_in = _cents(receipts.aggregate(s=Coalesce(Sum("amount"), ZERO))["s"])
     till_postings = Posting.objects.filter(
         account__key=books.MPESA_TILL, entry__posted_at__gte=start, entry__posted_at__lt=end
@@ -88,8 +110,13 @@ def day_figures(*, day: dt.date) -> dict:
             }
         )
     delivered_sum = _cents(delivered_sum)
+    late = [
+        {"entry": n, "kind": k, "receipt": r, "booked": timezone.localtime(p).isoformat(timespec="minutes")}
+        for n, k, r, p in after_close.values_list("number", "kind", "receipt_code", "posted_at")[:ROW_LIMIT]
+    ]
     return {
         "day": day.isoformat(),
+        "after_close": late,
         "paid_in": str(paid_in),
         "receipts": receipts.count(),
         "books_till_movement": str(books_movement),
@@ -102,26 +129,53 @@ def day_figures(*, day: dt.date) -> dict:
 
 @transaction.atomic
 def day_close(*, day: dt.date, user, note: str = "") -> DayClose:
-    """Record finance's sign-off on ``day`` with the figures as they are now. Atomic.
+    """Record finance's sign-off on ``day`` with the figures as they are now, and close its books.
 
-    Raises DayAlreadyClosed when the day already has a sign-off.
+    Atomic. Raises DayAlreadyClosed when the day already has a sign-off that was not reopened;
+    a reopened day is closed again on the same record (the audit trail keeps every close).
     """
-    existing = DayClose.objects.filter(day=day).select_related("closed_by").first()
-    if existing:
+    locked = DayClose.objects.select_for_update(of=("self",))  # not the nullable closed_by join
+    existing = locked.filter(day=day).select_related("closed_by").first()
+    if existing and existing.reopened_at is None:
         who = existing.closed_by.get_username() if existing.closed_by_id else "system"
         raise DayAlreadyClosed(DAY_ALREADY_CLOSED.format(day=day.isoformat(), who=who))
     figures = day_figures(day=day)
     if note:
         figures["note"] = note
-    try:
-        with transaction.atomic():
-            close = DayClose.objects.create(
-                day=day,
-                closed_by=user if getattr(user, "pk", None) else None,
-                figures=figures,
-                balanced=figures["balanced"],
-            )
-    except IntegrityError:
-        raise DayAlreadyClosed(DAY_ALREADY_CLOSED.format(day=day.isoformat(), who="someone else"))
+    closer = user if getattr(user, "pk", None) else None
+    if existing:
+        existing.closed_by, existing.closed_at, existing.figures = closer, timezone.now(), figures
+        existing.balanced = figures["balanced"]
+        existing.reopened_at, existing.reopened_by, existing.reopen_reason = None, None, ""
+        existing.save()
+        close = existing
+    else:
+        try:
+            with transaction.atomic():
+                close = DayClose.objects.create(
+                    day=day, closed_by=closer, figures=figures, balanced=figures["balanced"]
+                )
+        except IntegrityError:
+            raise DayAlreadyClosed(DAY_ALREADY_CLOSED.format(day=day.isoformat(), who="someone else"))
+    books.books_day_close(day=day, user=user)
     audit_record(actor=user, action="day.closed", obj=close, after=figures, reason=note)
+    return close
+
+
+@transaction.atomic
+def day_reopen(*, day: dt.date, user, reason: str) -> DayClose:
+    """Reopen a closed day with a reason (audited): its books accept entries again until it is
+    closed again. Raises DayNotClosed, or ReconciliationError without a reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DayNotClosed(REOPEN_REASON_REQUIRED)
+    close = DayClose.objects.select_for_update().filter(day=day).first()
+    if close is None or close.reopened_at is not None:
+        raise DayNotClosed(DAY_NOT_CLOSED.format(day=day.isoformat()))
+    close.reopened_at = timezone.now()
+    close.reopened_by = user if getattr(user, "pk", None) else None
+    close.reopen_reason = reason
+    close.save(update_fields=["reopened_at", "reopened_by", "reopen_reason"])
+    books.books_day_reopen(day=day, user=user, reason=reason)
+    audit_record(actor=user, action="day.reopened", obj=close, after={"day": day.isoformat()}, reason=reason)
     return close

@@ -13,6 +13,8 @@ REASON_REQUIRED = "Give a reason."
 NOT_VERIFIED = "Only a verified claim can be undone; this one is {status}."
 ORDER_DELIVERED = "Order {order} was already delivered; refund it instead of undoing the verification."
 DAY_ALREADY_CLOSED = "{day} was already closed by {who}."
+DAY_NOT_CLOSED = "{day} is not closed."
+REOPEN_REASON_REQUIRED = "Say why the day is reopened."
 BAD_C2B = "Not a C2B payment: {detail}"
 C2B_NOT_UTF8 = "the body is not UTF-8 text"
 C2B_NOT_JSON = "the body is not JSON"
@@ -54,6 +56,10 @@ class VerificationInvalid(ReconciliationError):
 
 class DayAlreadyClosed(ReconciliationError):
     """The day already has a sign-off."""
+
+
+class DayNotClosed(ReconciliationError):
+    """The day has no sign-off to reopen."""
 
 
 class InvalidC2BPayload(ReconciliationError):

@@ -27,6 +27,9 @@ class Command(BaseCommand):
                 f"books {figures['books_till_movement']}, delivered {figures['delivered']} "
                 f"({figures['orders_delivered']} orders)"
             )
+            for row in figures["after_close"]:
+                line = f"AFTER CLOSE {row['entry']} {row['kind']} {row['receipt']} booked {row['booked']}"
+                self.stdout.write(line)
             for diff in figures["differences"]:
                 self.stdout.write(f"DIFFERENCE {diff['check']}: {diff['difference']}")
                 for key, rows in diff.items():
