@@ -8,6 +8,7 @@
   var SETTLED_OK = ["paid", "delivered"];
   var SETTLED_BAD = ["failed", "expired", "cancelled", "needs_review"];
   var CHECK_PHONE = "Check your phone and enter your M-Pesa PIN";
+  var SLOW_SEND = "M-Pesa is slow to answer. If the PIN prompt reaches your phone, enter your PIN: this page updates when the payment arrives.";
 
   function csrfToken(form) {
     var input = form && form.querySelector("input[name=csrfmiddlewaretoken]");
@@ -115,6 +116,12 @@
           var o = res.body || {};
           if (res.status === 201 || res.status === 200) {
             showStatus(CHECK_PHONE, "");
+            poll(o.poll_url, Date.now());
+            return;
+          }
+          if (res.status === 202) {
+            // M-Pesa did not answer the send: the prompt may still arrive, so never offer a resend here.
+            showStatus(SLOW_SEND, "");
             poll(o.poll_url, Date.now());
             return;
           }

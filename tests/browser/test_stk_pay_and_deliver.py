@@ -60,3 +60,31 @@ def test_customer_pays_with_the_simulator_and_agent_delivers(
 
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED and order.delivered_by == agent
+
+
+def test_a_send_without_answer_tells_the_customer_to_watch_the_phone(
+    live_server, settings, bundles, browser_page
+):
+    """The gateway timed out on the push: the page never claims failure nor offers a second prompt."""
+    from unittest import mock
+
+    from django.core.cache import cache
+
+    from ledger.gateways import GatewayUnavailable, SimulatorGateway
+    from ledger.models import StkStatus
+
+    cache.clear()
+    settings.PAYMENT_GATEWAY = "simulator"
+    settings.STK_RATE_LIMIT = "100/m"
+    page = browser_page
+    timeout = GatewayUnavailable("Daraja did not answer in time", ambiguous=True)
+    with mock.patch.object(SimulatorGateway, "initiate_stk", side_effect=timeout):
+        page.goto(f"{live_server.url}/pay/daily-2gb/")
+        page.fill("#phone_number", "0712 345 678")
+        page.click("#stk-form button[type=submit]")
+        status = page.locator("#stk-status .status-text")
+        status.filter(has_text=re.compile("slow to answer")).wait_for()
+    screenshot(page, "stk_send_unknown")
+    order = Order.objects.get()
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert order.stk_requests.get().status == StkStatus.UNKNOWN
