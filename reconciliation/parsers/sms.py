@@ -5,6 +5,11 @@ reversal, Fuliza (§3.3). Merchant side: till owner receives a payment (§3.4).
 Whitespace is collapsed and every space around punctuation is optional, because
 Safaricom's spacing is irregular (``Confirmed.on``, ``PMKsh40.00``, ``PM.New``).
 Trailing promotional text is ignored.
+
+A till SMS becomes a receipt only when its time and amount are possible (``till_sms_problem``):
+not before ``TILL_START_DATE``, not after now + ``CLOCK_SKEW_SECONDS``, and a positive amount with
+at most two decimals below ``MAX_PAYMENT_AMOUNT``. ``plausible_receipt_time`` is shared with the
+statement parser.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+
 from console.phones import try_normalise_msisdn
+from console.plausible import Implausible, clock_skew, plausible_amount
 
 from .codes import normalise_code
 
@@ -28,6 +36,12 @@ KIND_RECEIVED = "received"
 KIND_TILL_RECEIVED = "till_received"
 KIND_REVERSAL = "reversal"
 KIND_FULIZA = "fuliza"
+
+DEFAULT_TILL_START_DATE = dt.date(2020, 1, 1)
+RECEIPT_IN_FUTURE = "{what} {when} is in the future: a payment cannot be later than now."
+RECEIPT_BEFORE_START = "{what} {when} is before the till started taking payments ({start}, TILL_START_DATE)."
+SMS_NO_TIME = "the date and time could not be read"
+SMS_REFUSED = "{code}: {reason}"
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,8 @@ class ParsedSms:
 _S = r"\s*"
 _CODE = r"(?P<code>[A-Za-z0-9]{10})"
 _CONFIRMED = rf"{_CODE}{_S}confirmed\.?{_S}"
-_MONEY = r"K(?:sh|es)\.?{s}(?P<{name}>\d+(?:,\d{{3}})*(?:\.\d{{1,2}})?)"
+# ASCII digits only: Decimal would also read other scripts' digits ("１５０") as a number.
+_MONEY = r"K(?:sh|es)\.?{s}(?P<{name}>[0-9]+(?:,[0-9]{{3}})*(?:\.[0-9]{{1,2}})?)"
 _AMOUNT = _MONEY.format(s=_S, name="amount")
 _DATE = r"(?P<date>\d{1,2}/\d{1,2}/\d{2,4})"
 _TIME = r"(?P<time>\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]\.?\s*M\.?)?)"
@@ -122,8 +137,9 @@ def _occurred_at(date_text: str | None, time_text: str | None) -> dt.datetime | 
     """``d/m/yy`` + ``h:mm AM`` (or 24h ``HH:MM``) as an aware Nairobi datetime."""
     if not date_text or not time_text:
         return None
-    day, month, year = (int(p) for p in date_text.split("/"))
-    year += 2000 if year < 100 else 0
+    day, month, year_text = date_text.split("/")
+    day, month, year = int(day), int(month), int(year_text)
+    year += 2000 if len(year_text) == 2 else 0  # "0001" is year 1, not 2001
     clock = re.sub(r"[\s.]", "", time_text).upper()
     meridiem = clock[-2:] if clock.endswith(("AM", "PM")) else ""
     parts = [int(p) for p in clock.rstrip("APM").split(":")]
@@ -212,3 +228,46 @@ def find_sms_in_text(text: str) -> list[ParsedSms]:
         if parsed and parsed not in results:
             results.append(parsed)
     return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Possible receipts
+# ---------------------------------------------------------------------------------------------
+def till_start() -> dt.datetime:
+    """The first moment a till payment can have: midnight (Nairobi) of ``TILL_START_DATE``."""
+    day = getattr(settings, "TILL_START_DATE", DEFAULT_TILL_START_DATE)
+    return dt.datetime.combine(day, dt.time.min, tzinfo=NAIROBI)
+
+
+def plausible_receipt_time(
+    when: dt.datetime, *, what: str = "The payment time", now: dt.datetime | None = None
+) -> dt.datetime:
+    """A till payment's time: not after now + CLOCK_SKEW_SECONDS, not before TILL_START_DATE.
+
+    Raises Implausible with a readable reason (``what`` names the value in it).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    if when > now + clock_skew():
+        raise Implausible(RECEIPT_IN_FUTURE.format(what=what, when=_show_time(when)))
+    start = till_start()
+    if when < start:
+        raise Implausible(RECEIPT_BEFORE_START.format(what=what, when=_show_time(when), start=start.date()))
+    return when
+
+
+def _show_time(when: dt.datetime) -> str:
+    # Fixed layout: strftime writes year 1 as "1", which reads like a typo rather than the year.
+    return f"{when.day:02d}-{when.month:02d}-{when.year:04d} {when.hour:02d}:{when.minute:02d}"
+
+
+def till_sms_problem(sms: ParsedSms, *, now: dt.datetime | None = None) -> str | None:
+    """Why this till SMS cannot be a receipt ("CODE: reason"), or None when its time and amount
+    are possible (see the module docstring). Pure: nothing is read from the database."""
+    try:
+        if sms.occurred_at is None:
+            raise Implausible(SMS_NO_TIME)
+        plausible_receipt_time(sms.occurred_at, what="the payment time", now=now)
+        plausible_amount(format(sms.amount, "f"), what="the amount")
+    except Implausible as exc:
+        return SMS_REFUSED.format(code=sms.code, reason=exc.message)
+    return None

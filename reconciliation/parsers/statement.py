@@ -5,6 +5,12 @@ rows with money paid in are receipts; every other row is kept with a skip reason
 operator can see why it was not imported. Bad amounts or dates become :class:`RowError`
 entries (the caller refuses to save anything when there are errors); a file that is not a
 statement at all raises :class:`StatementFormatError`.
+
+A receipt row must also be possible: Paid In positive, at most two decimals, below
+``MAX_PAYMENT_AMOUNT``; completed neither after now + ``CLOCK_SKEW_SECONDS`` nor before
+``TILL_START_DATE``. A payment-in row ("… from <payer>") with no money paid in is an error too,
+not a skip. Only the receipt's amount and date are checked: Balance and Withdrawn may hold any
+number.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 from console.phones import try_normalise_msisdn
+from console.plausible import Implausible, plausible_amount
 
-from .sms import KIND_TILL_RECEIVED, ParsedSms, find_sms_in_text
+from .sms import KIND_TILL_RECEIVED, ParsedSms, find_sms_in_text, plausible_receipt_time
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 
@@ -101,6 +108,11 @@ _FAST_YMD = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?
 _RECEIPT_RE = re.compile(r"^[A-Z0-9]{8,12}$")
 _MASKED_PHONE_RE = re.compile(r"(?<![\d*])(\+?\d{2,9}\*{2,}\d{2,4}|(?:\+?254|0)[17]\d{8})(?![\d*])")
 _ACCOUNT_SUFFIX_RE = re.compile(r"\s+Acc\.?\s.*$", re.I)
+# Money in is written "Merchant Payment from …", "Pay Bill from …"; a reversal may say "from" either way.
+_MONEY_IN_RE = re.compile(r"\bfrom\b", re.I)
+_REVERSAL_RE = re.compile(r"\breversal\b", re.I)
+WHAT_PAID_IN = "Paid in"
+WHAT_COMPLETED = "Completion time"
 
 
 class StatementFormatError(ValueError):
@@ -152,11 +164,12 @@ class StatementParse:
 # --- public API --------------------------------------------------------------------------
 
 
-def parse_statement(data: bytes, filename: str) -> StatementParse:
+def parse_statement(data: bytes, filename: str, *, now: dt.datetime | None = None) -> StatementParse:
     """Parse an Org portal export (CSV, XLSX, or the HTML table some portals name .xls).
 
     Raises :class:`StatementFormatError` for an empty file, an unreadable file or missing
-    required columns (named in the message). Row-level problems are returned as errors.
+    required columns (named in the message). Row-level problems, impossible receipts included
+    (``now`` is the clock they are checked against), are returned as errors.
     """
     if not data or not data.strip():
         raise StatementFormatError(EMPTY_FILE)
@@ -166,8 +179,9 @@ def parse_statement(data: bytes, filename: str) -> StatementParse:
     body = [(number, row) for number, row in enumerate(table, start=1) if number > header_index + 1]
     reused = _receipts_with_paid_in(body, columns)
     seen: set[str] = set()
+    now = now or dt.datetime.now(dt.UTC)
     for number, row in body:
-        _parse_row(number, row, columns, reused, seen, parse)
+        _parse_row(number, row, columns, reused, seen, parse, now)
     return parse
 
 
@@ -319,6 +333,7 @@ def _parse_row(
     reused: set[str],
     seen: set[str],
     parse: StatementParse,
+    now: dt.datetime,
 ) -> None:
     if not any(_text(cell) for cell in row):
         return
@@ -333,6 +348,10 @@ def _parse_row(
     if len(parse.errors) > errors_before:
         return
     disposition, reason = _disposition(receipt, values, reused, seen)
+    if disposition == DISPOSITION_RECEIPT or _money_in_without_money(values):
+        parse.errors.extend(_impossible_receipt(number, values, now))
+        if len(parse.errors) > errors_before:
+            return
     payer_masked, payer_name = _payer(values["details"], values["other_party"])
     parse.rows.append(
         StatementRow(
@@ -396,6 +415,37 @@ def _disposition(receipt: str, values: dict, reused: set[str], seen: set[str]) -
     return DISPOSITION_RECEIPT, None
 
 
+def _money_in_without_money(values: dict) -> bool:
+    """A Completed payment from someone (not a charge, nothing withdrawn) with no positive Paid In:
+    a broken receipt row, which must not pass as a skipped one."""
+    details = values["details"]
+    return (
+        values["status"].lower() == "completed"
+        and "charge" not in details.lower()
+        and values["withdrawn"] == 0
+        and values["paid_in"] <= 0
+        and bool(_MONEY_IN_RE.search(details))
+        and not _REVERSAL_RE.search(details)
+    )
+
+
+def _impossible_receipt(number: int, values: dict, now: dt.datetime) -> list[RowError]:
+    """The receipt's amount and completion time checked against the plausible ranges.
+
+    On success Paid In is replaced by the amount in cents; otherwise one error per bad value.
+    """
+    errors = []
+    try:
+        values["paid_in"] = plausible_amount(format(values["paid_in"], "f"), what=WHAT_PAID_IN)
+    except Implausible as exc:
+        errors.append(RowError(number, COL_PAID_IN, exc.message))
+    try:
+        plausible_receipt_time(values["completed_at"], what=WHAT_COMPLETED, now=now)
+    except Implausible as exc:
+        errors.append(RowError(number, COL_COMPLETED, exc.message))
+    return errors
+
+
 def _payer(details: str, other_party: str) -> tuple[str | None, str | None]:
     """Payer phone (masked as printed, or normalised when complete) and name, from
     ``Pay Bill from 2547****0111 - MARY Acc. X`` / ``Merchant Payment from 0746***921 - isaac``
@@ -425,18 +475,23 @@ def parse_amount(value: object) -> Decimal:
     """``"1,200.00"`` / ``"-13.75"`` / ``"(13.75)"`` / number cell -> Decimal; blank -> 0.
 
     Raises ValueError with a readable message for anything else (floats are read through
-    ``str`` so no binary noise leaks in).
+    ``str`` so no binary noise leaks in). Values are not rounded: ``150.005`` stays as written,
+    for the receipt check to refuse; a number of any size is read without error.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return Decimal("0.00")
     if isinstance(value, bool):
         raise ValueError(BAD_AMOUNT.format(value=str(value)))
     if isinstance(value, int | float | Decimal):
-        return Decimal(str(value)).quantize(Decimal("0.01"))
+        amount = Decimal(str(value))
+        if not amount.is_finite():
+            raise ValueError(BAD_AMOUNT.format(value=str(value)))
+        return amount
     text = re.sub(r"^(?:KSH|KES|SH)\.?\s*", "", str(value).strip().replace("\u00a0", ""), flags=re.I)
     negative = text.startswith("(") and text.endswith(")")
     text = text.strip("()").replace(",", "").replace(" ", "")
-    if not re.fullmatch(r"[-+]?\d+(?:\.\d+)?", text):
+    # ASCII digits only: \d and Decimal also take other scripts' digits ("１５０").
+    if not re.fullmatch(r"[-+]?[0-9]+(?:\.[0-9]+)?", text):
         raise ValueError(BAD_AMOUNT.format(value=str(value)))
     try:
         amount = Decimal(text)
