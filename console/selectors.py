@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
@@ -206,11 +206,17 @@ def claims_waiting() -> dict:
 
 
 def unmatched_receipts() -> dict:
-    """Till money not yet tied to an order; must equal the Unallocated receipts balance."""
+    """Till money not yet tied to an order, and what Unallocated receipts must hold for it: every
+    unmatched receipt plus the leftover of receipts that paid a cheaper bundle (amount − price)."""
     agg = TillReceipt.objects.unmatched().aggregate(n=Count("id"), total=Sum("amount"), oldest=Min("paid_at"))
+    partly_used = TillReceipt.objects.filter(order__isnull=False, amount__gt=F("order__price"))
+    leftover = partly_used.aggregate(s=Sum(F("amount") - F("order__price")))["s"] or ZERO
+    total = agg["total"] or ZERO
     return {
         "count": agg["n"],
-        "sum": agg["total"] or ZERO,
+        "sum": total,
+        "leftover": leftover,
+        "unallocated": total + leftover,
         "oldest": agg["oldest"],
         "age": age_label(agg["oldest"]),
         "url": changelist("reconciliation.tillreceipt", matched="no"),

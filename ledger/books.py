@@ -53,7 +53,10 @@ DAY_NOT_CLOSED = "The books for {day} are not closed."
 
 
 def nairobi_day(when: dt.datetime) -> dt.date:
-    return when.astimezone(NAIROBI).date()
+    try:
+        return when.astimezone(NAIROBI).date()
+    except OverflowError:  # 9999-12-31 late in the day has no Nairobi date: it is no closed day
+        return when.date()
 
 
 def day_start(day: dt.date) -> dt.datetime:
@@ -74,7 +77,7 @@ def booking_time(value_at: dt.datetime, closed: set[dt.date] | None = None) -> d
         return value_at
     while day in closed:
         day += dt.timedelta(days=1)
-    return day_start(day)
+    return day_start(day)  # closed days lie before today, so the next open day is a real date
 
 
 @transaction.atomic
@@ -330,6 +333,113 @@ def post_delivery(*, order: Order, created_by=None) -> JournalEntry:
     )
 
 
+BULK_ENTRY_INVALID = "Entry {key}: its postings are not a balanced entry in cents without zeros."
+RECEIPT_AMOUNT_INVALID = "Receipt {code}: {amount} is not a positive amount in cents."
+
+
+def _post_bulk(
+    rows: list[tuple[str, str, str, object, str, str, int | None, list[tuple[str, Decimal]]]],
+) -> int:
+    """Post many balanced entries with one counter lock and two bulk inserts.
+
+    `rows` are (idempotency key, kind, receipt code, value date, memo, channel, order id, lines).
+    Keys already posted are skipped. Atomic (call inside a transaction). Returns entries posted.
+    """
+    done = set(
+        JournalEntry.objects.filter(idempotency_key__in=[r[0] for r in rows]).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    todo = [r for r in rows if r[0] not in done]
+    if not todo:
+        return 0
+    for key, *_, lines in todo:
+        if any(a == 0 or a != a.quantize(CENT) for _, a in lines) or sum(a for _, a in lines) != 0:
+            raise InvalidEntry(BULK_ENTRY_INVALID.format(key=key))
+    accounts = _accounts(key for *_, lines in todo for key, _ in lines)
+    closed = closed_days(min(nairobi_day(r[3]) for r in todo))
+    counter = EntryCounter.objects.select_for_update().get_or_create(name="journal")[0]
+    first = counter.last + 1
+    counter.last += len(todo)
+    counter.save(update_fields=["last"])
+    entries = JournalEntry.objects.bulk_create(
+        [
+            JournalEntry(
+                seq=first + i,
+                number=f"JE-{first + i:06d}",
+                kind=kind,
+                posted_at=booking_time(value_at, closed),
+                value_at=value_at,
+                memo=memo[:255],
+                receipt_code=code,
+                channel=channel,
+                order_id=order_id,
+                idempotency_key=key,
+            )
+            for i, (key, kind, code, value_at, memo, channel, order_id, _) in enumerate(todo)
+        ]
+    )
+    if any(e.pk is None for e in entries):  # a database that cannot return ids from bulk inserts
+        ids = dict(
+            JournalEntry.objects.filter(idempotency_key__in=[r[0] for r in todo]).values_list(
+                "idempotency_key", "id"
+            )
+        )
+        for e in entries:
+            e.pk = ids[e.idempotency_key]
+    postings = [
+        Posting(entry_id=entry.pk, account=accounts[key], amount=amount)
+        for entry, (*_, lines) in zip(entries, todo, strict=True)
+        for key, amount in lines
+    ]
+    Posting.objects.bulk_create(postings, batch_size=2000)
+    return len(todo)
+
+
+@transaction.atomic
+def post_stk_settlements_bulk(settlements: list[tuple[str, Decimal, object, str, int | None, str]]) -> int:
+    """Till receipts that are STK payments reaching the till: Dr M-Pesa till / Cr STK clearing (gateway).
+
+    `settlements` are (code, till amount, paid_at, gateway, STK order id, order reference). Keyed
+    like a till receipt (``till_receipt:{code}``), so a code is booked into the till once whichever
+    way it arrives; codes already booked are skipped. Both sides are the till amount: when it
+    differs from the STK payment, STK clearing keeps the difference for a person to resolve, and
+    Unallocated receipts is never touched. Atomic, set-based like post_till_receipts_bulk.
+    Returns the number of entries posted. Raises InvalidEntry.
+    """
+    rows = []
+    for code, amount, paid_at, gateway, order_id, reference in settlements:
+        amount = Decimal(amount)
+        if amount <= 0:
+            raise InvalidEntry(RECEIPT_AMOUNT_INVALID.format(code=code, amount=amount))
+        lines = [(MPESA_TILL, amount), (stk_clearing(gateway), -amount)]
+        memo = f"Till receipt {code} settles STK payment {reference}"
+        rows.append(
+            (f"till_receipt:{code}", EntryKind.TILL_RECEIPT, code, paid_at, memo, "stk", order_id, lines)
+        )
+    return _post_bulk(rows)
+
+
+def post_stk_settlement_of_unallocated(
+    *, code: str, amount: Decimal, gateway: str, order: Order
+) -> JournalEntry:
+    """A till receipt booked as unallocated turned out to be an STK payment reaching the till (the
+    receipt came before the STK confirmation): Dr Unallocated receipts / Cr STK clearing (gateway).
+
+    With the receipt's own entry (Dr M-Pesa till / Cr Unallocated) this is the settlement
+    post_stk_settlements_bulk books in one go. Idempotent by code. Atomic. Raises InvalidEntry.
+    """
+    return entry_post(
+        kind=EntryKind.TILL_RECEIPT,
+        lines=[(UNALLOCATED, amount), (stk_clearing(gateway), -amount)],
+        memo=f"Till receipt {code} settles STK payment {order.reference}: out of Unallocated",
+        order=order,
+        receipt_code=code,
+        channel="stk",
+        idempotency_key=f"stk_settlement:{code}",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Decisions people make on the books: refunds, adjustments, reversals
 # ---------------------------------------------------------------------------------------------
@@ -339,6 +449,12 @@ ORDER_ALREADY_REFUNDED = "This order has already been refunded."
 ADJUSTMENT_TOO_SHORT = "An adjustment needs at least two lines."
 REVERSAL_OF_REVERSAL = "A reversal cannot itself be reversed; post the correct entry instead."
 REFUND_SOURCE_UNKNOWN = "Cannot tell which account the money for {reference} came from."
+PAYMENT_OF_DELIVERED_ORDER = (
+    "{reference} was delivered, so its payment cannot be reversed: refund the order instead."
+)
+PAYMENT_OF_REFUNDED_ORDER = (
+    "{reference} was refunded, so its payment stays on the books: the refund already corrects it."
+)
 
 
 class ReasonRequired(DomainError):
@@ -448,17 +564,49 @@ def adjustment_post(*, lines: list[tuple[str, Decimal]], reason: str, user, memo
     return entry
 
 
+def pays_order(entry: JournalEntry) -> bool:
+    """Is ``entry`` the payment of its order's bundle (an STK or claim payment crediting Bundles owed)?"""
+    return bool(
+        entry.order_id
+        and entry.kind in PAYMENT_KINDS
+        and entry.postings.filter(account__key=BUNDLES_OWED, amount__lt=0).exists()
+    )
+
+
+def payment_reversal_refusal(entry: JournalEntry, order: Order | None = None) -> str:
+    """Why reversing ``entry`` is refused, or "" when it may be reversed: the payment of a delivered
+    order is refunded instead, and a refunded order's payment stays (the refund corrects it)."""
+    from ledger.models import OrderStatus
+
+    if not pays_order(entry):
+        return ""
+    order = order or entry.order
+    if order.status == OrderStatus.DELIVERED:
+        return PAYMENT_OF_DELIVERED_ORDER.format(reference=order.reference)
+    if order.status == OrderStatus.REFUNDED:
+        return PAYMENT_OF_REFUNDED_ORDER.format(reference=order.reference)
+    return ""
+
+
 @transaction.atomic
-def entry_reverse(*, entry: JournalEntry, reason: str, user=None) -> JournalEntry:
+def entry_reverse(*, entry: JournalEntry, reason: str, user=None, order_follows: bool = True) -> JournalEntry:
     """Post the mirror of `entry` (every posting with its sign flipped), linked by `reverses`.
 
+    The payment of an order (see pays_order) is refused once the order is delivered (refund it)
+    or refunded; otherwise the order follows in the same transaction through
+    ledger.services.order_payment_reversed (needs review; a till order's claim and receipt are
+    reopened), unless ``order_follows`` is False because the caller settles the order itself.
     Idempotent: an entry is reversed at most once; reversing it again returns the reversal
     already posted (and writes nothing). Atomic with its audit row. Raises ReasonRequired and
-    EntryNotReversible (a reversal is not itself reversed).
+    EntryNotReversible (a reversal is not itself reversed; the payment of a delivered or refunded
+    order is refused, and nothing is written).
     """
     from console.audit import audit_record
 
     reason = _require_reason(reason)
+    # The order row first, then the entry: the order every writer of an order takes (no deadlock).
+    order_id = JournalEntry.objects.filter(pk=entry.pk).values_list("order_id", flat=True).get()
+    order = Order.objects.select_for_update().get(pk=order_id) if order_id else None
     # Lock the original so two people reversing it at once post one reversal between them.
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     existing = JournalEntry.objects.filter(reverses=entry).first()
@@ -466,6 +614,9 @@ def entry_reverse(*, entry: JournalEntry, reason: str, user=None) -> JournalEntr
         return existing
     if entry.kind == EntryKind.REVERSAL:
         raise EntryNotReversible(REVERSAL_OF_REVERSAL)
+    refusal = payment_reversal_refusal(entry, order)
+    if refusal:
+        raise EntryNotReversible(refusal)
     lines = [(p.account.key, -p.amount) for p in entry.postings.select_related("account")]
     reversal = entry_post(
         kind=EntryKind.REVERSAL,
@@ -486,6 +637,10 @@ def entry_reverse(*, entry: JournalEntry, reason: str, user=None) -> JournalEntr
         after={"reversed_by": reversal.number},
         reason=reason,
     )
+    if order_follows and pays_order(entry):
+        from ledger.services import order_payment_reversed  # the order service sits above the books
+
+        order_payment_reversed(order=order, entry=entry, reason=reason, user=user)
     return reversal
 
 

@@ -484,6 +484,59 @@ def orders_mark_delivered(*, orders, actor) -> BulkDelivery:
     return result
 
 
+PAYMENT_REVERSED = "Payment {entry} reversed by {who}: {reason}"
+# Follow-ups of a reversed payment in the apps above ledger (reconciliation reopens the claim and
+# the till receipt), registered in their AppConfig.ready(): ledger never imports them.
+_PAYMENT_REVERSED_HOOKS: list[Callable[..., None]] = []
+
+
+def payment_reversed_hook_register(hook: Callable[..., None]) -> None:
+    """Run ``hook(order=, entry=, reason=, user=)`` whenever an order's payment is reversed, in the
+    reversal's transaction (an error in it rolls the reversal back). Registering twice is a no-op."""
+    if hook not in _PAYMENT_REVERSED_HOOKS:
+        _PAYMENT_REVERSED_HOOKS.append(hook)
+
+
+@transaction.atomic
+def order_payment_reversed(*, order: Order, entry, reason: str, user=None) -> Order:
+    """The order follows the reversal of its payment ``entry`` (books.entry_reverse calls this in
+    the same transaction, after posting the reversal).
+
+    The order needs review, so it is no longer deliverable, with the entry, who and why in its
+    status reason. When the reversed payment came out of Unallocated receipts (a verified claim, or
+    a till receipt that paid an unknown STK send), the money is back with its till receipt: the
+    order gives up the code (mpesa_receipt cleared, so the receipt can pay a corrected order) and
+    the registered hooks reopen the claim and put the receipt back in suspense. Audited.
+    Atomic; raises books.EntryNotReversible for a delivered or refunded order (refund it instead).
+    """
+    locked, _ = _lock(order.pk)
+    refusal = books.payment_reversal_refusal(entry, locked)
+    if refusal:
+        raise books.EntryNotReversible(refusal)
+    before = _order_state(locked)
+    who = user.get_username() if getattr(user, "pk", None) else "the system"
+    locked.status = OrderStatus.NEEDS_REVIEW
+    locked.status_reason = clean_text(
+        PAYMENT_REVERSED.format(entry=entry.number, who=who, reason=reason), 255
+    )
+    fields = ["status", "status_reason", "updated_at"]
+    if entry.postings.filter(account__key=books.UNALLOCATED, amount__gt=0).exists():
+        locked.mpesa_receipt = None  # the code belongs to its till receipt again, back in suspense
+        fields.append("mpesa_receipt")
+    locked.save(update_fields=fields)
+    audit_record(
+        actor=user,
+        action="order.payment_reversed",
+        obj=locked,
+        before=before,
+        after={**_order_state(locked), "entry": entry.number},
+        reason=reason,
+    )
+    for hook in _PAYMENT_REVERSED_HOOKS:
+        hook(order=locked, entry=entry, reason=reason, user=user)
+    return locked
+
+
 # ---------------------------------------------------------------------------------------------
 # Applying a gateway's answer (callbacks and status queries both end here)
 # ---------------------------------------------------------------------------------------------
@@ -809,12 +862,14 @@ def unknown_prompt_candidates(*, phone: str | None, amount, at) -> list[StkReque
     window = timedelta(seconds=settings.STK_EXPIRE_AFTER)
     skew = timedelta(seconds=settings.CLOCK_SKEW_SECONDS)
     return list(
-        _unknown_sends().filter(
+        _unknown_sends()
+        .filter(
             phone=phone,
             amount=amount,
             created_at__gte=at - window,
             created_at__lte=at + skew,
-        ).order_by("pk")[:5]
+        )
+        .order_by("pk")[:5]
     )
 
 

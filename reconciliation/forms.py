@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from unfold.widgets import (
     UnfoldAdminFileFieldWidget,
@@ -11,7 +13,10 @@ from unfold.widgets import (
 )
 
 from catalog.models import Bundle
+from catalog.selectors import ksh
 from console.phones import InvalidPhoneNumber, normalise_msisdn
+
+BUNDLE_NOT_OFFERED = "That bundle costs more than the receipt paid; pick one of the bundles offered."
 
 
 def _phone(value: str) -> str:
@@ -85,7 +90,11 @@ class VerifyClaimForm(forms.Form):
         required=False,
         widget=UnfoldAdminSelectWidget,
         empty_label="The bundle whose price was paid",
-        help_text="Needed only when the amount is not exactly one bundle's price.",
+        help_text=(
+            "Needed only when the amount is not exactly one bundle's price. Only bundles the receipt "
+            "pays for are offered; what it paid beyond the price stays unallocated on the receipt."
+        ),
+        error_messages={"invalid_choice": BUNDLE_NOT_OFFERED},
     )
     recipient = forms.CharField(
         label="Load the bundle on",
@@ -93,8 +102,24 @@ class VerifyClaimForm(forms.Form):
         widget=UnfoldAdminTextInputWidget(attrs={"inputmode": "tel"}),
     )
 
+    def __init__(self, *args, offer: list[tuple[Bundle, Decimal]] | None = None, amount=None, **kwargs):
+        """``offer``: the (bundle, price at payment time) pairs the receipt of ``amount`` pays for."""
+        super().__init__(*args, **kwargs)
+        if offer is not None:
+            prices = {bundle.pk: price for bundle, price in offer}
+            field = self.fields["bundle"]
+            field.queryset = field.queryset.filter(pk__in=prices)
+            field.label_from_instance = lambda b: bundle_offer_label(b, prices[b.pk], amount)
+
     def clean_recipient(self):
         return _phone(self.cleaned_data["recipient"])
+
+
+def bundle_offer_label(bundle: Bundle, price: Decimal, amount: Decimal | None) -> str:
+    """The option text: the bundle, its price when paid and what the receipt leaves over, e.g.
+    "Daily 2GB, Ksh 150 (Ksh 30 unallocated)"."""
+    left = (amount - price) if amount is not None else Decimal("0")
+    return f"{bundle.name}, {ksh(price)}" + (f" ({ksh(left)} unallocated)" if left > 0 else "")
 
 
 class ReasonForm(forms.Form):
@@ -106,3 +131,11 @@ class ReasonForm(forms.Form):
 
 class CloseDayForm(forms.Form):
     day = forms.DateField(widget=UnfoldAdminTextInputWidget(attrs={"type": "date"}))
+
+
+class ReopenDayForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "e.g. a statement row arrived late"}),
+        help_text="Required. Reopening lets entries for this day be booked on it again until you close it.",
+    )

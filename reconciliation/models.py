@@ -1,8 +1,11 @@
 """Till receipts (what M-Pesa says), claims (what customers say) and the runs that match them."""
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from catalog.models import Bundle
 from ledger.models import Order
@@ -22,6 +25,32 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# A background job (statement import, matcher run) whose heartbeat is older than this has died:
+# far above one chunk's or batch's time, so a slow but live job is never taken for dead.
+HEARTBEAT_STALE_SECONDS = 120
+
+
+def _stale_before(now: dt.datetime | None = None) -> dt.datetime:
+    return (now or timezone.now()) - dt.timedelta(seconds=HEARTBEAT_STALE_SECONDS)
+
+
+def _no_heartbeat_since(cut: dt.datetime) -> Q:
+    return Q(heartbeat_at__lt=cut) | Q(heartbeat_at__isnull=True)
+
+
+class StatementImportQuerySet(models.QuerySet):
+    def died(self, now: dt.datetime | None = None):
+        """Queued or importing, but no worker has shown a sign of life for HEARTBEAT_STALE_SECONDS."""
+        return self.filter(
+            _no_heartbeat_since(_stale_before(now)), status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]
+        )
+
+    def takeable(self, now: dt.datetime | None = None):
+        """What a worker may take a lease on: queued, or importing but its worker died."""
+        stale = _no_heartbeat_since(_stale_before(now))
+        return self.filter(Q(status=ImportStatus.QUEUED) | (Q(status=ImportStatus.RUNNING) & stale))
+
+
 class StatementImport(models.Model):
     """One uploaded M-Pesa business statement and what importing it did."""
 
@@ -38,6 +67,12 @@ class StatementImport(models.Model):
     counts = models.JSONField(default=dict, blank=True)  # new / known / skipped-by-reason / errors
     errors = models.JSONField(default=list, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker importing it: its lease (one worker at a time) and its last sign of life.
+    lease_token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)  # how many times a worker took it
+
+    objects = StatementImportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]
@@ -45,10 +80,30 @@ class StatementImport(models.Model):
     def __str__(self):
         return self.original_name
 
+    def is_dead(self, now: dt.datetime | None = None) -> bool:
+        if self.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+            return False
+        return self.heartbeat_at is None or self.heartbeat_at < _stale_before(now)
+
+    def is_resumable(self, now: dt.datetime | None = None) -> bool:
+        return self.status == ImportStatus.FAILED or self.is_dead(now)
+
+
+class SettlementState(models.TextChoices):
+    """Whether a till receipt is the till's record of an STK payment (Buy Goods STK lands in the till)."""
+
+    NONE = "", "Till payment"
+    SETTLED = "settled", "Settles an STK payment"
+    REVIEW = "review", "Settles an STK payment; amounts differ (review)"
+
 
 class TillReceiptQuerySet(models.QuerySet):
     def unmatched(self):
         return self.filter(order__isnull=True)
+
+    def settlements_to_review(self):
+        """STK settlements whose till amount differs from the STK payment: a person must look."""
+        return self.filter(settlement=SettlementState.REVIEW)
 
 
 class TillReceipt(models.Model):
@@ -69,6 +124,9 @@ class TillReceipt(models.Model):
     order = models.OneToOneField(
         Order, null=True, blank=True, on_delete=models.PROTECT, related_name="till_receipt"
     )
+    # Set when the code is an STK receipt: this money is that payment reaching the till, not new money.
+    settlement = models.CharField(max_length=10, choices=SettlementState.choices, blank=True, default="")
+    settlement_note = models.CharField(max_length=255, blank=True)
 
     objects = TillReceiptQuerySet.as_manager()
 
@@ -148,6 +206,9 @@ class ClaimReason(models.TextChoices):
     POSSIBLE_TYPO = "possible_typo", "Code looks like a typo of a real receipt"
     AMBIGUOUS = "ambiguous", "Ambiguous"
     UNPARSEABLE = "unparseable", "Could not read the message"
+    PAID_BY_STK = "paid_by_stk", "Already paid by STK"
+    PAYMENT_REVERSED = "payment_reversed", "Payment reversed by finance"
+    VERIFY_FAILED = "verify_failed", "Automatic verification failed"
 
 
 class Claim(models.Model):
@@ -206,9 +267,26 @@ class Claim(models.Model):
         return f"{self.code} from {self.sender_msisdn}"
 
 
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    DONE = "done", "Finished"
+    FAILED = "failed", "Failed"
+    ABANDONED = "abandoned", "Abandoned (died)"
+
+
+class ReconciliationRunQuerySet(models.QuerySet):
+    def died(self, now: dt.datetime | None = None):
+        """Still marked running, but no heartbeat for HEARTBEAT_STALE_SECONDS: its worker is gone."""
+        return self.filter(_no_heartbeat_since(_stale_before(now)), status=RunStatus.RUNNING)
+
+
 class ReconciliationRun(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True
+    )
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # bumped after every batch
     trigger = models.CharField(
         max_length=20,
         default="schedule",
@@ -223,11 +301,18 @@ class ReconciliationRun(models.Model):
     counts = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
 
+    objects = ReconciliationRunQuerySet.as_manager()
+
     class Meta:
         ordering = ["-started_at", "-id"]
 
     def __str__(self):
         return f"Run #{self.pk}"
+
+    def has_died(self, now: dt.datetime | None = None) -> bool:
+        if self.status != RunStatus.RUNNING:
+            return False
+        return self.heartbeat_at is None or self.heartbeat_at < _stale_before(now)
 
     @property
     def duration_ms(self):

@@ -12,5 +12,6 @@ def reconcile(trigger: str = "schedule", codes: list[str] | None = None) -> dict
 
 
 def statement_import_run(import_id: int) -> int:
-    """Import a large previewed statement in the background."""
+    """Import (or resume) a large statement in the background; does nothing unless this worker
+    gets the import's lease, so a task queued twice never imports one statement twice at once."""
     return receipts.statement_import_run(import_id=import_id).rows_done

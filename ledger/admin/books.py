@@ -29,6 +29,11 @@ from ledger.book_forms import AdjustmentForm, AsOfForm, DayForm, ExportForm, Rea
 from ledger.models import Account, ExportJob, ExportStatus, JournalEntry, Order, OrderStatus, Posting
 
 EXPORT_NO_FILE = "This export has no file to download."
+REVERSE_PAYMENT_NOTE = (
+    " This is the payment of order {reference}: the order then needs review and cannot be delivered;"
+    " for a till payment its claim is reopened and its receipt goes back to the suspense list."
+)
+REVERSED_ORDER_REVIEW = " Order {reference} now needs review."
 
 
 def _money(value) -> str:
@@ -304,6 +309,10 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if already:
             messages.warning(request, f"{entry.number} is already reversed by {already.number}.")
             return redirect(change_url)
+        refusal = books.payment_reversal_refusal(entry)
+        if refusal:
+            messages.error(request, refusal)  # said before a reason is typed, not after
+            return redirect(change_url)
         form = ReasonForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -313,7 +322,10 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
             except DomainError as exc:
                 messages.error(request, exc.message)
                 return redirect(change_url)
-            messages.success(request, f"{entry.number} reversed by {reversal.number}.")
+            done = f"{entry.number} reversed by {reversal.number}."
+            if books.pays_order(entry):
+                done += REVERSED_ORDER_REVIEW.format(reference=entry.order.reference)
+            messages.success(request, done)
             return redirect("admin:ledger_journalentry_change", reversal.pk)
         postings = entry.postings.select_related("account")
         return _page(
@@ -327,7 +339,12 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
                 "rows": [[str(p.account), _money(p.credit), _money(p.debit)] for p in postings],
             },
             intro="The reversal swaps every debit and credit below. Both entries stay in the books, "
-            "linked to each other.",
+            "linked to each other."
+            + (
+                REVERSE_PAYMENT_NOTE.format(reference=entry.order.reference)
+                if books.pays_order(entry)
+                else ""
+            ),
             form=form,
             confirm_label="Post reversal",
             cancel_url=change_url,

@@ -17,6 +17,7 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
+from catalog.selectors import ksh
 from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
 from console.exceptions import DomainError
 from console.selectors import customer_link
@@ -41,6 +42,10 @@ STATUS_COLOURS = {
 SIGNAL_COLOURS = {"pass": "text-green-600", "fail": "text-red-600", "na": "text-base-400"}
 
 VERIFIED = "Claim {code} verified: {bundle} for {recipient}, order {order}."
+VERIFIED_LEFTOVER = "{left} unallocated stays on receipt {receipt}."
+OFFER_TITLE = "Bundles receipt {receipt} ({amount}) pays for"
+UNDERPAID = "None: every bundle costs more than {amount}, and an underpayment never verifies a bundle."
+NO_RECEIPT_NO_BUNDLES = "Type a recorded till receipt to see the bundles it pays for."
 REJECTED = "Claim {code} rejected."
 UNDONE = "Verification of {code} undone; order {order} cancelled and the entry reversed."
 PASTED = "Message kept: {claims} new claim(s). {kind_note}"
@@ -297,10 +302,19 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @display(description="order")
     def display_order(self, obj):
-        if not obj.order_id:
-            return "—"
-        url = reverse("admin:ledger_order_change", args=[obj.order_id])
-        return format_html('<a class="text-primary-600" href="{}">{}</a>', url, obj.order.reference)
+        if obj.order_id:
+            url = reverse("admin:ledger_order_change", args=[obj.order_id])
+            return format_html('<a class="text-primary-600" href="{}">{}</a>', url, obj.order.reference)
+        paid_by = (obj.explanation or {}).get("paid_by") or {}
+        if isinstance(paid_by.get("order_id"), int) and paid_by.get("order"):
+            # The code already paid another order (an STK payment): link it, it is the answer.
+            url = reverse("admin:ledger_order_change", args=[paid_by["order_id"]])
+            return format_html(
+                '<a class="text-primary-600" href="{}" data-testid="paid-by">{}</a> (already paid by STK)',
+                url,
+                paid_by["order"],
+            )
+        return "—"
 
     # ---- decisions -------------------------------------------------------------------------
     def _claim(self, object_id) -> Claim:
@@ -327,6 +341,24 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
             or [["—", "", "", "No receipt with this code or a look-alike yet", ""]],
         }
 
+    def _offer_table(self, receipt, offer):
+        """The bundles the receipt pays for, and what each would leave unallocated on it."""
+        if receipt is None:
+            return {"title": "Bundles", "headers": ["Bundle"], "rows": [[NO_RECEIPT_NO_BUNDLES]]}
+        rows = [
+            [
+                bundle.name,
+                money(price),
+                f"{ksh(receipt.amount - price)} unallocated" if price < receipt.amount else "—",
+            ]
+            for bundle, price in offer
+        ]
+        return {
+            "title": OFFER_TITLE.format(receipt=receipt.code, amount=ksh(receipt.amount)),
+            "headers": ["Bundle", "Price when paid (KES)", "Left on the receipt"],
+            "rows": rows or [[UNDERPAID.format(amount=ksh(receipt.amount)), "", ""]],
+        }
+
     @action(
         description="Verify", icon="verified", permissions=["reconciliation.verify_claim"], url_path="verify"
     )
@@ -349,7 +381,15 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
             "receipt_code": suggested.code if suggested else claim.code,
             "recipient": claim.recipient_msisdn,
         }
-        form = VerifyClaimForm(request.POST or None, initial=initial)
+        # Offer the bundles of the receipt being verified: the one posted, else the suggestion.
+        typed = request.POST.get("receipt_code") if request.method == "POST" else initial["receipt_code"]
+        offered_receipt, offer = decisions.verify_offer(typed)
+        form = VerifyClaimForm(
+            request.POST or None,
+            initial=initial,
+            offer=offer,
+            amount=offered_receipt.amount if offered_receipt else None,
+        )
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -364,15 +404,16 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
-                messages.success(
-                    request,
-                    VERIFIED.format(
-                        code=claim.code,
-                        bundle=claim.bundle.name,
-                        recipient=local_phone(claim.recipient_msisdn),
-                        order=claim.order.reference,
-                    ),
+                text = VERIFIED.format(
+                    code=claim.code,
+                    bundle=claim.bundle.name,
+                    recipient=local_phone(claim.recipient_msisdn),
+                    order=claim.order.reference,
                 )
+                left = claim.receipt.amount - claim.order.price
+                if left > 0:
+                    text += " " + VERIFIED_LEFTOVER.format(left=ksh(left), receipt=claim.receipt.code)
+                messages.success(request, text)
                 return redirect(change_url)
         return page(
             self,
@@ -380,7 +421,7 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
             f"Verify claim {claim.code}",
             intro=(claim.explanation or {}).get("summary", ""),
             message_text=claim.message.text,
-            tables=[self._receipts_table(claim)],
+            tables=[self._receipts_table(claim), self._offer_table(offered_receipt, offer)],
             question="Pick the receipt and re-type its amount to confirm",
             form=form,
             confirm_label="Verify and create the order",

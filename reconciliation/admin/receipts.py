@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -13,14 +14,23 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
+from catalog.selectors import ksh
 from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
 from console.exceptions import DomainError
 from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, money, nairobi, page, right
-from reconciliation.forms import CloseDayForm, StatementUploadForm, TillSmsForm
-from reconciliation.models import DayClose, ImportStatus, ReconciliationRun, StatementImport, TillReceipt
+from reconciliation.forms import CloseDayForm, ReopenDayForm, StatementUploadForm, TillSmsForm
+from reconciliation.models import (
+    DayClose,
+    ImportStatus,
+    ReconciliationRun,
+    RunStatus,
+    StatementImport,
+    TillReceipt,
+)
 from reconciliation.services import receipts as receipt_services
-from reconciliation.services.close import day_close, day_figures
+from reconciliation.services import runs as run_services
+from reconciliation.services.close import after_close_entries, day_close, day_figures, day_reopen
 from reconciliation.services.errors import ImportRefused
 
 IMPORT_COLOURS = {
@@ -38,11 +48,17 @@ class MatchedFilter(admin.SimpleListFilter):
     parameter_name = "matched"
 
     def lookups(self, request, model_admin):
-        return [("no", "Unmatched (suspense)"), ("yes", "Matched to an order")]
+        return [
+            ("no", "Unmatched (suspense)"),
+            ("yes", "Matched to an order"),
+            ("partly", "Partly used (money left unallocated)"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == "no":
             return queryset.filter(order__isnull=True)
+        if self.value() == "partly":
+            return queryset.filter(order__isnull=False, amount__gt=F("order__price"))
         if self.value() == "yes":
             return queryset.filter(order__isnull=False)
         return queryset
@@ -57,8 +73,9 @@ class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "display_payer",
         "source",
         "display_matched",
+        "display_unallocated",
     ]
-    list_filter = [MatchedFilter, "source", ("paid_at", RangeDateTimeFilter)]
+    list_filter = [MatchedFilter, "source", "settlement", ("paid_at", RangeDateTimeFilter)]
     list_filter_submit = True
     empty_message = "No till receipts. Upload an M-Pesa statement or paste a till SMS."
     search_fields = ["code"]
@@ -75,6 +92,9 @@ class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "source",
         "statement_import",
         "order",
+        "settlement",
+        "settlement_note",
+        "display_unallocated",
         "created_at",
         "display_raw",
     ]
@@ -106,6 +126,13 @@ class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
     @display(description="order", label=MATCH_COLOURS)
     def display_matched(self, obj):
         return ("matched", obj.order.reference) if obj.order_id else ("unmatched", "unmatched")
+
+    @display(description="unallocated")
+    def display_unallocated(self, obj):
+        # What this receipt still holds in Unallocated receipts: all of it until it pays an order,
+        # then whatever it paid beyond the order's price (the column sums to that account).
+        left = obj.amount - obj.order.price if obj.order_id else obj.amount
+        return f"{ksh(left)} unallocated" if left > 0 else "—"
 
     @display(description="as received")
     def display_raw(self, obj):
@@ -190,10 +217,31 @@ def upload_statement_view(model_admin, request):
     )
 
 
+class DiedFilter(admin.SimpleListFilter):
+    """Jobs whose worker died: still marked running, no heartbeat for HEARTBEAT_STALE_SECONDS."""
+
+    title = "worker"
+    parameter_name = "worker"
+
+    def lookups(self, request, model_admin):
+        return [("died", "Died (no heartbeat)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "died":
+            return queryset.died()
+        return queryset
+
+
+def stopped_text(obj) -> str:
+    """Where a dead import stopped, as the operator needs it to decide whether to resume."""
+    since = f"no heartbeat since {nairobi(obj.heartbeat_at)}" if obj.heartbeat_at else "no heartbeat recorded"
+    return f"Stopped at {obj.rows_done:,} of {obj.rows_total:,} rows ({since})"
+
+
 class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["original_name", "display_uploaded", "uploaded_by", "display_status", "display_progress"]
     list_select_related = ["uploaded_by"]
-    list_filter = ["status", ("uploaded_at", RangeDateTimeFilter)]
+    list_filter = ["status", DiedFilter, ("uploaded_at", RangeDateTimeFilter)]
     list_filter_submit = True
     empty_message = "No statements yet. Use “Upload statement” with the M-Pesa business statement export."
     readonly_fields = [
@@ -203,37 +251,59 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "display_preview",
         "uploaded_by",
         "uploaded_at",
+        "display_heartbeat",
+        "attempts",
         "finished_at",
         "sha256",
         "errors",
     ]
-    exclude = ["file", "counts", "status", "rows_total", "rows_done"]
+    exclude = ["file", "counts", "status", "rows_total", "rows_done", "lease_token", "heartbeat_at"]
     actions_list = ["upload_statement"]
-    actions_detail = ["import_rows"]
+    actions_detail = ["import_rows", "resume_import"]
+
+    def get_actions_detail(self, request, object_id):
+        # "Import" for a preview, "Resume" for an import whose worker died or that failed.
+        actions = super().get_actions_detail(request, object_id)
+        imp = StatementImport.objects.filter(pk=object_id).first() if object_id else None
+        wanted = set()
+        if imp is not None and imp.status == ImportStatus.PREVIEW:
+            wanted.add("import_rows")
+        if imp is not None and imp.is_resumable():
+            wanted.add("resume_import")
+        return [a for a in actions if a.action_name.rsplit("_statementimport_", 1)[-1] in wanted]
 
     @display(description="uploaded (Nairobi)", ordering="uploaded_at")
     def display_uploaded(self, obj):
         return nairobi(obj.uploaded_at)
 
-    @display(description="status", label=IMPORT_COLOURS)
+    @display(description="status", label={**IMPORT_COLOURS, "dead": "danger"})
     def display_status(self, obj):
+        if obj.is_dead():
+            return "dead", "Stopped (worker died)"
         return obj.status, obj.get_status_display()
 
     @display(description="status")
     def display_state(self, obj):
-        return format_html('<strong data-testid="import-status">{}</strong>', obj.get_status_display())
+        text = "Stopped (worker died)" if obj.is_dead() else obj.get_status_display()
+        return format_html('<strong data-testid="import-status">{}</strong>', text)
 
     @display(description="progress")
     def display_progress(self, obj):
         if obj.status == ImportStatus.PREVIEW:
-            return f"{obj.rows_total} receipt rows to import"
+            return f"{obj.rows_total:,} receipt rows to import"
+        if obj.is_dead():
+            return format_html('<span data-testid="import-progress">{}</span>', stopped_text(obj))
         percent = int(obj.rows_done * 100 / obj.rows_total) if obj.rows_total else 100
         return format_html(
             '<span data-testid="import-progress">{} / {} rows ({}%)</span>',
-            obj.rows_done,
-            obj.rows_total,
+            f"{obj.rows_done:,}",
+            f"{obj.rows_total:,}",
             percent,
         )
+
+    @display(description="last sign of life (Nairobi)")
+    def display_heartbeat(self, obj):
+        return nairobi(obj.heartbeat_at)
 
     @display(description="what the file holds")
     def display_preview(self, obj):
@@ -289,19 +359,105 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
             cancel_url=change_url,
         )
 
+    @action(
+        description="Resume import",
+        icon="restart_alt",
+        permissions=["reconciliation.import_statement"],
+        url_path="resume",
+    )
+    def resume_import(self, request, object_id):
+        imp = get_object_or_404(StatementImport, pk=object_id)
+        change_url = reverse("admin:reconciliation_statementimport_change", args=[imp.pk])
+        if request.method == "POST" and request.POST.get("confirmed"):
+            try:
+                imp = receipt_services.statement_import_resume(import_id=imp.pk, user=request.user)
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                if imp.status == ImportStatus.DONE:
+                    messages.success(request, f"Imported: {imp.counts.get('new', 0)} new receipts in all.")
+                else:
+                    messages.info(request, "Resuming in the background; this page shows the progress.")
+            return redirect(change_url)
+        if not imp.is_resumable():
+            messages.error(
+                request, "This import has a live worker or is finished; there is nothing to resume."
+            )
+            return redirect(change_url)
+        where = (
+            stopped_text(imp) if imp.is_dead() else f"Failed at {imp.rows_done:,} of {imp.rows_total:,} rows"
+        )
+        return page(
+            self,
+            request,
+            f"Resume {imp.original_name}",
+            question=f"Resume the import from row {imp.rows_done + 1:,}?",
+            intro=(
+                f"{where}. The rows already imported are kept and skipped; every receipt and its "
+                "journal entry is recorded exactly once."
+            ),
+            confirm_label="Resume import",
+            cancel_url=change_url,
+        )
+
+
+RUN_COLOURS = {
+    RunStatus.RUNNING: "info",
+    "died": "danger",
+    RunStatus.DONE: "success",
+    RunStatus.FAILED: "danger",
+    RunStatus.ABANDONED: "warning",
+}
+
 
 class ReconciliationRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = ["__str__", "display_started", "trigger", "display_duration", "display_counts", "error"]
-    list_filter = ["trigger", ("started_at", RangeDateTimeFilter)]
+    list_display = [
+        "__str__",
+        "display_started",
+        "trigger",
+        "display_status",
+        "display_duration",
+        "display_counts",
+        "error",
+    ]
+    list_filter = ["trigger", "status", DiedFilter, ("started_at", RangeDateTimeFilter)]
     list_filter_submit = True
     empty_message = "No matcher runs yet. Run the matcher from the claims queue, or start the worker."
     paginator = InfinitePaginator
     show_full_result_count = False
-    readonly_fields = ["started_at", "finished_at", "trigger", "counts", "error"]
+    readonly_fields = [
+        "started_at",
+        "finished_at",
+        "display_status",
+        "display_heartbeat",
+        "trigger",
+        "counts",
+        "error",
+    ]
+    exclude = ["status", "heartbeat_at"]
+    actions_detail = ["close_abandoned"]
+
+    def get_actions_detail(self, request, object_id):
+        # Only a run that died can be closed by hand; a live one finishes (or fails) by itself.
+        actions = super().get_actions_detail(request, object_id)
+        run = ReconciliationRun.objects.filter(pk=object_id).first() if object_id else None
+        if run is None or not run.has_died():
+            actions = [a for a in actions if not a.action_name.endswith("_close_abandoned")]
+        return actions
 
     @display(description="started (Nairobi)", ordering="started_at")
     def display_started(self, obj):
         return nairobi(obj.started_at)
+
+    @display(description="status", label=RUN_COLOURS)
+    def display_status(self, obj):
+        if obj.has_died():
+            return "died", "Died (no heartbeat)"
+        return obj.status, obj.get_status_display()
+
+    @display(description="last sign of life (Nairobi)")
+    def display_heartbeat(self, obj):
+        return nairobi(obj.heartbeat_at)
 
     @display(description="ms")
     def display_duration(self, obj):
@@ -311,16 +467,115 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def display_counts(self, obj):
         return ", ".join(f"{k}: {v}" for k, v in sorted((obj.counts or {}).items())) or "—"
 
+    @action(
+        description="Close as abandoned",
+        icon="block",
+        permissions=["reconciliation.run_reconciliation"],
+        url_path="close-abandoned",
+    )
+    def close_abandoned(self, request, object_id):
+        run = get_object_or_404(ReconciliationRun, pk=object_id)
+        change_url = reverse("admin:reconciliation_reconciliationrun_change", args=[run.pk])
+        if request.method == "POST" and request.POST.get("confirmed"):
+            try:
+                run = run_services.run_close_abandoned(run_id=run.pk, user=request.user)
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(
+                    request, f"{run} closed as abandoned. The next matcher run retries its claims."
+                )
+            return redirect(change_url)
+        if not run.has_died():
+            messages.error(request, f"{run} has not died; only a run with no heartbeat can be closed.")
+            return redirect(change_url)
+        return page(
+            self,
+            request,
+            f"Close {run} as abandoned",
+            question=f"Close {run} as abandoned?",
+            intro=(
+                f"It started {nairobi(run.started_at)} and has shown no sign of life since "
+                f"{nairobi(run.heartbeat_at or run.started_at)}. Nothing is undone: the matcher is "
+                "idempotent, so the next run (every minute) retries whatever this one did not finish."
+            ),
+            confirm_label="Close as abandoned",
+            cancel_url=change_url,
+        )
+
 
 class DayCloseAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = ["day", "display_balanced", "closed_by", "display_closed", "display_figures"]
+    list_display = [
+        "day",
+        "display_balanced",
+        "display_state",
+        "closed_by",
+        "display_closed",
+        "display_figures",
+    ]  # what came after close is on each day's page: a query per row would not scale
     list_select_related = ["closed_by"]
     list_filter = ["balanced"]
     list_filter_submit = True
     empty_message = "No day closed yet. Use “Close a day” to check a day's figures and sign it off."
-    readonly_fields = ["day", "balanced", "closed_by", "closed_at", "display_detail"]
+    readonly_fields = [
+        "day",
+        "balanced",
+        "display_state",
+        "closed_by",
+        "closed_at",
+        "reopened_by",
+        "reopened_at",
+        "reopen_reason",
+        "display_after_close",
+        "display_detail",
+    ]
     exclude = ["figures"]
     actions_list = ["close_a_day"]
+    actions_detail = ["reopen_day"]
+
+    @display(description="state", label={"closed": "success", "reopened": "warning"})
+    def display_state(self, obj):
+        return ("reopened", "reopened") if obj.reopened_at else ("closed", "closed")
+
+    @display(description="after close")
+    def display_after_close(self, obj):
+        # Entries for this day booked after it closed: live, not the figures frozen at sign-off.
+        late = list(after_close_entries(obj.day).values_list("number", "receipt_code")[:11])
+        if not late:
+            return "—"
+        shown = ", ".join(f"{n} {r}".strip() for n, r in late[:10]) + (" …" if len(late) > 10 else "")
+        return format_html("<span class='text-red-600'>booked after close</span>: {}", shown)
+
+    @action(
+        description="Reopen day",
+        icon="lock_open",
+        permissions=["reconciliation.add_dayclose"],
+        url_path="reopen",
+    )
+    def reopen_day(self, request, object_id):
+        close = get_object_or_404(DayClose, pk=object_id)
+        detail_url = reverse("admin:reconciliation_dayclose_change", args=[close.pk])
+        form = ReopenDayForm(request.POST if request.method == "POST" else None)
+        if request.method != "POST" or not form.is_valid():
+            return page(
+                self,
+                request,
+                f"Reopen {close.day}",
+                question=(
+                    f"Reopen {close.day}? Entries for it will be booked on it again (not on the next open "
+                    "day) until you close it again; its signed-off figures may change."
+                ),
+                form=form,
+                confirm_label="Reopen the day",
+                cancel_url=detail_url,
+            )
+        try:
+            day_reopen(day=close.day, user=request.user, reason=form.cleaned_data["reason"])
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{close.day} reopened. Close it again from “Close a day” when done.")
+        return redirect(detail_url)
 
     @display(description="balanced", label={"yes": "success", "no": "danger"})
     def display_balanced(self, obj):

@@ -3,6 +3,11 @@
 Every decision locks the claim row first, then the receipt row (always in that order), checks
 the status again under the lock, and writes its audit row in the same transaction. The unique
 constraints (one verified claim per receipt, one order per receipt) are the last defence.
+
+A receipt pays for a bundle whose price at payment time is at most its amount: the order is
+priced at that price, the claim-verified entry moves only the price from Unallocated receipts to
+Bundles owed, and any overpayment stays in Unallocated on that receipt. The matcher verifies
+exact prices only; an agent may verify an overpayment, never an underpayment.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Bundle
+from catalog.selectors import ksh
 from console.audit import audit_record
 from console.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import books
 from ledger.models import Channel, JournalEntry, Order, OrderStatus
-from reconciliation.models import Claim, ClaimStatus, TillReceipt
+from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
 
 from .errors import (
     AMOUNT_RETYPE_MISMATCH,
@@ -40,6 +46,11 @@ from .errors import (
 from .queue import claim_check_hold, claim_clear_hold
 
 OPEN_STATUSES = (ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW)
+RECEIPT_SHORT = (
+    "Receipt {code} of {amount} is {short} short of {bundle} ({price} when it was paid); "
+    "pick a bundle the receipt pays for."
+)
+BUNDLE_NOT_ON_SALE = "{bundle} is not on sale; pick one of the bundles offered."
 
 
 def _snapshot(claim: Claim) -> dict:
@@ -71,23 +82,41 @@ def _lock_unused_receipt(receipt_id: int) -> TillReceipt:
     if receipt.order_id or Claim.objects.filter(receipt=receipt, status=ClaimStatus.VERIFIED).exists():
         order = receipt.order.reference if receipt.order_id else "?"
         raise ReceiptAlreadyUsed(RECEIPT_ALREADY_USED.format(code=receipt.code, order=order))
+    # One M-Pesa code is one payment across every channel: a code an order already holds (an STK
+    # payment reaching the till) can never pay a second order.
+    holder = Order.objects.filter(mpesa_receipt=receipt.code).values_list("reference", flat=True).first()
+    if holder or receipt.settlement:
+        raise ReceiptAlreadyUsed(
+            RECEIPT_ALREADY_USED.format(code=receipt.code, order=holder or "an STK payment")
+        )
     return receipt
 
 
 def _verify_locked(
-    *, claim: Claim, receipt: TillReceipt, bundle: Bundle, recipient: str, user, note: str, explanation=None
+    *,
+    claim: Claim,
+    receipt: TillReceipt,
+    bundle: Bundle,
+    price: Decimal,
+    recipient: str,
+    user,
+    note: str,
+    explanation=None,
 ) -> Claim:
+    """Create the paid order at ``price`` (at most the receipt's amount) and book it; what the
+    receipt paid beyond the price stays in Unallocated receipts."""
     before = _snapshot(claim)
     now = timezone.now()
     order = Order.objects.create(
         bundle=bundle,
-        price=receipt.amount,  # the snapshot is what was actually paid
+        price=price,  # the bundle's price at payment time, not the whole receipt
         payer_msisdn=claim.sender_msisdn,
         recipient_msisdn=recipient,
         channel=Channel.TILL,
         status=OrderStatus.PAID,
         mpesa_receipt=receipt.code,
-        amount_paid=receipt.amount,
+        # The part of the receipt this order used: delivery and refund move this much, no more.
+        amount_paid=price,
         paid_at=receipt.paid_at,
         created_by=user if getattr(user, "pk", None) else None,
     )
@@ -107,12 +136,9 @@ def _verify_locked(
     if explanation is not None:
         claim.explanation = explanation
     claim.save()
-    books.post_claim_verified(
-        order=order, amount=receipt.amount, receipt=receipt.code, created_by=claim.decided_by
-    )
-    audit_record(
-        actor=user, action="claim.verified", obj=claim, before=before, after=_snapshot(claim), reason=note
-    )
+    books.post_claim_verified(order=order, amount=price, receipt=receipt.code, created_by=claim.decided_by)
+    after = {**_snapshot(claim), "price": str(price), "unallocated": str(receipt.amount - price)}
+    audit_record(actor=user, action="claim.verified", obj=claim, before=before, after=after, reason=note)
     return claim
 
 
@@ -127,11 +153,53 @@ def claim_verify_auto(*, claim_id: int, receipt_id: int, bundle_id: int, explana
         claim=claim,
         receipt=receipt,
         bundle=bundle,
+        price=receipt.amount,  # the matcher verifies only an exact price
         recipient=claim.recipient_msisdn,
         user=None,
         note="Verified automatically: " + explanation.get("summary", ""),
         explanation=explanation,
     )
+
+
+def receipt_code_normalise(text: str | None) -> str:
+    return (text or "").strip().upper().replace(" ", "")
+
+
+def verify_offer(receipt_code: str | None) -> tuple[TillReceipt | None, list[tuple[Bundle, Decimal]]]:
+    """The receipt an agent typed and the bundles it pays for (none when no such receipt)."""
+    receipt = TillReceipt.objects.filter(code=receipt_code_normalise(receipt_code)).first()
+    return receipt, (receipt_bundles(receipt) if receipt else [])
+
+
+def receipt_bundles(receipt: TillReceipt, prices=None) -> list[tuple[Bundle, Decimal]]:
+    """The bundles on sale that ``receipt`` pays for: (bundle, price at payment time), each price
+    at most the receipt's amount. What the verify form offers; read-only."""
+    from reconciliation.services.matcher import PriceBook
+
+    prices = prices or PriceBook.load()
+    priced = ((bundle, prices.price_at(bundle, receipt.paid_at)) for bundle in prices.bundles)
+    return [(bundle, price) for bundle, price in priced if price <= receipt.amount]
+
+
+def _bundle_the_receipt_pays(receipt: TillReceipt, bundle_id: int, prices) -> tuple[Bundle, Decimal]:
+    """The picked bundle and its price at payment time, refused unless it is on sale and the
+    receipt covers the price (whatever the form offered: this is the rule, not the page)."""
+    bundle = next((b for b in prices.bundles if b.pk == bundle_id), None)
+    if bundle is None:
+        name = Bundle.objects.filter(pk=bundle_id).values_list("name", flat=True).first()
+        raise VerificationInvalid(BUNDLE_NOT_ON_SALE.format(bundle=name or f"Bundle #{bundle_id}"))
+    price = prices.price_at(bundle, receipt.paid_at)
+    if price > receipt.amount:
+        raise VerificationInvalid(
+            RECEIPT_SHORT.format(
+                code=receipt.code,
+                amount=ksh(receipt.amount),
+                short=ksh(price - receipt.amount),
+                bundle=bundle.name,
+                price=ksh(price),
+            )
+        )
+    return bundle, price
 
 
 @transaction.atomic
@@ -147,14 +215,17 @@ def claim_verify(
 ) -> Claim:
     """An agent verifies a claim against a receipt, re-typing the amount to confirm.
 
-    Atomic. Raises ClaimAlreadyDecided (someone else was first), ReceiptNotFound,
-    ReceiptAlreadyUsed, VerificationInvalid (amount, bundle or recipient do not add up).
+    The bundle is the one picked (its price at payment time at most the receipt's amount; any
+    overpayment stays unallocated on the receipt) or, when none is picked, the one bundle whose
+    price is exactly the amount. Atomic. Raises ClaimAlreadyDecided (someone else was first),
+    ReceiptNotFound, ReceiptAlreadyUsed, VerificationInvalid (amount, bundle or recipient do not
+    add up: RECEIPT_SHORT for a bundle dearer than the receipt, BUNDLE_NOT_ON_SALE).
     """
-    from reconciliation.services.matcher import bundles_for_amount
+    from reconciliation.services.matcher import PriceBook
 
     claim = _lock_open_claim(claim_id, "verified")
     claim_check_hold(claim=claim, user=user)
-    code = (receipt_code or "").strip().upper().replace(" ", "")
+    code = receipt_code_normalise(receipt_code)
     receipt_id = TillReceipt.objects.filter(code=code).values_list("pk", flat=True).first()
     if receipt_id is None:
         raise ReceiptNotFound(RECEIPT_NOT_FOUND.format(code=code or "(blank)"))
@@ -169,18 +240,20 @@ def claim_verify(
         recipient = normalise_msisdn(recipient or claim.recipient_msisdn)
     except InvalidPhoneNumber:
         raise VerificationInvalid(RECIPIENT_REQUIRED)
+    prices = PriceBook.load()
     if bundle_id:
-        bundle = Bundle.objects.get(pk=bundle_id)
+        bundle, price = _bundle_the_receipt_pays(receipt, int(bundle_id), prices)
     else:
-        matches = bundles_for_amount(receipt.amount, receipt.paid_at)
+        matches = prices.matching(receipt.amount, receipt.paid_at)
         if len(matches) != 1:
             why = "no bundle costs this amount" if not matches else "several bundles cost this amount"
             raise VerificationInvalid(BUNDLE_REQUIRED.format(reason=why))
-        bundle = matches[0]
+        bundle, price = matches[0], receipt.amount
     return _verify_locked(
         claim=claim,
         receipt=receipt,
         bundle=bundle,
+        price=price,
         recipient=recipient,
         user=user,
         note=note or f"Verified by {user.get_username()} against {receipt.code}",
@@ -227,7 +300,10 @@ def claim_verification_undo(*, claim_id: int, reason: str, user) -> Claim:
     before = _snapshot(claim)
     entry = JournalEntry.objects.filter(idempotency_key=f"claim_verified:{order.reference}").first()
     if entry is not None:
-        books.entry_reverse(entry=entry, reason=f"Claim verification undone: {reason}", user=user)
+        # This function settles the order, claim and receipt itself (cancelled, not needs review).
+        books.entry_reverse(
+            entry=entry, reason=f"Claim verification undone: {reason}", user=user, order_follows=False
+        )
     order.status = OrderStatus.CANCELLED
     order.status_reason = f"Claim verification undone by {user.get_username()}: {reason}"[:255]
     order.mpesa_receipt = None  # the receipt may pay a corrected order later
@@ -262,6 +338,13 @@ def whatsapp_reply(claim: Claim) -> str:
             f"Thank you! We received your payment {claim.code} of KES {claim.receipt.amount:,.0f}. "
             f"Your {claim.bundle.name} bundle for 0{claim.recipient_msisdn[3:]} is being loaded "
             f"(order {claim.order.reference}). - {shop}"
+        )
+    paid_by = (claim.explanation or {}).get("paid_by") or {}
+    if claim.reason == ClaimReason.PAID_BY_STK and paid_by.get("order"):
+        return (
+            f"Thank you! Payment {claim.code} was already received through the M-Pesa prompt for "
+            f"order {paid_by['order']}; your bundle is loaded under that order and there is nothing more "
+            f"to pay. - {shop}"
         )
     if claim.status == ClaimStatus.REJECTED:
         return (

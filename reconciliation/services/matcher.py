@@ -18,8 +18,13 @@ Outcomes (ClaimStatus / ClaimReason):
   look-alike slips (O/0 I/1 S/5 B/8 Z/2); suggested, never accepted automatically;
 - needs_review ambiguous: two bundles share the price, several look-alike receipts, sender or
   recipient unclear, or the message predates the payment;
+- needs_review paid_by_stk: the code is an STK payment's (settlement.stk_payments), with or
+  without its till receipt: already paid, answered with the STK order;
+- needs_review verify_failed: the verification itself failed (a domain or database error, in
+  a savepoint): that claim waits for a person and the run goes on;
 - pending: no receipt yet, within the grace period.
-Verified and rejected claims are never touched here.
+Verified and rejected claims are never touched here. Each run first settles the receipts booked
+as unallocated before their STK payment was confirmed (settlement.stk_settlements_sweep).
 """
 
 from __future__ import annotations
@@ -31,15 +36,20 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Bundle, BundlePriceChange
+from console.exceptions import DomainError
+from console.plausible import clean_text
+from ledger.models import Order
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, ReconciliationRun, TillReceipt
 from reconciliation.parsers import embedded_date, lookalike_key
 
 from .errors import ReconciliationError
+from .runs import run_finish, run_heartbeat, run_open
+from .settlement import StkPayment, stk_payments, stk_settlements_sweep
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 BATCH = 2000
@@ -52,6 +62,16 @@ LOOKALIKE_HOURS_AFTER = 1
 CLAIM_BEFORE_PAYMENT_MINUTES = 10
 
 PASS, FAIL, NA = "pass", "fail", "na"
+PAID_BY_STK = (
+    "Already paid by STK: {code} paid order {order}. Nothing more to load for this code; "
+    "reply with the order."
+)
+VERIFY_FAILED = "Automatic verification failed ({error}); a person must check this claim."
+ALREADY_PAYS_ORDER = "Receipt {code} already pays order {order}; a receipt pays one order only."
+# Scheduled runs settle receipts recorded this recently (a manual run settles all of them).
+SWEEP_WINDOW = dt.timedelta(days=getattr(settings, "GATEWAY_TIME_WINDOW_DAYS", 3) + 1)
+# How long before a claim its STK prompt may have been sent (the claim follows the payment).
+STK_LOOKBACK = dt.timedelta(days=getattr(settings, "GATEWAY_TIME_WINDOW_DAYS", 3))
 
 
 def open_claims():
@@ -108,6 +128,8 @@ class Context:
     used_by: dict[int, int]  # receipt id -> verified claim id
     lookalikes: dict[str, list[TillReceipt]]
     prices: PriceBook
+    stk_paid: dict[str, StkPayment] = field(default_factory=dict)  # code -> the STK payment it is
+    order_of: dict[str, str] = field(default_factory=dict)  # code -> reference of the order holding it
 
 
 @dataclass
@@ -119,10 +141,14 @@ class Decision:
     bundle: Bundle | None = None
     signals: list[dict] = field(default_factory=list)
     summary: str = ""
+    paid_by: dict | None = None  # the order that already holds this code (shown with a link)
 
     def explanation(self, claim: Claim) -> dict:
         parse = (claim.explanation or {}).get("parse", {})
-        return {"parse": parse, "signals": self.signals, "summary": self.summary}
+        out = {"parse": parse, "signals": self.signals, "summary": self.summary}
+        if self.paid_by:
+            out["paid_by"] = self.paid_by
+        return out
 
 
 def _signal(name: str, result: str, detail: str) -> dict:
@@ -167,6 +193,21 @@ def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
         )
     )
 
+    paid = ctx.stk_paid.get(claim.code)
+    if paid is not None:
+        # One M-Pesa code is one payment: an STK payment's code never pays a till claim too.
+        signals.append(
+            _signal("stk_payment", FAIL, f"{claim.code} is the receipt of STK order {paid.reference}.")
+        )
+        return Decision(
+            ClaimStatus.NEEDS_REVIEW,
+            ClaimReason.PAID_BY_STK,
+            suggested=receipt,
+            signals=signals,
+            summary=PAID_BY_STK.format(code=claim.code, order=paid.reference),
+            paid_by={"order": paid.reference, "order_id": paid.order_id, "channel": "stk"},
+        )
+
     if receipt is None:
         signals.append(_signal("code_exact", FAIL, f"No till receipt {claim.code} yet."))
         for name in ("amount_matches_bundle", "minutes_between_payment_and_claim"):
@@ -206,6 +247,16 @@ def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
             suggested=receipt,
             signals=signals,
             summary=f"Receipt {receipt.code} already paid another claim; the first claim stands.",
+        )
+    holder = ctx.order_of.get(receipt.code)
+    if holder:
+        # An order holds the code though the receipt is unlinked (older data): never a second order.
+        return Decision(
+            ClaimStatus.NEEDS_REVIEW,
+            ClaimReason.CODE_ALREADY_USED,
+            suggested=receipt,
+            signals=signals,
+            summary=ALREADY_PAYS_ORDER.format(code=receipt.code, order=holder),
         )
     if not bundles or sms["result"] == FAIL:
         why = (
@@ -328,6 +379,10 @@ def _context(claims: list[Claim], now: dt.datetime, prices: PriceBook) -> Contex
             key = lookalike_key(receipt.code)
             if key in wanted:
                 lookalikes[key].append(receipt)
+    # Prompts are searched by receipt only among those sent shortly before a batch of recent claims
+    # (StkRequest.receipt is unindexed); orders and STK entries are searched for every batch.
+    first, last = min(c.claimed_at for c in claims), max(c.claimed_at for c in claims)
+    between = (first - STK_LOOKBACK, last) if last - first <= STK_LOOKBACK else None
     return Context(
         now=now,
         grace=dt.timedelta(seconds=getattr(settings, "CLAIM_GRACE", 7200)),
@@ -335,6 +390,10 @@ def _context(claims: list[Claim], now: dt.datetime, prices: PriceBook) -> Contex
         used_by=used_by,
         lookalikes=lookalikes,
         prices=prices,
+        stk_paid=stk_payments(codes, sent_between=between),
+        order_of=dict(
+            Order.objects.filter(mpesa_receipt__in=codes).values_list("mpesa_receipt", "reference")
+        ),
     )
 
 
@@ -351,15 +410,22 @@ def claims_reconcile(
     """Match every open claim (or only those for ``codes``). Idempotent: re-running changes
     nothing that is already right; verified and rejected claims are never touched.
 
-    Each verification is its own short transaction (locks: claim, then receipt); the other
-    outcomes are written with one bulk update per batch. Returns the ReconciliationRun.
+    Each verification is its own short transaction (locks: claim, then receipt) inside a
+    savepoint: one that fails (a domain or database error) sends its claim to needs review
+    (verify_failed, counted) and the run goes on. The other outcomes are written with one bulk
+    update per batch. Before matching, receipts booked as unallocated before their STK payment
+    was confirmed are settled (those recorded within SWEEP_WINDOW; all of them on a manual run),
+    counted as stk_settled. Returns the ReconciliationRun.
     """
     now = now or timezone.now()
+    # Receipts booked as unallocated before their STK payment was confirmed are its settlement.
+    since = None if trigger == "manual" else timezone.now() - SWEEP_WINDOW
+    swept = stk_settlements_sweep(codes=codes, since=since)
     if codes is not None and not open_claims().filter(code__in=codes).exists():
         # A receipt nobody has claimed yet (the usual case for a C2B burst): no run to record.
-        return ReconciliationRun(trigger=trigger[:20], counts={})
-    run = ReconciliationRun.objects.create(trigger=trigger[:20])
-    counts: Counter = Counter()
+        return ReconciliationRun(trigger=trigger[:20], counts={"stk_settled": swept} if swept else {})
+    run = run_open(trigger=trigger)  # also closes runs that died (killed worker) as abandoned
+    counts: Counter = Counter({"stk_settled": swept} if swept else {})
     prices = PriceBook.load()
     last_id = 0
     try:
@@ -372,15 +438,14 @@ def claims_reconcile(
                 break
             last_id = claims[-1].pk
             _reconcile_batch(sorted(claims, key=lambda c: (c.claimed_at, c.pk)), now, prices, counts)
+            run_heartbeat(run)
             if len(claims) < batch:
                 break
     except Exception as exc:
         run.error = repr(exc)[:2000]
         raise
     finally:
-        run.finished_at = timezone.now()
-        run.counts = dict(counts)
-        run.save(update_fields=["finished_at", "counts", "error"])
+        run_finish(run, counts=dict(counts))
     return run
 
 
@@ -395,17 +460,30 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
             from .decisions import claim_verify_auto
 
             try:
-                claim_verify_auto(
-                    claim_id=claim.pk,
-                    receipt_id=decision.receipt.pk,
-                    bundle_id=decision.bundle.pk,
-                    explanation=explanation,
-                )
+                # A savepoint: a failed verification leaves the run's transaction (if any) usable.
+                with transaction.atomic():
+                    claim_verify_auto(
+                        claim_id=claim.pk,
+                        receipt_id=decision.receipt.pk,
+                        bundle_id=decision.bundle.pk,
+                        explanation=explanation,
+                    )
             except ReconciliationError:
                 # Another worker or agent used the receipt (or decided the claim) first.
                 counts["lost_race"] += 1
                 ctx.used_by.setdefault(decision.receipt.pk, -1)
                 decision = claim_evaluate(claim, ctx)
+                explanation = decision.explanation(claim)
+            except (DomainError, DatabaseError) as exc:
+                # One bad claim never stops a run: it waits for a person with the reason.
+                error = clean_text(getattr(exc, "message", None) or str(exc) or type(exc).__name__, 300)
+                decision = Decision(
+                    ClaimStatus.NEEDS_REVIEW,
+                    ClaimReason.VERIFY_FAILED,
+                    suggested=decision.receipt,
+                    signals=decision.signals,
+                    summary=VERIFY_FAILED.format(error=error),
+                )
                 explanation = decision.explanation(claim)
             else:
                 ctx.used_by[decision.receipt.pk] = claim.pk

@@ -1,6 +1,8 @@
 """Till receipts: money paid into our till, from C2B confirmations, statements and pasted SMS.
 
-Every new receipt posts Dr M-Pesa till / Cr Unallocated receipts through ledger.books. A receipt
+Every new receipt posts Dr M-Pesa till / Cr Unallocated receipts through ledger.books, except
+one whose code is an STK payment's: that is its settlement, Dr M-Pesa till / Cr STK clearing
+(see settlement.py). A receipt
 code is unique, so recording the same payment twice (a replayed callback, an overlapping
 statement, a re-pasted SMS) adds nothing the second time.
 """
@@ -12,6 +14,7 @@ import hashlib
 import json
 import math
 import re
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,6 +23,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from console.audit import audit_record
@@ -35,6 +39,8 @@ from ledger import books
 from ledger.models import CallbackLog, CallbackOutcome
 from reconciliation.models import ImportStatus, ReceiptSource, StatementImport, TillReceipt
 from reconciliation.parsers import StatementFormatError, parse_statement, parse_till_sms_receipts
+from reconciliation.parsers.sms import till_sms_problem
+from reconciliation.services.settlement import settlements_book, settlements_prepare
 
 from .errors import (
     BAD_C2B,
@@ -61,8 +67,10 @@ CHUNK = 1000
 ASYNC_ROWS = 2000
 
 NO_TILL_SMS = "No till SMS was found. Paste the whole message, from the code to the balance."
+TILL_SMS_IMPOSSIBLE = "Nothing was recorded: {count} till SMS cannot be a payment. {problems}."
 STATEMENT_HAS_ERRORS = "The statement has {count} bad row(s); nothing was saved. First: {first}"
 NOT_A_PREVIEW = "This import is {status}; only a previewed statement can be imported."
+NOT_RESUMABLE = "This import is {status}; only an import whose worker stopped or that failed can be resumed."
 
 
 @dataclass(frozen=True)
@@ -88,9 +96,15 @@ class ReceiptDraft:
         )
 
 
-def _post_and_reconcile(receipts: list[TillReceipt]) -> None:
-    """Book each new receipt (idempotent by code) and re-run matching for their codes after commit."""
-    books.post_till_receipts_bulk([(r.code, r.amount, r.paid_at) for r in receipts])
+def _post_and_reconcile(receipts: list[TillReceipt], payments: dict | None = None) -> None:
+    """Book each new receipt (idempotent by code) and re-run matching for their codes after commit.
+
+    A receipt marked as an STK settlement (settlement.settlements_prepare, before the insert; its
+    payment in ``payments``) books Dr M-Pesa till / Cr STK clearing; every other one
+    Dr M-Pesa till / Cr Unallocated receipts. Both set-based.
+    """
+    books.post_till_receipts_bulk([(r.code, r.amount, r.paid_at) for r in receipts if not r.settlement])
+    settlements_book([r for r in receipts if r.settlement], payments or {})
     codes = [r.code for r in receipts]
     if codes:
         from reconciliation.services.matcher import reconcile_later
@@ -99,19 +113,23 @@ def _post_and_reconcile(receipts: list[TillReceipt]) -> None:
 
 
 def _record_one(draft: ReceiptDraft) -> tuple[TillReceipt, bool]:
-    """Insert one receipt unless its code is known. Returns (receipt, created). Atomic."""
+    """Insert one receipt unless its code is known. Returns (receipt, created). Atomic.
+
+    A code that is an STK payment's is recorded as that payment's settlement (see settlement.py).
+    """
     with transaction.atomic():
         existing = TillReceipt.objects.filter(code=draft.code).first()
         if existing:
             return existing, False
+        receipt = draft.as_model()
+        payments = settlements_prepare([receipt])
         try:
             with transaction.atomic():
-                receipt = draft.as_model()
                 receipt.save()
         except IntegrityError:
             # A concurrent delivery of the same payment won; ours is the duplicate.
             return TillReceipt.objects.get(code=draft.code), False
-        _post_and_reconcile([receipt])
+        _post_and_reconcile([receipt], payments)
         return receipt, True
 
 
@@ -297,30 +315,43 @@ def _c2b_log_outcome(log: CallbackLog, outcome: str, detail: str, receipt: TillR
 # ---------------------------------------------------------------------------------------------
 # Pasted merchant-side till SMS
 # ---------------------------------------------------------------------------------------------
+def till_sms_drafts(*, text: str, now: dt.datetime | None = None) -> list[ReceiptDraft]:
+    """The receipts the till SMS in ``text`` stand for, checked before anything is saved.
+
+    Raises ImportRefused when no till SMS is found, or when any of them is impossible (dated in
+    the future or before TILL_START_DATE, or an amount out of range): then none is recorded.
+    Pasted and forwarded SMS both go through here.
+    """
+    found = parse_till_sms_receipts(text or "")
+    if not found:
+        raise ImportRefused(NO_TILL_SMS)
+    now = now or timezone.now()
+    problems = [p for p in (till_sms_problem(sms, now=now) for sms in found) if p]
+    if problems:
+        listed = "; ".join(p.rstrip(".") for p in problems)
+        raise ImportRefused(TILL_SMS_IMPOSSIBLE.format(count=len(problems), problems=listed))
+    return [
+        ReceiptDraft(
+            code=sms.code,
+            amount=sms.amount.quantize(CENT),
+            paid_at=sms.occurred_at,
+            source=ReceiptSource.SMS,
+            payer_masked=sms.phone or "",
+            payer_name=sms.counterparty or "",
+            raw={"sms": sms.code, "counterparty": sms.counterparty, "phone": sms.phone},
+        )
+        for sms in found
+    ]
+
+
 @transaction.atomic
 def till_sms_import(*, text: str, user=None) -> dict:
     """Record every till SMS in ``text``. Atomic; idempotent by code.
 
-    Returns counts {found, new, known, codes_new}. Raises ImportRefused when no SMS is found.
+    Returns counts {found, new, known, codes_new}. Raises ImportRefused (nothing recorded) when
+    no SMS is found or any SMS is impossible (see till_sms_drafts).
     """
-    found = parse_till_sms_receipts(text or "")
-    drafts = []
-    for sms in found:
-        if sms.occurred_at is None or sms.amount <= 0:
-            continue
-        drafts.append(
-            ReceiptDraft(
-                code=sms.code,
-                amount=sms.amount.quantize(CENT),
-                paid_at=sms.occurred_at,
-                source=ReceiptSource.SMS,
-                payer_masked=sms.phone or "",
-                payer_name=sms.counterparty or "",
-                raw={"sms": sms.code, "counterparty": sms.counterparty, "phone": sms.phone},
-            )
-        )
-    if not drafts:
-        raise ImportRefused(NO_TILL_SMS)
+    drafts = till_sms_drafts(text=text)
     new = []
     for draft in drafts:
         receipt, created = _record_one(draft)
@@ -423,9 +454,49 @@ def statement_import_start(*, import_id: int, user=None, inline: bool = False) -
         if imp.status != ImportStatus.PREVIEW:
             raise ImportRefused(NOT_A_PREVIEW.format(status=imp.get_status_display().lower()))
         imp.status = ImportStatus.QUEUED
-        imp.save(update_fields=["status"])
+        imp.heartbeat_at = timezone.now()  # a queued import no worker ever picks up shows as stopped too
+        imp.save(update_fields=["status", "heartbeat_at"])
         audit_record(actor=user, action="statement.import_started", obj=imp, after={"rows": imp.rows_total})
-    if imp.rows_total > ASYNC_ROWS and not inline:
+    return _statement_import_dispatch(imp, inline=inline)
+
+
+def statement_import_resume(
+    *, import_id: int, user=None, inline: bool = False, now: dt.datetime | None = None
+) -> StatementImport:
+    """Re-queue an import whose worker died (no heartbeat for HEARTBEAT_STALE_SECONDS) or that
+    failed; it carries on after its last committed chunk. Audited.
+
+    Raises ImportRefused when the import is a preview, done, or still has a live worker.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The lock waits for a live worker's chunk to commit, so its fresh heartbeat is what we read.
+        imp = StatementImport.objects.select_for_update().get(pk=import_id)
+        if not imp.is_resumable(now):
+            raise ImportRefused(NOT_RESUMABLE.format(status=imp.get_status_display().lower()))
+        before = {
+            "status": imp.status,
+            "rows_done": imp.rows_done,
+            "heartbeat_at": imp.heartbeat_at,
+            "errors": imp.errors,
+        }
+        # Clearing the lease fences off the old worker should it wake: its next chunk finds no lease.
+        StatementImport.objects.filter(pk=imp.pk).update(
+            status=ImportStatus.QUEUED, lease_token="", heartbeat_at=now, errors=[], finished_at=None
+        )
+        imp.refresh_from_db()
+        audit_record(
+            actor=user,
+            action="statement.import_resumed",
+            obj=imp,
+            before=before,
+            after={"status": imp.status, "rows_done": imp.rows_done},
+        )
+    return _statement_import_dispatch(imp, inline=inline)
+
+
+def _statement_import_dispatch(imp: StatementImport, *, inline: bool) -> StatementImport:
+    if imp.rows_total - imp.rows_done > ASYNC_ROWS and not inline:
         from django_q.tasks import async_task
 
         transaction.on_commit(lambda: async_task("reconciliation.tasks.statement_import_run", imp.pk))
@@ -434,40 +505,77 @@ def statement_import_start(*, import_id: int, user=None, inline: bool = False) -
     return statement_import_run(import_id=imp.pk)
 
 
-def statement_import_run(*, import_id: int) -> StatementImport:
-    """Insert the statement's new receipts set-based, chunk by chunk, with progress.
+class _LeaseLost(Exception):
+    """Another worker took the import over (this one looked dead); that worker finishes it."""
 
-    Each chunk commits on its own (progress is visible); re-running is safe because codes are
-    unique and books entries are idempotent by code. On an unexpected error the import is
-    marked failed with the message.
+
+def _statement_lease_take(import_id: int, token: str) -> bool:
+    """Take the import for this worker: queued, or importing with a stale heartbeat.
+
+    One conditional UPDATE: of two workers racing, the second finds a fresh heartbeat and leaves.
     """
+    now = timezone.now()
+    takeable = StatementImport.objects.takeable(now).filter(pk=import_id)
+    taken = takeable.update(
+        status=ImportStatus.RUNNING, lease_token=token, heartbeat_at=now, attempts=F("attempts") + 1
+    )
+    return taken == 1
+
+
+def _statement_heartbeat(import_id: int, token: str, rows_done: int) -> None:
+    """First statement of a chunk's transaction: renew the lease and set the progress that commits
+    with the chunk. Its row lock makes a takeover wait for the chunk to commit. Raises _LeaseLost."""
+    mine = StatementImport.objects.filter(pk=import_id, lease_token=token, status=ImportStatus.RUNNING)
+    if not mine.update(heartbeat_at=timezone.now(), rows_done=rows_done):
+        raise _LeaseLost
+
+
+def statement_import_run(*, import_id: int) -> StatementImport:
+    """Insert the statement's new receipts set-based, chunk by chunk, with progress; resumable.
+
+    The worker first takes a lease (the import is queued, or importing with no heartbeat for
+    HEARTBEAT_STALE_SECONDS), so two workers never import one statement at once; without it
+    this does nothing. Each chunk commits its receipts, their journal entries, the progress and
+    the heartbeat in one transaction, so a killed worker leaves whole chunks behind and a resumed
+    run carries on after ``rows_done``, skipping known codes too: nothing doubled, nothing lost.
+    On an unexpected error the import is marked failed with the message (it can be resumed).
+    """
+    token = uuid.uuid4().hex
+    if not _statement_lease_take(import_id, token):
+        return StatementImport.objects.get(pk=import_id)  # done, a preview, or another worker's
     imp = StatementImport.objects.get(pk=import_id)
-    if imp.status in (ImportStatus.DONE, ImportStatus.PREVIEW):
-        return imp
-    StatementImport.objects.filter(pk=imp.pk).update(status=ImportStatus.RUNNING, rows_done=0)
     try:
         with imp.file.open("rb") as fh:
             data = fh.read()
         parsed = statement_parse(data=data, filename=imp.original_name)
         rows = parsed.receipts
-        new_total = 0
-        for i in range(0, len(rows), CHUNK):
+        for i in range(min(imp.rows_done, len(rows)), len(rows), CHUNK):
             chunk = rows[i : i + CHUNK]
             with transaction.atomic():
-                new_total += len(_insert_statement_rows(chunk, imp))
-                StatementImport.objects.filter(pk=imp.pk).update(rows_done=i + len(chunk))
+                _statement_heartbeat(imp.pk, token, rows_done=i + len(chunk))
+                _insert_statement_rows(chunk, imp)
+        # Counted, not summed per run: a resumed import's earlier chunks are its receipts too.
+        new_total = TillReceipt.objects.filter(statement_import=imp).count()
         counts = dict(imp.counts or {})
         counts.update({"new": new_total, "known": len(rows) - new_total})
-        StatementImport.objects.filter(pk=imp.pk).update(
+        now = timezone.now()
+        StatementImport.objects.filter(pk=imp.pk, lease_token=token).update(
             status=ImportStatus.DONE,
             rows_total=len(rows),
             rows_done=len(rows),
             counts=counts,
-            finished_at=timezone.now(),
+            finished_at=now,
+            heartbeat_at=now,
+            lease_token="",
         )
+    except _LeaseLost:
+        pass  # taken over while this worker looked dead: the new holder finishes the import
     except Exception as exc:  # recorded on the import for the operator, then re-raised for the task log
-        StatementImport.objects.filter(pk=imp.pk).update(
-            status=ImportStatus.FAILED, errors=[{"message": str(exc)}], finished_at=timezone.now()
+        StatementImport.objects.filter(pk=imp.pk, lease_token=token).update(
+            status=ImportStatus.FAILED,
+            errors=[{"message": str(exc)}],
+            finished_at=timezone.now(),
+            lease_token="",
         )
         raise
     imp.refresh_from_db()
@@ -493,12 +601,14 @@ def _insert_statement_rows(rows, imp: StatementImport) -> list[TillReceipt]:
     ]
     if not drafts:
         return []
-    TillReceipt.objects.bulk_create([d.as_model(imp) for d in drafts], ignore_conflicts=True)
+    new = [d.as_model(imp) for d in drafts]
+    payments = settlements_prepare(new)  # STK receipts are marked as settlements before the insert
+    TillReceipt.objects.bulk_create(new, ignore_conflicts=True)
     # Rows that lost a race to another source are not ours: they carry no link to this import.
     inserted = list(
         TillReceipt.objects.filter(code__in=[d.code for d in drafts], statement_import=imp).order_by(
             "paid_at"
         )
     )
-    _post_and_reconcile(inserted)
+    _post_and_reconcile(inserted, payments)
     return inserted

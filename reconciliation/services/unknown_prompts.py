@@ -43,8 +43,13 @@ def unknown_prompts_settle(*, now=None) -> dict[str, int]:
     fits: dict[int, list[TillReceipt]] = {}
     for stk in prompts:
         window = timedelta(seconds=settings.STK_EXPIRE_AFTER + settings.CLOCK_SKEW_SECONDS)
-        near = TillReceipt.objects.unmatched().filter(
-            amount=stk.amount, paid_at__gte=stk.created_at - window, paid_at__lte=stk.created_at + window
+        # A settlement is already a known STK payment reaching the till: never an unknown prompt.
+        near = (
+            TillReceipt.objects.unmatched()
+            .filter(settlement="")
+            .filter(
+                amount=stk.amount, paid_at__gte=stk.created_at - window, paid_at__lte=stk.created_at + window
+            )
         )
         fits[stk.pk] = [r for r in near if _fits(stk, r)]
     claimed_by: dict[int, int] = {}

@@ -39,7 +39,8 @@ def test_agent_verifies_amount_mismatch_by_picking_bundle_and_retyping_amount(bu
         claim_id=claim.pk, receipt_code=r.code, amount="199", bundle_id=bundles["daily-2gb"].pk, user=agent
     )
     assert claim.status == ClaimStatus.VERIFIED and claim.decided_by == agent
-    assert claim.order.price == Decimal("199.00") and claim.order.bundle == bundles["daily-2gb"]
+    # The order costs the bundle's price; the other 49 of the receipt stays unallocated.
+    assert claim.order.price == Decimal("150.00") and claim.order.bundle == bundles["daily-2gb"]
     assert JournalEntry.objects.filter(kind=EntryKind.CLAIM_VERIFIED, order=claim.order).exists()
     event = AuditEvent.objects.get(action="claim.verified")
     assert event.before["status"] == "needs_review" and event.after["status"] == "verified"

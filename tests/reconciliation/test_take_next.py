@@ -116,11 +116,11 @@ def test_take_over_then_reject_works_and_the_decision_ends_the_hold(agent, finan
 
 
 def test_verify_by_the_holder_releases_the_hold(bundles, agent):
-    r = receipt(amount="99")
+    r = receipt(amount="199")  # covers the 150 bundle: an underpayment never verifies
     claim = ClaimFactory(code=r.code, status=ClaimStatus.NEEDS_REVIEW)
     queue.claim_take_next(user=agent)
     decisions.claim_verify(
-        claim_id=claim.pk, receipt_code=r.code, amount="99", bundle_id=bundles["daily-2gb"].pk, user=agent
+        claim_id=claim.pk, receipt_code=r.code, amount="199", bundle_id=bundles["daily-2gb"].pk, user=agent
     )
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.VERIFIED and claim.held_by is None
