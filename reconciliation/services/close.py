@@ -17,7 +17,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -68,8 +68,13 @@ def day_figures(*, day: dt.date) -> dict:
         account__key=books.MPESA_TILL, entry__posted_at__gte=start, entry__posted_at__lt=end
     )
     books_movement = _cents(till_postings.aggregate(s=Coalesce(Sum("amount"), ZERO))["s"])
+    # Till orders, and STK orders whose payment reached the till (a settlement receipt): both are
+    # paid-in money on the statement.
     delivered = Order.objects.filter(
-        channel=Channel.TILL, status=OrderStatus.DELIVERED, delivered_at__gte=start, delivered_at__lt=end
+        Q(channel=Channel.TILL) | Q(till_receipt__isnull=False),
+        status=OrderStatus.DELIVERED,
+        delivered_at__gte=start,
+        delivered_at__lt=end,
     )
     delivered_sum = ZERO
     for amount_paid, price in delivered.values_list("amount_paid", "price").iterator():
@@ -109,7 +114,6 @@ def day_figures(*, day: dt.date) -> dict:
                 ],
             }
         )
-    delivered_sum = _cents(delivered_sum)
     late = [
         {"entry": n, "kind": k, "receipt": r, "booked": timezone.localtime(p).isoformat(timespec="minutes")}
         for n, k, r, p in after_close.values_list("number", "kind", "receipt_code", "posted_at")[:ROW_LIMIT]

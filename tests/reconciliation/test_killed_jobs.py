@@ -2,6 +2,7 @@
 (no heartbeat), is resumed or closed from the admin, and finishes with nothing doubled or lost."""
 
 import datetime as dt
+from decimal import Decimal
 from unittest import mock
 
 import pytest
@@ -23,6 +24,7 @@ from reconciliation.models import (
 )
 from reconciliation.services import receipts as svc
 from reconciliation.services import runs
+from reconciliation.services.close import day_figures
 from reconciliation.services.errors import ImportRefused, ReconciliationError
 from reconciliation.services.matcher import claims_reconcile
 
@@ -88,6 +90,15 @@ def assert_each_receipt_once_with_one_entry(rows: int):
     assert {row["n"] for row in per_code} == {1} and per_code.count() == rows
     assert not till_entries().exclude(receipt_code__in=TillReceipt.objects.values("code")).exists()
     call_command("check_books", stdout=open("/dev/null", "w"))  # noqa: SIM115  raises when off
+    assert_close_day_agrees_with_the_books(rows)
+
+
+def assert_close_day_agrees_with_the_books(rows: int, day=dt.date(2026, 3, 10)):
+    """The day's close: every receipt counted once, the till's paid-in equal to the books'."""
+    figures = day_figures(day=day)
+    assert figures["receipts"] == rows
+    assert figures["paid_in"] == figures["books_till_movement"] == f"{Decimal('150.00') * rows:.2f}"
+    assert [d["check"] for d in figures["differences"]] in ([], ["paid_in_vs_delivered"])
 
 
 def url(name, *args):

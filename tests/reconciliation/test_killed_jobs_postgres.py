@@ -31,7 +31,12 @@ from reconciliation.services import receipts as svc
 from reconciliation.services.errors import ImportRefused
 from reconciliation.services.matcher import claims_reconcile
 
-from .test_killed_jobs import LONG_AGO, assert_each_receipt_once_with_one_entry, statement
+from .test_killed_jobs import (
+    LONG_AGO,
+    assert_close_day_agrees_with_the_books,
+    assert_each_receipt_once_with_one_entry,
+    statement,
+)
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 ROWS = 20_000
@@ -182,3 +187,4 @@ def test_reconcile_killed_mid_run_is_abandoned_and_the_next_run_verifies_the_res
     assert Order.objects.count() == CLAIMS and not TillReceipt.objects.unmatched().exists()
     assert JournalEntry.objects.filter(kind=EntryKind.CLAIM_VERIFIED).count() == CLAIMS
     call_command("check_books", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert_close_day_agrees_with_the_books(CLAIMS)

@@ -401,3 +401,15 @@ def test_the_reply_and_claim_page_of_a_paid_by_stk_claim_point_at_the_order(bund
     html = page.content.decode()
     link = reverse("admin:ledger_order_change", args=[order.pk])
     assert f'href="{link}" data-testid="paid-by"' in html
+
+
+def test_close_day_counts_a_delivered_stk_order_settled_in_the_till_as_delivered(bundles, agent):
+    from reconciliation.services.close import day_figures
+
+    order = stk_paid()
+    import_statement(statement((STK_CODE, "11:30:00", "150.00")))
+    assert orders.order_mark_delivered(order=order, actor=agent)
+    Order.objects.filter(pk=order.pk).update(delivered_at=NOW)
+    figures = day_figures(day=NOW.date())
+    assert (figures["paid_in"], figures["books_till_movement"], figures["delivered"]) == ("150.00",) * 3
+    assert figures["balanced"], figures["differences"]
