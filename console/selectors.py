@@ -209,7 +209,7 @@ def unmatched_receipts() -> dict:
     """Till money not yet tied to an order, and what Unallocated receipts must hold for it: every
     unmatched receipt plus the leftover of receipts that paid a cheaper bundle (amount − price)."""
     agg = TillReceipt.objects.unmatched().aggregate(n=Count("id"), total=Sum("amount"), oldest=Min("paid_at"))
-    partly_used = TillReceipt.objects.filter(order__isnull=False, amount__gt=F("order__price"))
+    partly_used = TillReceipt.objects.partly_used()
     leftover = partly_used.aggregate(s=Sum(F("amount") - F("order__price")))["s"] or ZERO
     total = agg["total"] or ZERO
     return {
@@ -261,8 +261,6 @@ def stk_health(hours: int = 24) -> dict:
 def entries_after_close(days: int = 30) -> dict:
     """Entries of the last ``days`` whose money moved on a closed day (booked on the next open
     one): finance should look at the closed day again."""
-    from django.db.models import F
-
     from ledger.models import JournalEntry
 
     since = timezone.now() - dt.timedelta(days=days)

@@ -101,6 +101,11 @@ class TillReceiptQuerySet(models.QuerySet):
     def unmatched(self):
         return self.filter(order__isnull=True)
 
+    def partly_used(self):
+        """Till receipts that paid a cheaper bundle: the rest (amount − price) is still unallocated.
+        A settlement is an STK payment's money, never unallocated once linked to its order."""
+        return self.filter(order__isnull=False, settlement="", amount__gt=models.F("order__price"))
+
     def settlements_to_review(self):
         """STK settlements whose till amount differs from the STK payment: a person must look."""
         return self.filter(settlement=SettlementState.REVIEW)

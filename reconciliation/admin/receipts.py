@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
-from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +24,7 @@ from reconciliation.models import (
     ImportStatus,
     ReconciliationRun,
     RunStatus,
+    SettlementState,
     StatementImport,
     TillReceipt,
 )
@@ -58,7 +58,7 @@ class MatchedFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(order__isnull=True)
         if self.value() == "partly":
-            return queryset.filter(order__isnull=False, amount__gt=F("order__price"))
+            return queryset.partly_used()
         if self.value() == "yes":
             return queryset.filter(order__isnull=False)
         return queryset
@@ -115,6 +115,10 @@ class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @display(description="age in suspense", label=AGE_COLOURS)
     def display_age(self, obj):
+        if obj.settlement == SettlementState.REVIEW:
+            return "red", "STK settlement: review"
+        if obj.settlement:
+            return "done", "STK settlement"
         if obj.order_id:
             return "done", "matched"
         return age_text(obj.paid_at)
@@ -131,6 +135,8 @@ class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def display_unallocated(self, obj):
         # What this receipt still holds in Unallocated receipts: all of it until it pays an order,
         # then whatever it paid beyond the order's price (the column sums to that account).
+        if obj.order_id and obj.settlement:
+            return "—"  # an STK payment's money: it sits in STK clearing, never in Unallocated
         left = obj.amount - obj.order.price if obj.order_id else obj.amount
         return f"{ksh(left)} unallocated" if left > 0 else "—"
 

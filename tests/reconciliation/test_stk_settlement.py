@@ -159,6 +159,15 @@ def test_settlement_of_a_different_amount_goes_to_review_and_clearing_keeps_the_
     ).exists()
     assert unmatched_codes() == set()
     assert books.books_check() == []
+    # The dashboard's suspense figure and the receipt's own column agree with the books: the
+    # KES 100 the till got beyond the STK price is in STK clearing, not "unallocated".
+    from console.selectors import unmatched_receipts
+    from reconciliation.admin.receipts import TillReceiptAdmin
+
+    assert unmatched_receipts()["unallocated"] == balance(books.UNALLOCATED) == 0
+    assert not TillReceipt.objects.partly_used().exists()
+    assert TillReceiptAdmin.display_unallocated(None, review) == "—"
+    assert TillReceiptAdmin.display_age(None, review) == ("red", "STK settlement: review")
 
 
 def test_receipt_recorded_before_its_stk_payment_is_moved_to_clearing_by_the_next_run(bundles):
