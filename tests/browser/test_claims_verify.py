@@ -48,7 +48,7 @@ def test_agent_verifies_an_amount_mismatch_claim(live_server, bundles, agent, br
     page.get_by_text("re-type its amount").wait_for()
     assert page.input_value("#id_receipt_code") == r.code
     page.fill("#id_amount", "199")
-    page.select_option("#id_bundle", label="Daily 2GB")
+    page.select_option("#id_bundle", label="Daily 2GB, Ksh 150 (Ksh 49 unallocated)")
     screenshot(page, "claims_verify_form")
     page.get_by_role("button", name="Verify and create the order").click()
     page.get_by_text(re.compile(rf"Claim {r.code} verified")).wait_for()
@@ -58,5 +58,6 @@ def test_agent_verifies_an_amount_mismatch_claim(live_server, bundles, agent, br
 
     claim = Claim.objects.select_related("order").get(pk=claim.pk)
     assert claim.status == ClaimStatus.VERIFIED and claim.decided_by == agent
-    assert claim.order.price == Decimal("199.00") and claim.order.recipient_msisdn == "254722000111"
+    # The order is the bundle at its price; the KES 49 beyond it stays unallocated on the receipt.
+    assert claim.order.price == Decimal("150.00") and claim.order.recipient_msisdn == "254722000111"
     assert claim.order.reference in reply and "Daily 2GB" in reply

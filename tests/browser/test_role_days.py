@@ -71,7 +71,7 @@ def test_agent_takes_next_verifies_copies_reply_and_delivers(live_server, bundle
 
     page.get_by_role("link", name=re.compile("Verify")).first.click()
     page.fill("#id_amount", "199")
-    page.select_option("#id_bundle", label="Daily 2GB")
+    page.select_option("#id_bundle", label="Daily 2GB, Ksh 150 (Ksh 49 unallocated)")
     page.get_by_role("button", name="Verify and create the order").click()
     page.get_by_text(re.compile(rf"Claim {r.code} verified")).wait_for()
     reply = page.get_by_test_id("reply-text").input_value()
