@@ -256,52 +256,25 @@ def post_till_receipts_bulk(receipts: list[tuple[str, Decimal, object]]) -> int:
     two bulk inserts for the whole batch, so a 100k-row statement is not 100k round trips.
     Atomic: the whole batch posts or none of it does. Returns the number of entries posted.
     """
-    keyed = {f"till_receipt:{code}": (code, Decimal(amount), paid_at) for code, amount, paid_at in receipts}
-    done = set(
-        JournalEntry.objects.filter(idempotency_key__in=keyed).values_list("idempotency_key", flat=True)
-    )
-    todo = [(key, *row) for key, row in keyed.items() if key not in done]
-    if not todo:
-        return 0
-    for _, code, amount, _ in todo:
+    rows = []
+    for code, amount, paid_at in receipts:
+        amount = Decimal(amount)
         if amount <= 0 or amount != amount.quantize(CENT):
-            raise InvalidEntry(f"Receipt {code}: {amount} is not a positive amount in cents.")
-    accounts = _accounts([MPESA_TILL, UNALLOCATED])
-    closed = closed_days(min(nairobi_day(paid_at) for *_, paid_at in todo))
-    counter = EntryCounter.objects.select_for_update().get_or_create(name="journal")[0]
-    first = counter.last + 1
-    counter.last += len(todo)
-    counter.save(update_fields=["last"])
-    entries = JournalEntry.objects.bulk_create(
-        [
-            JournalEntry(
-                seq=first + i,
-                number=f"JE-{first + i:06d}",
-                kind=EntryKind.TILL_RECEIPT,
-                posted_at=booking_time(paid_at, closed),
-                value_at=paid_at,
-                memo=f"Till receipt {code}",
-                receipt_code=code,
-                channel="till",
-                idempotency_key=key,
-            )
-            for i, (key, code, amount, paid_at) in enumerate(todo)
-        ]
-    )
-    if any(e.pk is None for e in entries):  # a database that cannot return ids from bulk inserts
-        ids = dict(
-            JournalEntry.objects.filter(idempotency_key__in=[t[0] for t in todo]).values_list(
-                "idempotency_key", "id"
+            raise InvalidEntry(RECEIPT_AMOUNT_INVALID.format(code=code, amount=amount))
+        lines = [(MPESA_TILL, amount), (UNALLOCATED, -amount)]
+        rows.append(
+            (
+                f"till_receipt:{code}",
+                EntryKind.TILL_RECEIPT,
+                code,
+                paid_at,
+                f"Till receipt {code}",
+                "till",
+                None,
+                lines,
             )
         )
-        for e in entries:
-            e.pk = ids[e.idempotency_key]
-    postings = []
-    for entry, (_, _, amount, _) in zip(entries, todo, strict=True):
-        postings.append(Posting(entry_id=entry.pk, account=accounts[MPESA_TILL], amount=amount))
-        postings.append(Posting(entry_id=entry.pk, account=accounts[UNALLOCATED], amount=-amount))
-    Posting.objects.bulk_create(postings, batch_size=2000)
-    return len(todo)
+    return _post_bulk(list({r[0]: r for r in rows}.values()))
 
 
 def post_claim_verified(*, order: Order, amount: Decimal, receipt: str, created_by=None) -> JournalEntry:

@@ -244,6 +244,20 @@ def stopped_text(obj) -> str:
     return f"Stopped at {obj.rows_done:,} of {obj.rows_total:,} rows ({since})"
 
 
+def _run_import(request, service, imp: StatementImport, *, done: str, queued: str):
+    """Start or resume ``imp`` through ``service`` after the operator confirmed, and say how it went."""
+    try:
+        imp = service(import_id=imp.pk, user=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        if imp.status == ImportStatus.DONE:
+            messages.success(request, done.format(new=imp.counts.get("new", 0)))
+        else:
+            messages.info(request, queued)
+    return redirect(reverse("admin:reconciliation_statementimport_change", args=[imp.pk]))
+
+
 class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["original_name", "display_uploaded", "uploaded_by", "display_status", "display_progress"]
     list_select_related = ["uploaded_by"]
@@ -344,16 +358,13 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
         imp = get_object_or_404(StatementImport, pk=object_id)
         change_url = reverse("admin:reconciliation_statementimport_change", args=[imp.pk])
         if request.method == "POST" and request.POST.get("confirmed"):
-            try:
-                imp = receipt_services.statement_import_start(import_id=imp.pk, user=request.user)
-            except DomainError as exc:
-                messages.error(request, exc.message)
-            else:
-                if imp.status == ImportStatus.DONE:
-                    messages.success(request, f"Imported: {imp.counts.get('new', 0)} new receipts.")
-                else:
-                    messages.info(request, "Importing in the background; this page shows the progress.")
-            return redirect(change_url)
+            return _run_import(
+                request,
+                receipt_services.statement_import_start,
+                imp,
+                done="Imported: {new} new receipts.",
+                queued="Importing in the background; this page shows the progress.",
+            )
         c = imp.counts or {}
         return page(
             self,
@@ -375,16 +386,13 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
         imp = get_object_or_404(StatementImport, pk=object_id)
         change_url = reverse("admin:reconciliation_statementimport_change", args=[imp.pk])
         if request.method == "POST" and request.POST.get("confirmed"):
-            try:
-                imp = receipt_services.statement_import_resume(import_id=imp.pk, user=request.user)
-            except DomainError as exc:
-                messages.error(request, exc.message)
-            else:
-                if imp.status == ImportStatus.DONE:
-                    messages.success(request, f"Imported: {imp.counts.get('new', 0)} new receipts in all.")
-                else:
-                    messages.info(request, "Resuming in the background; this page shows the progress.")
-            return redirect(change_url)
+            return _run_import(
+                request,
+                receipt_services.statement_import_resume,
+                imp,
+                done="Imported: {new} new receipts in all.",
+                queued="Resuming in the background; this page shows the progress.",
+            )
         if not imp.is_resumable():
             messages.error(
                 request, "This import has a live worker or is finished; there is nothing to resume."

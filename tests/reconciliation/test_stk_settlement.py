@@ -82,6 +82,25 @@ def stk_paid(code=STK_CODE, amount="150", gateway="daraja") -> Order:
     return order
 
 
+def second_stk_payment(order: Order, code: str) -> None:
+    """A second prompt on the same order was paid too: real money, held in Unallocated."""
+    second = StkRequestFactory(order=order, amount=D("150"))
+    result = StkResult(
+        status="success",
+        checkout_request_id=second.checkout_request_id,
+        external_reference=None,
+        merchant_request_id=second.merchant_request_id,
+        result_code="0",
+        result_desc="ok",
+        receipt=code,
+        amount=D("150"),
+        phone=second.phone,
+        paid_at=NOW - dt.timedelta(minutes=20),
+        raw={},
+    )
+    orders.stk_apply_result(stk=second, result=result)
+
+
 def balance(key: str) -> Decimal:
     return Posting.objects.filter(account__key=key).aggregate(s=Sum("amount"))["s"] or D("0")
 
@@ -188,21 +207,7 @@ def test_second_stk_payment_of_a_settled_order_settles_into_suspense_where_its_m
     order = stk_paid()
     import_statement(statement((STK_CODE, "11:30:00", "150.00")))
     # A second prompt on the same order was paid too: real money, held in Unallocated.
-    second = StkRequestFactory(order=order, amount=D("150"))
-    result = StkResult(
-        status="success",
-        checkout_request_id=second.checkout_request_id,
-        external_reference=None,
-        merchant_request_id=second.merchant_request_id,
-        result_code="0",
-        result_desc="ok",
-        receipt="UCA7SEC0ND",
-        amount=D("150"),
-        phone=second.phone,
-        paid_at=NOW - dt.timedelta(minutes=20),
-        raw={},
-    )
-    orders.stk_apply_result(stk=second, result=result)
+    second_stk_payment(order, "UCA7SEC0ND")
     import_statement(statement(("UCA7SEC0ND", "11:40:00", "150.00")))
     assert lines_for("UCA7SEC0ND") == [("mpesa_till", D("150.00")), ("stk_clearing_daraja", D("-150.00"))]
     assert balance("stk_clearing_daraja") == 0
@@ -333,23 +338,7 @@ def test_an_agent_cannot_verify_a_claim_against_a_settlement_receipt(bundles, ag
     from reconciliation.services.errors import ReceiptAlreadyUsed
 
     order = stk_paid()
-    second = StkRequestFactory(order=order, amount=D("150"))
-    orders.stk_apply_result(
-        stk=second,
-        result=StkResult(
-            status="success",
-            checkout_request_id=second.checkout_request_id,
-            external_reference=None,
-            merchant_request_id=second.merchant_request_id,
-            result_code="0",
-            result_desc="ok",
-            receipt="UCA7SEC0ND",
-            amount=D("150"),
-            phone=second.phone,
-            paid_at=NOW - dt.timedelta(minutes=20),
-            raw={},
-        ),
-    )
+    second_stk_payment(order, "UCA7SEC0ND")
     import_statement(statement((STK_CODE, "11:30:00", "150.00"), ("UCA7SEC0ND", "11:40:00", "150.00")))
     extra = TillReceipt.objects.get(code="UCA7SEC0ND")
     assert extra.order is None and extra.settlement == rec.SettlementState.SETTLED
