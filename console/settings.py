@@ -219,7 +219,12 @@ Q_CLUSTER = {
 SHOP_NAME = env("SHOP_NAME", default="Tillbook Data Bundles")
 TILL_NUMBER = env("TILL_NUMBER", default="6944804")
 TILL_NAME = env("TILL_NAME", default="TILLBOOK DATA")
+# Other names the till has traded under (comma-separated): a pasted M-Pesa SMS paying any of
+# these, or TILL_NAME, pays us; one naming any other payee is an altered SMS.
+TILL_OTHER_NAMES = env.list("TILL_OTHER_NAMES", default=[])
 SUPPORT_WHATSAPP = env("SUPPORT_WHATSAPP", default="254782070228")
+# The business's WhatsApp profile name, as an export made on another phone shows our replies.
+SUPPORT_WHATSAPP_NAME = env("SUPPORT_WHATSAPP_NAME", default="Tillbook Support")
 
 # ---------------------------------------------------------------------------------------------
 # Payments: gateway choice and credentials (never committed; see .env.example)

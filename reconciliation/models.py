@@ -170,6 +170,15 @@ class WhatsAppImport(models.Model):
         return self.original_name
 
 
+class MessageKind(models.TextChoices):
+    CLAIM = "claim", "Payment report (claim made)"
+    UNPARSEABLE = "unparseable", "Payment report, unreadable (claim to review)"
+    CHATTER = "chatter", "Chatter"
+    SYSTEM = "system", "System line"
+    MEDIA = "media", "Media"
+    BUSINESS = "business", "Our own reply"
+
+
 class WhatsAppMessage(models.Model):
     """Every message we were given, kept as written."""
 
@@ -182,6 +191,9 @@ class WhatsAppMessage(models.Model):
     text = models.TextField()
     is_system = models.BooleanField(default=False)
     is_from_business = models.BooleanField(default=False)
+    # How the message was read (claim, chatter, unparseable, system, media, business): the
+    # messages list filters on it, so a report that made no claim can always be found.
+    kind = models.CharField(max_length=12, choices=MessageKind.choices, blank=True, db_index=True)
     # Hash of (sender, time, text, occurrence): re-uploading an export adds nothing twice.
     fingerprint = models.CharField(max_length=64, unique=True)
     created_by = models.ForeignKey(
@@ -202,6 +214,8 @@ class ClaimStatus(models.TextChoices):
     VERIFIED = "verified", "Verified"
     NEEDS_REVIEW = "needs_review", "Needs review"
     REJECTED = "rejected", "Rejected"
+    # A later claim of the same sender corrected this one and verified: kept, out of the queue.
+    SUPERSEDED = "superseded", "Superseded by a correction"
 
 
 class ClaimReason(models.TextChoices):
@@ -214,6 +228,7 @@ class ClaimReason(models.TextChoices):
     PAID_BY_STK = "paid_by_stk", "Already paid by STK"
     PAYMENT_REVERSED = "payment_reversed", "Payment reversed by finance"
     VERIFY_FAILED = "verify_failed", "Automatic verification failed"
+    OTHER_MERCHANT = "other_merchant", "Pasted SMS names another payee"
 
 
 class Claim(models.Model):
@@ -247,6 +262,9 @@ class Claim(models.Model):
     held_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
+    )
     held_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -261,7 +279,10 @@ class Claim(models.Model):
         indexes = [models.Index(fields=["status", "claimed_at"])]
         constraints = [
             # The same sender repeating the same code is the same claim.
-            models.UniqueConstraint(fields=["sender_msisdn", "code"], name="claim_unique_sender_code"),
+            # (An unreadable report has no code: each one is its own claim.)
+            models.UniqueConstraint(
+                fields=["sender_msisdn", "code"], condition=~Q(code=""), name="claim_unique_sender_code"
+            ),
             # A receipt verifies one claim at most: the last line of defence under races.
             models.UniqueConstraint(
                 fields=["receipt"], condition=Q(status="verified"), name="claim_one_verified_per_receipt"
