@@ -173,6 +173,7 @@ class WhatsAppImport(models.Model):
 class MessageKind(models.TextChoices):
     CLAIM = "claim", "Payment report (claim made)"
     UNPARSEABLE = "unparseable", "Payment report, unreadable (claim to review)"
+    CONTEXT = "context", "Part of a report in the sender's next message"
     CHATTER = "chatter", "Chatter"
     SYSTEM = "system", "System line"
     MEDIA = "media", "Media"

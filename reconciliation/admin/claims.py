@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
@@ -65,7 +66,7 @@ EMPTY_MESSAGE = "No claims waiting. Paste a WhatsApp message or upload a chat ex
 class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "display_age",
-        "code",
+        "display_code",
         "display_sender",
         "display_recipient",
         "display_status",
@@ -75,7 +76,7 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "display_claimed",
         "display_held",
     ]
-    list_display_links = ["code"]
+    list_display_links = ["display_code"]
     list_filter = ["status", "reason", ("claimed_at", RangeDateTimeFilter)]
     list_filter_submit = True
     ordering = ["claimed_at", "id"]
@@ -89,7 +90,10 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
         ("Why", {"fields": ["display_explanation"]}),
         ("Candidate receipts", {"fields": ["display_candidates"]}),
         ("Reply to the customer", {"fields": ["display_reply"]}),
-        ("Decision", {"fields": ["display_order", "decided_by", "decided_at", "decision_note"]}),
+        (
+            "Decision",
+            {"fields": ["display_order", "display_superseded", "decided_by", "decided_at", "decision_note"]},
+        ),
     ]
     readonly_fields = [
         "display_status_detail",
@@ -99,6 +103,7 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "display_candidates",
         "display_reply",
         "display_order",
+        "display_superseded",
         "decided_by",
         "decided_at",
         "decision_note",
@@ -298,6 +303,33 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
             '<button type="button" class="mt-1 text-primary-600 text-sm" '
             'onclick="navigator.clipboard.writeText(this.previousElementSibling.value)">Copy reply</button>',
             text,
+        )
+
+    @display(description="code", ordering="code")
+    def display_code(self, obj):
+        return obj.code or "(unreadable)"
+
+    @display(description="corrections")
+    def display_superseded(self, obj):
+        """The claim that replaced this one, or those this one replaced: both ways, linked."""
+        links = []
+        if obj.superseded_by_id:
+            links.append(("Superseded by", obj.superseded_by))
+        links += [("Supersedes", c) for c in obj.supersedes.all()]
+        if not links:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),
+            '{} <a class="text-primary-600" href="{}">claim #{} {}</a>',
+            (
+                (
+                    label,
+                    reverse("admin:reconciliation_claim_change", args=[c.pk]),
+                    c.pk,
+                    c.code or "(unreadable)",
+                )
+                for label, c in links
+            ),
         )
 
     @display(description="order")
@@ -697,9 +729,9 @@ class WhatsAppMessageAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "sender_msisdn",
         "display_text",
         "display_claims",
-        "is_system",
+        "kind",
     ]
-    list_filter = ["is_system", "is_from_business", ("sent_at", RangeDateTimeFilter)]
+    list_filter = ["kind", "is_from_business", ("sent_at", RangeDateTimeFilter)]
     list_filter_submit = True
     search_fields = ["sender_msisdn"]
     paginator = InfinitePaginator

@@ -45,6 +45,7 @@ class Migration(migrations.Migration):
                 choices=[
                     ("claim", "Payment report (claim made)"),
                     ("unparseable", "Payment report, unreadable (claim to review)"),
+                    ("context", "Part of a report in the sender's next message"),
                     ("chatter", "Chatter"),
                     ("system", "System line"),
                     ("media", "Media"),

@@ -177,3 +177,8 @@ def is_date_plausible(code: str, when: dt.datetime | dt.date, tolerance_days: in
     if isinstance(when, dt.datetime):
         when = when.astimezone(NAIROBI).date() if when.tzinfo else when.date()
     return abs((when - embedded).days) <= tolerance_days
+
+
+def join_across_messages(first_text: str, second_text: str) -> str | None:
+    """Placeholder until the split-code reader lands: never joins."""
+    return None

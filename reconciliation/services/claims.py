@@ -43,29 +43,71 @@ from console.audit import audit_record
 from console.phones import InvalidPhoneNumber, find_kenyan_numbers, normalise_msisdn, try_normalise_msisdn
 from reconciliation.models import (
     Claim,
+    ClaimReason,
     ClaimStatus,
     ImportStatus,
     WhatsAppImport,
     WhatsAppMessage,
 )
 from reconciliation.parsers import ChatExportError, find_codes, find_sms_in_text, parse_chat_export
+from reconciliation.parsers.codes import join_across_messages
 
 from .errors import ImportRefused
 
 EMPTY_MESSAGE = "Paste the customer's message."
+UNREADABLE_SUMMARY = (
+    "This reads as a payment report but no M-Pesa code could be read from it: read the message "
+    "(or ask the customer for the M-Pesa SMS) and verify it against the receipt by hand."
+)
+# A sender's messages this close together are one conversation: a number to load written just
+# before the code, a code split over two messages, "paid" just before the code.
+CONTEXT_WINDOW = dt.timedelta(minutes=10)
 NO_MESSAGES = "The chat export holds no messages."
 
 _CLAIM_WORDS_RE = re.compile(
-    r"\b(paid|pay|payed|sent|send|code|mpesa|m-pesa|m pesa|confirmed|till|transaction|lipa|buy goods|ksh)\b",
+    r"\b(paid|pay|payed|payment|sent|send|code|mpesa|m-pesa|m pesa|confirmed|till|transaction|trans|"
+    r"lipa|nimelipa|nimelipia|nimetuma|nimesend|tumeilipa|malipo|buy goods|ksh|kes|shs?|bob)\b",
     re.I,
 )
+# An amount as customers write it: "Ksh150", "150/=", "sh. 1,500", "1500 bob".
+_AMOUNT_RE = re.compile(
+    r"(?:\b(?:ksh|kes|shs?)\.?\s?\d[\d,]*(?:\.\d{1,2})?)|(?:\b\d[\d,]*\s?(?:/=|/-|bob\b|ksh\b|kes\b))",
+    re.I,
+)
+# A token that looks like a (mistyped or cut) M-Pesa code: a letter, then 6–12 letters/digits
+# holding both letters and digits ("UKR8X8UG", "UKR8X8UGJWQ").
+_CODE_LIKE_RE = re.compile(r"\b[A-Za-z][A-Za-z0-9]{6,12}\b")
+
+
+def looks_like_payment_report(text: str) -> bool:
+    """A message with no readable code that still reads as a report of a payment: payment words
+    (paid, code, nimelipa…), an amount, a code-like token or a pasted M-Pesa SMS. Such a message
+    becomes an ``unparseable`` claim, so the payment reaches a person instead of disappearing."""
+    text = text or ""
+    if _CLAIM_WORDS_RE.search(text) or _AMOUNT_RE.search(text) or find_sms_in_text(text):
+        return True
+    return any(_code_like(m.group(0)) for m in _CODE_LIKE_RE.finditer(text))
+
+
+def _code_like(token: str) -> bool:
+    return any(c.isdigit() for c in token) and sum(c.isalpha() for c in token) >= 2
+
+
 _PAYMENT_SMS_KINDS = ("till_payment", "paybill_payment", "send_money")
 
 
+def author_key(name: str | None) -> str:
+    """An author name compared tolerantly: case, spacing, a leading "~" and marks ignored."""
+    return " ".join(re.sub(r"[^\w\s]", " ", (name or "").casefold()).split())
+
+
 def business_names(extra: str | None = None) -> set[str]:
-    """How our own account may be shown as an author in an export made on the business phone."""
-    names = {getattr(settings, "SHOP_NAME", ""), getattr(settings, "TILL_NAME", ""), extra or ""}
-    return {n.strip().casefold() for n in names if n and n.strip()}
+    """How our own account may be shown as an author: its WhatsApp profile name
+    (SUPPORT_WHATSAPP_NAME, or ``extra`` given with --business-name instead), the shop's and the
+    till's names."""
+    profile = extra or getattr(settings, "SUPPORT_WHATSAPP_NAME", "")
+    names = {getattr(settings, "SHOP_NAME", ""), getattr(settings, "TILL_NAME", ""), profile}
+    return {author_key(n) for n in names if author_key(n)}
 
 
 def business_numbers(extra: str | None = None) -> set[str]:
@@ -92,16 +134,30 @@ class ClaimDraft:
     claimed_amount: Decimal | None = None
     claimed_merchant: str = ""
     ambiguous: list[str] = field(default_factory=list)  # why a person must look
+    # Where the recipient came from: "message" (written in it), "context" (the same sender's
+    # message just before), "sender" (nobody named: the sender's own number).
+    recipient_from: str = "message"
+
+    @property
+    def unreadable(self) -> bool:
+        return not self.code
 
     def explanation(self, sender_label: str) -> dict:
-        return {"parse": {"sender_label": sender_label, "ambiguous": self.ambiguous}}
+        parse = {
+            "sender_label": sender_label,
+            "ambiguous": self.ambiguous,
+            "recipient_from": self.recipient_from,
+        }
+        if self.unreadable:
+            return {"parse": parse, "summary": UNREADABLE_SUMMARY, "signals": []}
+        return {"parse": parse}
 
 
 @dataclass
 class ReadMessage:
     """One message as read: what to store and the claims it makes."""
 
-    kind: str  # claim | chatter | unparseable | system | media | business
+    kind: str  # a MessageKind: claim | unparseable | context | chatter | system | media | business
     drafts: list[ClaimDraft] = field(default_factory=list)
 
 
@@ -127,12 +183,14 @@ def message_read(
             return ReadMessage("media")
         text = caption
     if (sender_msisdn and sender_msisdn in ours) or (
-        sender_label and sender_label.strip().casefold() in (our_names or set())
+        sender_label and author_key(sender_label) in (our_names or set())
     ):
         return ReadMessage("business")
     codes = find_codes(text)
     if not codes:
-        return ReadMessage("unparseable" if _CLAIM_WORDS_RE.search(text or "") else "chatter")
+        if not looks_like_payment_report(text):
+            return ReadMessage("chatter")
+        return ReadMessage("unparseable", [_unreadable_draft(text, sent_at, sender_msisdn, ours)])
 
     sms_by_code: dict[str, object] = {}
     payee_phones = set()
@@ -155,6 +213,7 @@ def message_read(
             ambiguous.append("several numbers in the message: " + ", ".join(numbers))
         else:
             recipient = sender_msisdn or ""
+        recipient_from = "message" if numbers else "sender"
         sender = sender_msisdn or recipient
         if not sender:
             ambiguous.append("sender unknown: a saved contact's name and no number in the message")
@@ -168,9 +227,29 @@ def message_read(
                 claimed_amount=getattr(sms, "amount", None),
                 claimed_merchant=(getattr(sms, "counterparty", "") or "")[:120],
                 ambiguous=ambiguous,
+                recipient_from=recipient_from,
             )
         )
     return ReadMessage("claim", drafts)
+
+
+def _unreadable_draft(
+    text: str, sent_at: dt.datetime, sender_msisdn: str | None, ours: set[str]
+) -> ClaimDraft:
+    """The claim of a payment report with no readable code: for a person to read."""
+    sms = next(iter(find_sms_in_text(text)), None)
+    payee = {sms.phone} if sms is not None and sms.phone else set()
+    numbers = _recipient_candidates(text, exclude=ours | payee, sender=sender_msisdn, codes=1)
+    recipient = numbers[0] if numbers else (sender_msisdn or "")
+    return ClaimDraft(
+        code="",
+        sender_msisdn=sender_msisdn or recipient,
+        recipient_msisdn=recipient,
+        claimed_at=sent_at,
+        claimed_amount=getattr(sms, "amount", None),
+        claimed_merchant=(getattr(sms, "counterparty", "") or "")[:120],
+        recipient_from="message" if numbers else "sender",
+    )
 
 
 _TARGET_BEFORE_RE = re.compile(
@@ -203,16 +282,98 @@ def _recipient_candidates(text: str, *, exclude: set[str], sender: str | None, c
     return remaining
 
 
+# ---------------------------------------------------------------------------------------------
+# Conversations: a sender's messages read together
+# ---------------------------------------------------------------------------------------------
+_TALKING = ("claim", "unparseable", "chatter")
+
+
+def conversations_read(items: list[tuple[WhatsAppMessage, ReadMessage]], *, ours: set[str]):
+    """Read each sender's messages together, as a person would (pure; returns ``items`` with
+    some ReadMessages replaced):
+
+    - a code split over two consecutive messages of one sender (within CONTEXT_WINDOW) is one
+      claim on the second message when the pieces make exactly one plausible code;
+    - a claim whose message names no number to load takes it from the same sender's messages
+      just before (within CONTEXT_WINDOW, no other code in between);
+    - a payment report without a code ("paid, here is the code") next to a claim of the same
+      sender within CONTEXT_WINDOW is part of that report ("context"), not a claim of its own.
+    """
+    streams: dict[str, list[int]] = {}
+    for i, (message, read) in enumerate(items):
+        key = message.sender_msisdn or message.sender_label
+        if key and read.kind in _TALKING:
+            streams.setdefault(key, []).append(i)
+    reads = [read for _, read in items]
+    for indexes in streams.values():
+        indexes.sort(key=lambda i: (items[i][0].sent_at, i))
+        _join_split_codes(items, reads, indexes, ours)
+        _recipients_from_context(items, reads, indexes, ours)
+        _reports_beside_claims(items, reads, indexes)
+    return [(message, read) for (message, _), read in zip(items, reads, strict=True)]
+
+
+def _close(items, a: int, b: int) -> bool:
+    return abs(items[b][0].sent_at - items[a][0].sent_at) <= CONTEXT_WINDOW
+
+
+def _join_split_codes(items, reads, indexes, ours) -> None:
+    for prev, cur in zip(indexes, indexes[1:], strict=False):
+        if reads[prev].kind == "claim" or reads[cur].kind == "claim" or not _close(items, prev, cur):
+            continue
+        code = join_across_messages(items[prev][0].text, items[cur][0].text)
+        if not code:
+            continue
+        message = items[cur][0]
+        joined = message_read(
+            text=f"{items[prev][0].text}\n{message.text}",
+            sent_at=message.sent_at,
+            sender_msisdn=message.sender_msisdn or None,
+            ours=ours,
+        )
+        if [d.code for d in joined.drafts] != [code]:
+            continue
+        reads[cur], reads[prev] = joined, ReadMessage("context")
+
+
+def _recipients_from_context(items, reads, indexes, ours) -> None:
+    for n, i in enumerate(indexes):
+        drafts = reads[i].drafts
+        if reads[i].kind != "claim" or not drafts or any(d.recipient_from != "sender" for d in drafts):
+            continue
+        for j in reversed(indexes[:n]):
+            if not _close(items, j, i) or reads[j].kind == "claim":
+                break  # too long ago, or another payment's message: not this one's context
+            text, sender = items[j][0].text, items[i][0].sender_msisdn or None
+            numbers = _recipient_candidates(text, exclude=ours, sender=sender, codes=len(drafts))
+            if not numbers:
+                continue
+            for k, draft in enumerate(drafts):
+                draft.recipient_msisdn = numbers[k] if len(numbers) == len(drafts) else numbers[0]
+                draft.recipient_from = "context"
+                if len(numbers) > 1 and len(numbers) != len(drafts):
+                    draft.ambiguous.append("several numbers in the message before: " + ", ".join(numbers))
+                draft.sender_msisdn = draft.sender_msisdn or draft.recipient_msisdn
+            break
+
+
+def _reports_beside_claims(items, reads, indexes) -> None:
+    claims = [i for i in indexes if reads[i].kind == "claim"]
+    for i in indexes:
+        if reads[i].kind == "unparseable" and any(_close(items, i, c) for c in claims):
+            reads[i] = ReadMessage("context")
+
+
 def _claims_create(rows: list[tuple[WhatsAppMessage, ClaimDraft]]) -> int:
     """Insert claims, skipping (sender, code) pairs already claimed. Returns how many are new."""
     if not rows:
         return 0
-    pairs = {(d.sender_msisdn, d.code) for _, d in rows}
+    pairs = {(d.sender_msisdn, d.code) for _, d in rows if d.code}
     existing = set(Claim.objects.filter(code__in={c for _, c in pairs}).values_list("sender_msisdn", "code"))
     claims, seen = [], set()
     for message, draft in sorted(rows, key=lambda r: r[1].claimed_at):
         key = (draft.sender_msisdn, draft.code)
-        if key in existing or key in seen:
+        if draft.code and (key in existing or key in seen):
             continue
         seen.add(key)
         claims.append(
@@ -225,7 +386,9 @@ def _claims_create(rows: list[tuple[WhatsAppMessage, ClaimDraft]]) -> int:
                 claimed_merchant=draft.claimed_merchant,
                 claimed_at=draft.claimed_at,
                 # The matcher decides; an unclear sender/recipient makes it stop at "ambiguous".
-                status=ClaimStatus.PENDING,
+                # An unreadable report goes straight to a person (the matcher has no code to match).
+                status=ClaimStatus.NEEDS_REVIEW if draft.unreadable else ClaimStatus.PENDING,
+                reason=ClaimReason.UNPARSEABLE if draft.unreadable else "",
                 explanation=draft.explanation(message.sender_label),
             )
         )
@@ -258,6 +421,7 @@ def message_paste(*, sender: str, text: str, sent_at: dt.datetime | None = None,
         sent_at=sent_at,
         text=text,
         is_from_business=read.kind == "business",
+        kind=read.kind,
         fingerprint=message_fingerprint(sender_msisdn, sent_at, text, occurrence),
         created_by=user if getattr(user, "pk", None) else None,
     )
@@ -322,7 +486,6 @@ def whatsapp_import(
     imp.file.save(filename.rsplit("/", 1)[-1] or "chat.txt", ContentFile(data), save=False)
     imp.save()
 
-    kinds: Counter = Counter()
     occurrences: Counter = Counter()
     pending: list[tuple[WhatsAppMessage, ReadMessage]] = []
     for msg in chat.messages:
@@ -338,7 +501,6 @@ def whatsapp_import(
             ours=ours,
             our_names=our_names,
         )
-        kinds[read.kind] += 1
         key = (author, msg.sent_at.isoformat(), msg.text)
         occurrence = occurrences[key]
         occurrences[key] += 1
@@ -358,6 +520,10 @@ def whatsapp_import(
                 read,
             )
         )
+    pending = conversations_read(pending, ours=ours)
+    kinds = Counter(read.kind for _, read in pending)
+    for message, read in pending:
+        message.kind = read.kind
 
     fingerprints = [m.fingerprint for m, _ in pending]
     known = set()
@@ -392,6 +558,7 @@ def whatsapp_import(
         "known_messages": len(pending) - len(ids),
         "with_code": kinds["claim"],
         "unparseable": kinds["unparseable"],
+        "context": kinds["context"],
         "chatter": kinds["chatter"],
         "system": kinds["system"],
         "media": kinds["media"],

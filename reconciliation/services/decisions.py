@@ -26,7 +26,9 @@ from ledger import books
 from ledger.models import Channel, JournalEntry, Order, OrderStatus
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
 
+from .corrections import claims_superseded_by
 from .errors import (
+    ALREADY_CLAIMED_BY_SENDER,
     AMOUNT_RETYPE_MISMATCH,
     BUNDLE_REQUIRED,
     CLAIM_ALREADY_DECIDED,
@@ -106,6 +108,13 @@ def _verify_locked(
     """Create the paid order at ``price`` (at most the receipt's amount) and book it; what the
     receipt paid beyond the price stays in Unallocated receipts."""
     before = _snapshot(claim)
+    if not claim.code:
+        # An unreadable report: the person who read it found the receipt; the claim takes its code.
+        twin = Claim.objects.filter(sender_msisdn=claim.sender_msisdn, code=receipt.code).exclude(pk=claim.pk)
+        twin = twin.values_list("pk", flat=True).first()
+        if twin:
+            raise VerificationInvalid(ALREADY_CLAIMED_BY_SENDER.format(code=receipt.code, pk=twin))
+        claim.code = receipt.code
     now = timezone.now()
     order = Order.objects.create(
         bundle=bundle,
@@ -139,6 +148,7 @@ def _verify_locked(
     books.post_claim_verified(order=order, amount=price, receipt=receipt.code, created_by=claim.decided_by)
     after = {**_snapshot(claim), "price": str(price), "unallocated": str(receipt.amount - price)}
     audit_record(actor=user, action="claim.verified", obj=claim, before=before, after=after, reason=note)
+    claims_superseded_by(claim)  # the sender's earlier failed claim this one corrects
     return claim
 
 

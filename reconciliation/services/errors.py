@@ -5,6 +5,7 @@ from console.exceptions import DomainError
 CLAIM_ALREADY_DECIDED = "This claim was already {status} by {who} at {when}."
 CLAIM_NOT_OPEN = "Only a claim waiting for a decision can be {action}; this one is {status}."
 RECEIPT_ALREADY_USED = "Receipt {code} already paid order {order}; a receipt pays one order only."
+ALREADY_CLAIMED_BY_SENDER = "This sender already claimed {code} (claim #{pk}): verify that claim instead."
 RECEIPT_NOT_FOUND = "No till receipt {code} is recorded."
 AMOUNT_RETYPE_MISMATCH = "The amount you typed ({typed}) is not the receipt amount; check the receipt again."
 BUNDLE_REQUIRED = "Pick the bundle this payment is for: {reason}."

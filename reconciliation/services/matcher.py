@@ -47,6 +47,7 @@ from ledger.models import Order
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, ReconciliationRun, TillReceipt
 from reconciliation.parsers import embedded_date, lookalike_key
 
+from .corrections import superseded_reopen
 from .errors import ReconciliationError
 from .runs import run_finish, run_heartbeat, run_open
 from .settlement import StkPayment, stk_payments, stk_settlements_sweep
@@ -426,6 +427,9 @@ def claims_reconcile(
         return ReconciliationRun(trigger=trigger[:20], counts={"stk_settled": swept} if swept else {})
     run = run_open(trigger=trigger)  # also closes runs that died (killed worker) as abandoned
     counts: Counter = Counter({"stk_settled": swept} if swept else {})
+    reopened = superseded_reopen()  # a superseded code that reached the till after all
+    if reopened:
+        counts["superseded_reopened"] = reopened
     prices = PriceBook.load()
     last_id = 0
     try:

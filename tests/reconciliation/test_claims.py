@@ -66,10 +66,13 @@ def test_several_codes_make_several_claims_and_repeats_are_one_claim():
     assert Claim.objects.count() == 2 and WhatsAppMessage.objects.count() == 2
 
 
-def test_chatter_and_unparseable_make_no_claim_but_are_kept():
+def test_chatter_makes_no_claim_and_an_unreadable_report_makes_one_to_review():
     assert paste("hello, what bundles do you have?")["kind"] == "chatter"
-    assert paste("I paid via mpesa but lost the message")["kind"] == "unparseable"
-    assert not Claim.objects.exists() and WhatsAppMessage.objects.count() == 2
+    unreadable = paste("I paid via mpesa but lost the message")
+    assert unreadable["kind"] == "unparseable"
+    (claim,) = unreadable["claims"]
+    assert (claim.code, claim.status, claim.reason) == ("", ClaimStatus.NEEDS_REVIEW, ClaimReason.UNPARSEABLE)
+    assert WhatsAppMessage.objects.count() == 2 and Claim.objects.count() == 1
 
 
 def test_paste_refuses_bad_sender_and_empty_text():
@@ -92,7 +95,8 @@ def test_whatsapp_export_counts_every_kind():
     assert c["messages"] == 14 and c["new_messages"] == 14
     assert c["system"] == 1 and c["media"] == 2 and c["from_business"] == 1
     assert c["unparseable"] == 1 and c["chatter"] == 1
-    assert c["claims_new"] == 8  # UCA3WQ6N7H twice from one sender is one claim
+    # UCA3WQ6N7H twice from one sender is one claim; the unreadable report is a claim to review.
+    assert c["claims_new"] == 9
     mary = Claim.objects.get(code="UCA2MX9P3F")
     assert mary.sender_msisdn == "254727555578" and mary.message.sender_label == "Mary Atieno"
     assert mary.claimed_amount == Decimal("250.00")
@@ -150,6 +154,9 @@ def test_end_to_end_statement_then_chat_then_overlap(bundles, capsys):
         "UCA7AM3CD4/254722333444": ("pending", ""),
         "UCA8EF5GH6/254722333444": ("pending", ""),
         "UCA6PL2RBW/254733000222": ("pending", ""),
+        # "I have sent the money via mpesa please check" had no code: it waited for a person
+        # until the sender's code verified, then left the queue as superseded.
+        "/254712000678": ("superseded", ClaimReason.UNPARSEABLE),
     }
     assert Claim.objects.get(code="UCA3WQ6N7H", status="verified").bundle.slug == "weekly-8-75gb"
     call_command("import_statement", str(DATA / "reconciliation" / "statement_march_overlap.csv"))

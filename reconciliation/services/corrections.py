@@ -1,0 +1,118 @@
+"""A sender's correction supersedes their earlier failed claim.
+
+Customers often send a wrong code, then "sorry, correct code is UKOEFRW2IN". When the
+correction verifies, the earlier claim of the same sender that failed for want of a payment
+(no such receipt, a look-alike, an unreadable report) leaves the queue as *superseded*, linked
+to the claim that verified. It is kept, never deleted.
+
+Money is never lost by this: a claim is superseded only when its own code is on no till receipt
+(an unreadable report has no code at all), and only when the verified message reads as a
+correction or its code is a near copy of the failed one. If a receipt with the superseded code
+turns up later, the claim is reopened (``superseded_reopen``) and matched like any other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.utils import timezone
+
+from console.audit import audit_record
+from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
+
+# How long before the correction the failed claim may have been sent.
+CORRECTION_WINDOW = dt.timedelta(hours=2)
+# Claims a correction can replace: those waiting for a payment that is not on the till.
+FAILED = (ClaimReason.UNKNOWN_CODE, ClaimReason.POSSIBLE_TYPO, ClaimReason.UNPARSEABLE)
+_CORRECTION_RE = re.compile(
+    r"\b(sorry|correct|corrected|correction|wrong|mistake|typo|actual|right code|real code|"
+    r"instead|pole|samahani|nimekosea|ndio hii|hii ndio|hii ndiyo|ignore)\b",
+    re.I,
+)
+SUPERSEDED_NOTE = "Superseded by claim #{pk} ({code}), which the same sender sent as the correct code."
+REOPENED_NOTE = "Reopened: a till receipt {code} arrived after this claim was superseded."
+
+
+def _near_copy(a: str, b: str) -> bool:
+    """Two codes of the same payment typed twice: at most three characters differ in place."""
+    return bool(a) and len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) <= 3
+
+
+def claims_superseded_by(claim: Claim) -> int:
+    """Mark the sender's earlier failed claims that ``claim`` (just verified) corrects. Returns
+    how many. Call inside the verification's transaction."""
+    if claim.status != ClaimStatus.VERIFIED or not claim.sender_msisdn:
+        return 0
+    earlier = Claim.objects.select_for_update().filter(
+        sender_msisdn=claim.sender_msisdn,
+        claimed_at__gte=claim.claimed_at - CORRECTION_WINDOW,
+        claimed_at__lte=claim.claimed_at,
+    )
+    earlier = earlier.filter(status__in=[ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW]).exclude(pk=claim.pk)
+    candidates = [
+        c for c in earlier if (c.status == ClaimStatus.PENDING and not c.reason) or c.reason in FAILED
+    ]
+    if not candidates:
+        return 0
+    on_till = set(
+        TillReceipt.objects.filter(code__in=[c.code for c in candidates if c.code]).values_list(
+            "code", flat=True
+        )
+    )
+    says_correction = bool(_CORRECTION_RE.search(claim.message.text or ""))
+    done = 0
+    now = timezone.now()
+    for old in candidates:
+        if old.code in on_till:
+            continue  # a real payment of its own: never hidden
+        if not (says_correction or not old.code or _near_copy(old.code, claim.code)):
+            continue
+        before = {"status": old.status, "reason": old.reason}
+        old.status = ClaimStatus.SUPERSEDED
+        old.superseded_by = claim
+        old.held_by, old.held_until = None, None
+        old.decided_at = now
+        old.decision_note = SUPERSEDED_NOTE.format(pk=claim.pk, code=claim.code)
+        old.save(
+            update_fields=[
+                "status",
+                "superseded_by",
+                "held_by",
+                "held_until",
+                "decided_at",
+                "decision_note",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            actor=None,
+            action="claim.superseded",
+            obj=old,
+            before=before,
+            after={"status": old.status, "superseded_by": claim.pk},
+        )
+        done += 1
+    return done
+
+
+def superseded_reopen() -> int:
+    """Superseded claims whose code is now an unmatched till receipt go back to matching: the
+    customer had paid with that code after all. Returns how many."""
+    unmatched = TillReceipt.objects.unmatched().values("code")
+    reopened = 0
+    for old in (
+        Claim.objects.filter(status=ClaimStatus.SUPERSEDED).exclude(code="").filter(code__in=unmatched)
+    ):
+        before = {"status": old.status, "superseded_by": old.superseded_by_id}
+        old.status, old.reason, old.superseded_by = ClaimStatus.PENDING, "", None
+        old.decided_at = None
+        old.decision_note = REOPENED_NOTE.format(code=old.code)
+        old.save(
+            update_fields=["status", "reason", "superseded_by", "decided_at", "decision_note", "updated_at"]
+        )
+        audit_record(
+            actor=None, action="claim.reopened", obj=old, before=before, after={"status": old.status}
+        )
+        reopened += 1
+    return reopened
