@@ -412,6 +412,7 @@ def message_paste(*, sender: str, text: str, sent_at: dt.datetime | None = None,
     sent_at = sent_at or timezone.now()
     ours = business_numbers()
     read = message_read(text=text, sent_at=sent_at, sender_msisdn=sender_msisdn, ours=ours)
+    read = _read_after_earlier_messages(sender_msisdn, sent_at, text, read, ours)
     occurrence = WhatsAppMessage.objects.filter(
         sender_msisdn=sender_msisdn, sent_at=sent_at, text=text
     ).count()
@@ -439,6 +440,25 @@ def message_paste(*, sender: str, text: str, sent_at: dt.datetime | None = None,
         "claims_new": created,
         "claims": list(message.claims.all()),
     }
+
+
+def _read_after_earlier_messages(sender_msisdn, sent_at, text, read: ReadMessage, ours) -> ReadMessage:
+    """A pasted message read in the conversation of the sender's messages already kept from the
+    CONTEXT_WINDOW before it (the number to load written before, a code split over two)."""
+    if read.kind not in _TALKING:
+        return read
+    earlier = list(
+        WhatsAppMessage.objects.filter(
+            sender_msisdn=sender_msisdn, sent_at__gte=sent_at - CONTEXT_WINDOW, sent_at__lte=sent_at
+        ).order_by("sent_at", "pk")[:20]
+    )
+    if not earlier:
+        return read
+    this = WhatsAppMessage(
+        sender_msisdn=sender_msisdn, sender_label=sender_msisdn, sent_at=sent_at, text=text
+    )
+    items = [(m, ReadMessage(m.kind if m.kind in _TALKING else "chatter")) for m in earlier] + [(this, read)]
+    return conversations_read(items, ours=ours)[-1][1]
 
 
 def _reconcile_codes(codes):

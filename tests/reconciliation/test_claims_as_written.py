@@ -214,3 +214,14 @@ def test_business_name_given_on_import_overrides_the_setting(settings):
     settings.SUPPORT_WHATSAPP_NAME = "Tillbook Support"
     import_chat(export((0, "Tillbook Care", f"Received {CODE}")), business_name="Tillbook Care")
     assert not Claim.objects.exists()
+
+
+def test_a_pasted_code_loads_the_number_the_sender_pasted_just_before():
+    svc.message_paste(sender="0712 345 678", text="Weka kwa 0741 722 879", sent_at=DAY)
+    result = svc.message_paste(sender="0712 345 678", text=CODE, sent_at=DAY + dt.timedelta(minutes=1))
+    (claim,) = result["claims"]
+    assert claim.recipient_msisdn == "254741722879"
+    later = svc.message_paste(
+        sender="0712 345 678", text=code_for(DAY.date(), "7KQ4TWA"), sent_at=DAY + dt.timedelta(minutes=30)
+    )
+    assert later["claims"][0].recipient_msisdn == "254712345678"  # too long after: the sender
