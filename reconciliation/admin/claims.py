@@ -30,7 +30,7 @@ from reconciliation.services import claims as claim_services
 from reconciliation.services import decisions, queue
 from reconciliation.services.errors import ImportRefused
 from reconciliation.services.exports import claims_export_lines
-from reconciliation.services.matcher import claims_reconcile
+from reconciliation.services.matcher import claims_reconcile, other_payee_problem
 
 # Wide evidence tables scroll inside their box on a phone instead of pushing the page sideways.
 SCROLL_BOX = '<div style="max-width: calc(100vw - 3rem); overflow-x: auto">'
@@ -117,7 +117,7 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "run_matcher",
     ]
     actions_detail = ["verify", "reject", "take_over", "release", "undo_verification"]
-    change_form_before_template = "admin/reconciliation/claim/hold_banner.html"
+    change_form_before_template = "admin/reconciliation/claim/before_form.html"
     empty_message = EMPTY_MESSAGE
 
     def get_queryset(self, request):
@@ -146,7 +146,10 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
                 "until": timezone.localtime(claim.held_until).strftime("%H:%M"),
                 "mine": claim.held_by_id == request.user.pk,
             }
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "hold": hold})
+        # Shown whatever the status: an agent may still verify, but never without seeing it.
+        other_payee = other_payee_problem(claim) if claim else None
+        extra = {**(extra_context or {}), "hold": hold, "other_payee": other_payee}
+        return super().change_view(request, object_id, form_url, extra)
 
     def get_search_results(self, request, queryset, search_term):
         q = selectors.claim_search_filter(search_term)
@@ -243,12 +246,23 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
             ),
             ("Load on", customer_link(obj.recipient_msisdn, local_phone(obj.recipient_msisdn))),
             ("Amount in pasted SMS", money(obj.claimed_amount)),
-            ("Paid to (pasted SMS)", obj.claimed_merchant or "—"),
+            ("Paid to (pasted SMS)", self._payee(obj)),
         ]
         return format_html(
             '<table class="text-sm">{}</table>',
             format_html_join("", '<tr><td class="pr-4 text-base-500">{}</td><td>{}</td></tr>', rows),
         )
+
+    @staticmethod
+    def _payee(obj):
+        if not obj.claimed_merchant:
+            return "—"
+        if other_payee_problem(obj):
+            return format_html(
+                '<span class="text-red-600 font-semibold" data-testid="other-payee">{} (not our till)</span>',
+                obj.claimed_merchant,
+            )
+        return obj.claimed_merchant
 
     @display(description="explanation")
     def display_explanation(self, obj):
@@ -447,11 +461,13 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
                     text += " " + VERIFIED_LEFTOVER.format(left=ksh(left), receipt=claim.receipt.code)
                 messages.success(request, text)
                 return redirect(change_url)
+        summary, warning = (claim.explanation or {}).get("summary", ""), other_payee_problem(claim)
         return page(
             self,
             request,
             f"Verify claim {claim.code}",
-            intro=(claim.explanation or {}).get("summary", ""),
+            intro="" if summary == warning else summary,
+            warning=warning,
             message_text=claim.message.text,
             tables=[self._receipts_table(claim), self._offer_table(offered_receipt, offer)],
             question="Pick the receipt and re-type its amount to confirm",

@@ -4,6 +4,7 @@ No Django models are imported here, so everything is usable and testable without
 """
 
 from .codes import embedded_date, find_codes, is_date_plausible, is_lookalike, lookalike_key, normalise_code
+from .merchant import our_names, payee_is_us
 from .sms import ParsedSms, find_sms_in_text, parse_mpesa_sms
 from .statement import (
     RowError,
@@ -31,8 +32,10 @@ __all__ = [
     "is_lookalike",
     "lookalike_key",
     "normalise_code",
+    "our_names",
     "parse_chat_export",
     "parse_mpesa_sms",
     "parse_statement",
     "parse_till_sms_receipts",
+    "payee_is_us",
 ]

@@ -21,8 +21,10 @@ Reading a message (rules the matcher and the agents rely on):
   NAME, the name is kept as sender_label and the recipient number written in the message is
   used as the sender; with neither, the claim is kept with an empty sender and flagged
   ambiguous ("sender unknown") so it is never auto-verified;
-- a pasted customer M-Pesa SMS ("paid to X." / "sent to X for account") gives the claimed
-  amount and merchant for its code.
+- a pasted customer M-Pesa SMS ("paid to X." / "sent to X for account Y" / "sent to NAME
+  07…") gives the claimed amount and merchant for its code: X (never the account Y), or for
+  send money the person's name and number as the SMS prints them; the matcher compares it with
+  our till's names (parsers.merchant.payee_is_us).
 """
 
 from __future__ import annotations
@@ -40,7 +42,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import audit_record
-from console.phones import InvalidPhoneNumber, find_kenyan_numbers, normalise_msisdn, try_normalise_msisdn
+from console.phones import (
+    InvalidPhoneNumber,
+    find_kenyan_numbers,
+    local_msisdn,
+    normalise_msisdn,
+    try_normalise_msisdn,
+)
 from reconciliation.models import (
     Claim,
     ClaimReason,
@@ -225,7 +233,7 @@ def message_read(
                 recipient_msisdn=recipient,
                 claimed_at=sent_at,
                 claimed_amount=getattr(sms, "amount", None),
-                claimed_merchant=(getattr(sms, "counterparty", "") or "")[:120],
+                claimed_merchant=_sms_payee(sms)[:120],
                 ambiguous=ambiguous,
                 recipient_from=recipient_from,
             )
@@ -247,9 +255,20 @@ def _unreadable_draft(
         recipient_msisdn=recipient,
         claimed_at=sent_at,
         claimed_amount=getattr(sms, "amount", None),
-        claimed_merchant=(getattr(sms, "counterparty", "") or "")[:120],
+        claimed_merchant=_sms_payee(sms)[:120],
         recipient_from="message" if numbers else "sender",
     )
+
+
+def _sms_payee(sms) -> str:
+    """Who the pasted SMS says was paid, as it names them. Send money keeps the person's number
+    ("SOPHIA MWENI 0702972812"): a payment to a phone is never a payment to our till."""
+    if sms is None:
+        return ""
+    payee = (sms.counterparty or "").strip()
+    if sms.kind == "send_money" and sms.phone:
+        payee = f"{payee} {local_msisdn(sms.phone)}".strip()
+    return payee
 
 
 _TARGET_BEFORE_RE = re.compile(

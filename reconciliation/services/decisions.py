@@ -155,8 +155,15 @@ def _verify_locked(
 @transaction.atomic
 def claim_verify_auto(*, claim_id: int, receipt_id: int, bundle_id: int, explanation: dict) -> Claim:
     """The matcher's verification. Atomic and idempotent: a claim already decided or a receipt
-    already used raises (ClaimAlreadyDecided / ReceiptAlreadyUsed) and changes nothing."""
+    already used raises (ClaimAlreadyDecided / ReceiptAlreadyUsed) and changes nothing. A claim
+    whose pasted SMS names another payee is never verified automatically (VerificationInvalid);
+    the matcher sends it to review before it gets here."""
+    from reconciliation.services.matcher import other_payee_problem
+
     claim = _lock_open_claim(claim_id, "verified")
+    problem = other_payee_problem(claim)
+    if problem:
+        raise VerificationInvalid(problem)
     receipt = _lock_unused_receipt(receipt_id)
     bundle = Bundle.objects.get(pk=bundle_id)
     return _verify_locked(
@@ -340,6 +347,13 @@ def claim_verification_undo(*, claim_id: int, reason: str, user) -> Claim:
     return claim
 
 
+def _till() -> str:
+    """Our till as the customer knows it: "TILLBOOK DATA (6944804)"."""
+    name = getattr(settings, "TILL_NAME", "") or ""
+    number = getattr(settings, "TILL_NUMBER", "") or ""
+    return f"{name} ({number})" if name and number else name or number
+
+
 def whatsapp_reply(claim: Claim) -> str:
     """The text an agent copies back to the customer."""
     shop = getattr(settings, "SHOP_NAME", "us")
@@ -360,6 +374,13 @@ def whatsapp_reply(claim: Claim) -> str:
         return (
             f"Sorry, we could not confirm payment {claim.code}: {claim.decision_note}. "
             f"Please send the full M-Pesa message so we can check again. - {shop}"
+        )
+    if claim.reason == ClaimReason.OTHER_MERCHANT:
+        # Neutral: the customer may simply have pasted the wrong message.
+        return (
+            f"Thank you for your message about {claim.code}. We could not match the M-Pesa message "
+            f"you sent to a payment to our till {_till()}. Please forward the original M-Pesa "
+            f"confirmation SMS for this payment, unchanged, so we can check it. - {shop}"
         )
     return (
         f"Thank you, we have your message about {claim.code}. We are checking the payment "

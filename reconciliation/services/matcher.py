@@ -9,7 +9,12 @@ verification writes per claim (an order and a journal entry, under row locks).
 
 Outcomes (ClaimStatus / ClaimReason):
 - verified: the code is an unmatched receipt, its amount is the price in force at payment
-  time of exactly one active bundle, any pasted SMS amount equals it, the recipient is known;
+  time of exactly one active bundle, any pasted SMS amount equals it and names our till as the
+  payee, the recipient is known;
+- needs_review other_merchant: the pasted SMS names a payee that is not our till (TILL_NAME,
+  TILL_OTHER_NAMES; parsers.merchant.payee_is_us): a genuine SMS cannot pair our receipt with
+  another payee. Decided before every other outcome, with or without a receipt, and final for
+  the matcher (the SMS will not change);
 - needs_review amount_mismatch: the amount matches no bundle, or the pasted SMS amount differs;
 - needs_review code_already_used: the receipt already verified another claim (first stands);
 - needs_review unknown_code: no receipt after CLAIM_GRACE seconds, or the code's embedded date
@@ -45,10 +50,10 @@ from console.exceptions import DomainError
 from console.plausible import clean_text
 from ledger.models import Order
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, ReconciliationRun, TillReceipt
-from reconciliation.parsers import embedded_date, lookalike_key
+from reconciliation.parsers import embedded_date, lookalike_key, payee_is_us
 
 from .corrections import superseded_reopen
-from .errors import ReconciliationError
+from .errors import ReconciliationError, VerificationInvalid
 from .runs import run_finish, run_heartbeat, run_open
 from .settlement import StkPayment, stk_payments, stk_settlements_sweep
 
@@ -69,6 +74,7 @@ PAID_BY_STK = (
 )
 VERIFY_FAILED = "Automatic verification failed ({error}); a person must check this claim."
 ALREADY_PAYS_ORDER = "Receipt {code} already pays order {order}; a receipt pays one order only."
+OTHER_MERCHANT = "The pasted SMS says {amount} was paid to {payee}, not to {us}: an altered or other payment."
 # Scheduled runs settle receipts recorded this recently (a manual run settles all of them).
 SWEEP_WINDOW = dt.timedelta(days=getattr(settings, "GATEWAY_TIME_WINDOW_DAYS", 3) + 1)
 # How long before a claim its STK prompt may have been sent (the claim follows the payment).
@@ -194,19 +200,25 @@ def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
         )
     )
 
+    merchant = _merchant_signal(claim)
+    signals.append(merchant)
+
     paid = ctx.stk_paid.get(claim.code)
     if paid is not None:
         # One M-Pesa code is one payment: an STK payment's code never pays a till claim too.
         signals.append(
             _signal("stk_payment", FAIL, f"{claim.code} is the receipt of STK order {paid.reference}.")
         )
+        paid_by = {"order": paid.reference, "order_id": paid.order_id, "channel": "stk"}
+        if merchant["result"] == FAIL:
+            return _other_merchant(claim, receipt, signals, paid_by=paid_by)
         return Decision(
             ClaimStatus.NEEDS_REVIEW,
             ClaimReason.PAID_BY_STK,
             suggested=receipt,
             signals=signals,
             summary=PAID_BY_STK.format(code=claim.code, order=paid.reference),
-            paid_by={"order": paid.reference, "order_id": paid.order_id, "channel": "stk"},
+            paid_by=paid_by,
         )
 
     if receipt is None:
@@ -214,6 +226,9 @@ def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
         for name in ("amount_matches_bundle", "minutes_between_payment_and_claim"):
             signals.append(_signal(name, NA, "No receipt to compare with."))
         signals.append(_sms_signal(claim, None))
+        if merchant["result"] == FAIL:
+            # Decided now, receipt or not: a later receipt cannot make the SMS name us.
+            return _other_merchant(claim, None, signals)
         return _without_receipt(claim, ctx, signals, date_ok)
 
     signals.append(_signal("code_exact", PASS, f"Till receipt {receipt.code} of KES {receipt.amount:,.2f}."))
@@ -238,6 +253,10 @@ def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
     )
     sms = _sms_signal(claim, receipt)
     signals.append(sms)
+
+    if merchant["result"] == FAIL:
+        # Before every other outcome, verification included: a genuine SMS for our receipt names us.
+        return _other_merchant(claim, receipt, signals)
 
     used_by = ctx.used_by.get(receipt.pk)
     if (used_by and used_by != claim.pk) or receipt.order_id:
@@ -315,6 +334,42 @@ def _sms_signal(claim: Claim, receipt: TillReceipt | None) -> dict:
         FAIL,
         f"The pasted SMS says KES {claim.claimed_amount:,.2f} "
         f"but the till received KES {receipt.amount:,.2f}.",
+    )
+
+
+def other_payee_problem(claim: Claim) -> str | None:
+    """Why the claim's pasted SMS cannot be a payment to us (OTHER_MERCHANT), or None when no
+    SMS was pasted or it names our till (``payee_is_us``). Shown as the summary and on the
+    claim and verify pages."""
+    if not claim.claimed_merchant or payee_is_us(claim.claimed_merchant):
+        return None
+    amount = f"KES {claim.claimed_amount:,.2f}" if claim.claimed_amount is not None else "the money"
+    return OTHER_MERCHANT.format(
+        amount=amount,
+        payee=claim.claimed_merchant,
+        us=getattr(settings, "TILL_NAME", "") or "our till",
+    )
+
+
+def _merchant_signal(claim: Claim) -> dict:
+    if not claim.claimed_merchant:
+        return _signal("merchant", NA, "No payee to compare: no M-Pesa SMS was pasted.")
+    problem = other_payee_problem(claim)
+    if problem:
+        return _signal("merchant", FAIL, problem)
+    return _signal("merchant", PASS, f"The pasted SMS says {claim.claimed_merchant} was paid: our till.")
+
+
+def _other_merchant(
+    claim: Claim, receipt: TillReceipt | None, signals: list[dict], paid_by: dict | None = None
+) -> Decision:
+    return Decision(
+        ClaimStatus.NEEDS_REVIEW,
+        ClaimReason.OTHER_MERCHANT,
+        suggested=receipt,
+        signals=signals,
+        summary=other_payee_problem(claim) or "",
+        paid_by=paid_by,
     )
 
 
@@ -472,6 +527,10 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
                         bundle_id=decision.bundle.pk,
                         explanation=explanation,
                     )
+            except VerificationInvalid as exc:
+                # Refused on its merits (the pasted SMS names another payee): not a race.
+                decision = _verify_failed(decision, exc)
+                explanation = decision.explanation(claim)
             except ReconciliationError:
                 # Another worker or agent used the receipt (or decided the claim) first.
                 counts["lost_race"] += 1
@@ -480,14 +539,7 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
                 explanation = decision.explanation(claim)
             except (DomainError, DatabaseError) as exc:
                 # One bad claim never stops a run: it waits for a person with the reason.
-                error = clean_text(getattr(exc, "message", None) or str(exc) or type(exc).__name__, 300)
-                decision = Decision(
-                    ClaimStatus.NEEDS_REVIEW,
-                    ClaimReason.VERIFY_FAILED,
-                    suggested=decision.receipt,
-                    signals=decision.signals,
-                    summary=VERIFY_FAILED.format(error=error),
-                )
+                decision = _verify_failed(decision, exc)
                 explanation = decision.explanation(claim)
             else:
                 ctx.used_by[decision.receipt.pk] = claim.pk
@@ -517,6 +569,17 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
             )
             Claim.objects.bulk_update([c for c in changed if c.pk in still_open], _FIELDS, batch_size=500)
         counts["changed"] += len(changed)
+
+
+def _verify_failed(decision: Decision, exc: Exception) -> Decision:
+    error = clean_text(getattr(exc, "message", None) or str(exc) or type(exc).__name__, 300)
+    return Decision(
+        ClaimStatus.NEEDS_REVIEW,
+        ClaimReason.VERIFY_FAILED,
+        suggested=decision.receipt,
+        signals=decision.signals,
+        summary=VERIFY_FAILED.format(error=error),
+    )
 
 
 def reconcile_later(*, trigger: str, codes: list[str] | None = None) -> None:

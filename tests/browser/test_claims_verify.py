@@ -61,3 +61,34 @@ def test_agent_verifies_an_amount_mismatch_claim(live_server, bundles, agent, br
     # The order is the bundle at its price; the KES 49 beyond it stays unallocated on the receipt.
     assert claim.order.price == Decimal("150.00") and claim.order.recipient_msisdn == "254722000111"
     assert claim.order.reference in reply and "Daily 2GB" in reply
+
+
+def test_agent_sees_an_sms_naming_another_payee_before_verifying(live_server, bundles, agent, browser_page):
+    now = timezone.now()
+    r = receipt(code=code_for(timezone.localdate(), "7ZK4TWX"), amount="1500", paid_at=now)
+    when = timezone.localtime(now)
+    sms = (
+        f"{r.code} Confirmed. Ksh1,500.00 paid to ZUKU FIBER. on {when.day}/{when.month}/{when:%y} at "
+        f"{when:%I:%M %p}.New M-PESA balance is Ksh1,324.13. Transaction cost, Ksh0.00."
+    )
+    claim = ClaimFactory(
+        code=r.code,
+        claimed_at=now,
+        claimed_amount=Decimal("1500"),
+        claimed_merchant="ZUKU FIBER",
+        message__text=sms,
+    )
+    claims_reconcile(trigger="test")
+    claim.refresh_from_db()
+    assert (claim.status, claim.reason) == (ClaimStatus.NEEDS_REVIEW, ClaimReason.OTHER_MERCHANT)
+
+    page = browser_page
+    login(page, live_server, "agent", "pw-agent")
+    page.goto(f"{live_server.url}/admin/reconciliation/claim/{claim.pk}/change/")
+    banner = page.get_by_test_id("other-payee-banner")
+    banner.filter(has_text="paid to ZUKU FIBER, not to TILLBOOK DATA").wait_for()
+    assert banner.is_visible()
+    screenshot(page, "claims_other_payee_detail")
+    page.get_by_role("link", name=re.compile("Verify")).first.click()
+    page.get_by_test_id("page-warning").filter(has_text="ZUKU FIBER").wait_for()
+    screenshot(page, "claims_other_payee_verify_form")
