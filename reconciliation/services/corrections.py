@@ -74,6 +74,7 @@ def claims_superseded_by(claim: Claim) -> int:
         old.held_by, old.held_until = None, None
         old.decided_at = now
         old.decision_note = SUPERSEDED_NOTE.format(pk=claim.pk, code=claim.code)
+        old.explanation = {**(old.explanation or {}), "summary": old.decision_note}
         old.save(
             update_fields=[
                 "status",
@@ -82,6 +83,7 @@ def claims_superseded_by(claim: Claim) -> int:
                 "held_until",
                 "decided_at",
                 "decision_note",
+                "explanation",
                 "updated_at",
             ]
         )

@@ -363,6 +363,11 @@ def whatsapp_reply(claim: Claim) -> str:
             f"Your {claim.bundle.name} bundle for 0{claim.recipient_msisdn[3:]} is being loaded "
             f"(order {claim.order.reference}). - {shop}"
         )
+    if claim.status == ClaimStatus.SUPERSEDED and claim.superseded_by_id:
+        return (
+            f"Thank you! We have your corrected code {claim.superseded_by.code}; your bundle is "
+            f"handled under it, so you can ignore {claim.code or 'the earlier message'}. - {shop}"
+        )
     paid_by = (claim.explanation or {}).get("paid_by") or {}
     if claim.reason == ClaimReason.PAID_BY_STK and paid_by.get("order"):
         return (

@@ -174,6 +174,9 @@ def test_a_correction_that_verifies_supersedes_the_failed_claim(bundles, client_
     assert not Claim.objects.filter(status__in=[ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW]).exists()
     page = client_for(agent).get(reverse("admin:reconciliation_claim_change", args=[old.pk]))
     assert reverse("admin:reconciliation_claim_change", args=[new.pk]) in page.content.decode()
+    assert "Superseded by claim" in old.explanation["summary"]
+    reply = decisions.whatsapp_reply(old)
+    assert right in reply and "ignore" in reply
 
 
 def test_a_second_payment_is_not_superseded_and_a_superseded_code_that_arrives_reopens(bundles):
