@@ -228,7 +228,7 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
         m = obj.message
         return format_html(
             '<div class="text-xs text-base-500">{} at {}</div>'
-            '<pre class="whitespace-pre-wrap text-sm">{}</pre>',
+            '<pre class="text-sm" style="white-space:pre-wrap;overflow-wrap:anywhere">{}</pre>',
             m.sender_label or m.sender_msisdn,
             nairobi(m.sent_at),
             m.text,
@@ -237,7 +237,7 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
     @display(description="read from it")
     def display_parsed(self, obj):
         rows = [
-            ("M-Pesa code", obj.code),
+            ("M-Pesa code", obj.code or "(unreadable: read the message)"),
             (
                 "Sender",
                 customer_link(obj.sender_msisdn, local_phone(obj.sender_msisdn))
