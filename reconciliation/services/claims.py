@@ -60,6 +60,7 @@ from reconciliation.models import (
 from reconciliation.parsers import ChatExportError, find_codes, find_sms_in_text, parse_chat_export
 from reconciliation.parsers.codes import join_across_messages
 
+from .corrections import near_copy, reads_as_correction
 from .errors import ImportRefused
 
 EMPTY_MESSAGE = "Paste the customer's message."
@@ -67,13 +68,14 @@ UNREADABLE_SUMMARY = (
     "This reads as a payment report but no M-Pesa code could be read from it: read the message "
     "(or ask the customer for the M-Pesa SMS) and verify it against the receipt by hand."
 )
+SENDER_UNKNOWN = "sender unknown: a saved contact's name and no number in the message"
 # A sender's messages this close together are one conversation: a number to load written just
 # before the code, a code split over two messages, "paid" just before the code.
 CONTEXT_WINDOW = dt.timedelta(minutes=10)
 NO_MESSAGES = "The chat export holds no messages."
 
 _CLAIM_WORDS_RE = re.compile(
-    r"\b(paid|pay|payed|payment|sent|send|code|mpesa|m-pesa|m pesa|confirmed|till|transaction|trans|"
+    r"\b(paid|pay|payed|payment|sent|send|code|mpesa|m-pesa|m pesa|confirmed|transaction|trans|"
     r"lipa|nimelipa|nimelipia|nimetuma|nimesend|tumeilipa|malipo|buy goods|ksh|kes|shs?|bob)\b",
     re.I,
 )
@@ -92,9 +94,11 @@ def looks_like_payment_report(text: str) -> bool:
     (paid, code, nimelipa…), an amount, a code-like token or a pasted M-Pesa SMS. Such a message
     becomes an ``unparseable`` claim, so the payment reaches a person instead of disappearing."""
     text = text or ""
-    if _CLAIM_WORDS_RE.search(text) or _AMOUNT_RE.search(text) or find_sms_in_text(text):
+    if find_sms_in_text(text) or any(_code_like(m.group(0)) for m in _CODE_LIKE_RE.finditer(text)):
         return True
-    return any(_code_like(m.group(0)) for m in _CODE_LIKE_RE.finditer(text))
+    if text.strip().endswith("?"):
+        return False  # a question ("how do I pay?", "till number ni gani?") reports nothing
+    return bool(_CLAIM_WORDS_RE.search(text) or _AMOUNT_RE.search(text))
 
 
 def _code_like(token: str) -> bool:
@@ -224,7 +228,7 @@ def message_read(
         recipient_from = "message" if numbers else "sender"
         sender = sender_msisdn or recipient
         if not sender:
-            ambiguous.append("sender unknown: a saved contact's name and no number in the message")
+            ambiguous.append(SENDER_UNKNOWN)
         sms = sms_by_code.get(code)
         drafts.append(
             ClaimDraft(
@@ -272,16 +276,30 @@ def _sms_payee(sms) -> str:
 
 
 _TARGET_BEFORE_RE = re.compile(
-    r"(load|for|to|on|into|recipient|receiver|weka|wekea|tuma|namba|number is|no\.?|nambari)\W{0,3}$", re.I
+    r"(load|for|to|on|into|recipient|receiver|weka|wekea|tuma|kwa|namba|number is|no\.?|nambari)\W{0,3}$",
+    re.I,
 )
-_PAYER_BEFORE_RE = re.compile(r"(from|using|with|paid by|payer|my number|my no\.?|my line)\W{0,3}$", re.I)
+# The number that paid, not the one to load: "from 07…", "paid with 07…", "nimelipa na 07…",
+# "my number is 07…".
+_PAYER_BEFORE_RE = re.compile(
+    r"(from|using|with|paid by|payer|my number|my number is|my no\.?|my no\.? is|my line|namba yangu(?: ni)?|"
+    r"nambari yangu(?: ni)?|(?:lipa|lipia|nimelipa|nimelipia|paid|pay|nimetuma|nimepay|sent)\s+na)\W{0,3}$",
+    re.I,
+)
+
+
+_NUMBER_PREFIX_RE = re.compile(r"[\s(+]*(?:254)?[\s()+\-]*0?$")
 
 
 def _number_contexts(text: str, msisdn: str) -> list[str]:
     """The few words before each place ``msisdn`` is written (in any local/international form)."""
     national = msisdn[3:]
     pattern = r"\D{0,3}".join(national)
-    return [text[max(0, m.start() - 24) : m.start()].rstrip(" +0(") for m in re.finditer(pattern, text)]
+    # The words before the number, without its own prefix ("+254 ", "0", "(+254)").
+    return [
+        _NUMBER_PREFIX_RE.sub("", text[max(0, m.start() - 30) : m.start()])
+        for m in re.finditer(pattern, text)
+    ]
 
 
 def _recipient_candidates(text: str, *, exclude: set[str], sender: str | None, codes: int) -> list[str]:
@@ -355,25 +373,69 @@ def _join_split_codes(items, reads, indexes, ours) -> None:
         reads[cur], reads[prev] = joined, ReadMessage("context")
 
 
+def _needs_recipient(read: ReadMessage) -> bool:
+    return (
+        read.kind == "claim" and bool(read.drafts) and all(d.recipient_from == "sender" for d in read.drafts)
+    )
+
+
 def _recipients_from_context(items, reads, indexes, ours) -> None:
+    """The number to load for a claim whose message names none: the same sender's message just
+    before it (or, failing that, just after it), or the claim it corrects."""
+    used: set[int] = set()
     for n, i in enumerate(indexes):
-        drafts = reads[i].drafts
-        if reads[i].kind != "claim" or not drafts or any(d.recipient_from != "sender" for d in drafts):
+        if not _needs_recipient(reads[i]):
             continue
         for j in reversed(indexes[:n]):
-            if not _close(items, j, i) or reads[j].kind == "claim":
-                break  # too long ago, or another payment's message: not this one's context
-            text, sender = items[j][0].text, items[i][0].sender_msisdn or None
-            numbers = _recipient_candidates(text, exclude=ours, sender=sender, codes=len(drafts))
-            if not numbers:
-                continue
-            for k, draft in enumerate(drafts):
-                draft.recipient_msisdn = numbers[k] if len(numbers) == len(drafts) else numbers[0]
-                draft.recipient_from = "context"
-                if len(numbers) > 1 and len(numbers) != len(drafts):
-                    draft.ambiguous.append("several numbers in the message before: " + ", ".join(numbers))
-                draft.sender_msisdn = draft.sender_msisdn or draft.recipient_msisdn
-            break
+            if not _close(items, j, i):
+                break  # too long ago: another conversation
+            if reads[j].kind == "claim":
+                # Another payment's message, unless this one corrects it: then it is the same load.
+                earlier = reads[j].drafts
+                if earlier and earlier[0].recipient_from != "sender" and _corrects(items, reads, i, j):
+                    _set_recipients(reads[i].drafts, [earlier[0].recipient_msisdn], "correction")
+                break
+            if _take_numbers(items, reads, i, j, ours, "context"):
+                used.add(j)
+                break
+    for n, i in enumerate(indexes):
+        if not _needs_recipient(reads[i]):
+            continue
+        for j in indexes[n + 1 :]:
+            if not _close(items, i, j) or reads[j].kind == "claim" or j in used:
+                break
+            if _take_numbers(items, reads, i, j, ours, "context_after"):
+                used.add(j)
+                break
+
+
+def _corrects(items, reads, i: int, j: int) -> bool:
+    """Whether claim message ``i`` corrects the sender's claim message ``j``."""
+    codes_i = [d.code for d in reads[i].drafts]
+    codes_j = [d.code for d in reads[j].drafts]
+    return reads_as_correction(items[i][0].text) or any(near_copy(a, b) for a in codes_i for b in codes_j)
+
+
+def _take_numbers(items, reads, i: int, j: int, ours, source: str) -> bool:
+    drafts = reads[i].drafts
+    text, sender = items[j][0].text, items[i][0].sender_msisdn or None
+    numbers = _recipient_candidates(text, exclude=ours, sender=sender, codes=len(drafts))
+    if not numbers:
+        return False
+    _set_recipients(drafts, numbers, source)
+    return True
+
+
+def _set_recipients(drafts: list[ClaimDraft], numbers: list[str], source: str) -> None:
+    for k, draft in enumerate(drafts):
+        draft.recipient_msisdn = numbers[k] if len(numbers) == len(drafts) else numbers[0]
+        draft.recipient_from = source
+        if len(numbers) > 1 and len(numbers) != len(drafts):
+            draft.ambiguous.append("several numbers in the sender's messages: " + ", ".join(numbers))
+        if not draft.sender_msisdn:
+            # A saved contact's name: the number they wrote stands for them, as in one message.
+            draft.sender_msisdn = draft.recipient_msisdn
+            draft.ambiguous = [a for a in draft.ambiguous if a != SENDER_UNKNOWN]
 
 
 def _reports_beside_claims(items, reads, indexes) -> None:

@@ -27,14 +27,20 @@ CORRECTION_WINDOW = dt.timedelta(hours=2)
 FAILED = (ClaimReason.UNKNOWN_CODE, ClaimReason.POSSIBLE_TYPO, ClaimReason.UNPARSEABLE)
 _CORRECTION_RE = re.compile(
     r"\b(sorry|correct|corrected|correction|wrong|mistake|typo|actual|right code|real code|"
-    r"instead|pole|samahani|nimekosea|ndio hii|hii ndio|hii ndiyo|ignore)\b",
+    r"right one|the right|instead|pole|samahani|sahihi|nimekosea|ndio hii|ndiyo hii|hii ndio|hii ndiyo|"
+    r"ignore)\b",
     re.I,
 )
 SUPERSEDED_NOTE = "Superseded by claim #{pk} ({code}), which the same sender sent as the correct code."
 REOPENED_NOTE = "Reopened: a till receipt {code} arrived after this claim was superseded."
 
 
-def _near_copy(a: str, b: str) -> bool:
+def reads_as_correction(text: str) -> bool:
+    """ "sorry, correct code is…", "pole, hii ndio…": the sender replaces a code sent before."""
+    return bool(_CORRECTION_RE.search(text or ""))
+
+
+def near_copy(a: str, b: str) -> bool:
     """Two codes of the same payment typed twice: at most three characters differ in place."""
     return bool(a) and len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) <= 3
 
@@ -60,13 +66,13 @@ def claims_superseded_by(claim: Claim) -> int:
             "code", flat=True
         )
     )
-    says_correction = bool(_CORRECTION_RE.search(claim.message.text or ""))
+    says_correction = reads_as_correction(claim.message.text)
     done = 0
     now = timezone.now()
     for old in candidates:
         if old.code in on_till:
             continue  # a real payment of its own: never hidden
-        if not (says_correction or not old.code or _near_copy(old.code, claim.code)):
+        if not (says_correction or not old.code or near_copy(old.code, claim.code)):
             continue
         before = {"status": old.status, "reason": old.reason}
         old.status = ClaimStatus.SUPERSEDED

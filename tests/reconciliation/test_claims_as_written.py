@@ -133,7 +133,7 @@ def test_the_number_written_just_before_the_code_is_the_one_loaded(bundles):
 @pytest.mark.parametrize(
     "between",
     [
-        [(1, "+254 712 345 678", f"paid {code_for(DAY.date(), '7KQ4TWA')}")],  # another payment between
+        [(1, "+254 712 345 678", f"paid {code_for(DAY.date(), '7MMMMMA')}")],  # another payment between
         [],
     ],
 )
@@ -228,3 +228,65 @@ def test_a_pasted_code_loads_the_number_the_sender_pasted_just_before():
         sender="0712 345 678", text=code_for(DAY.date(), "7KQ4TWA"), sent_at=DAY + dt.timedelta(minutes=30)
     )
     assert later["claims"][0].recipient_msisdn == "254712345678"  # too long after: the sender
+
+
+def test_the_number_written_just_after_the_code_is_the_one_loaded_when_none_came_before():
+    import_chat(export((0, "+254 712 345 678", CODE), (1, "+254 712 345 678", "for +254729016435 pls")))
+    claim = Claim.objects.get()
+    assert claim.recipient_msisdn == "254729016435"
+    assert claim.explanation["parse"]["recipient_from"] == "context_after"
+
+
+def test_a_number_after_the_code_that_leads_the_next_payment_stays_with_that_payment():
+    other = code_for(DAY.date(), "7MMMMMA")
+    import_chat(
+        export(
+            (0, "+254 712 345 678", CODE),
+            (1, "+254 712 345 678", "load 0741 722 879"),
+            (2, "+254 712 345 678", other),
+        )
+    )
+    assert Claim.objects.get(code=other).recipient_msisdn == "254741722879"
+    assert Claim.objects.get(code=CODE).recipient_msisdn == "254712345678"
+
+
+def test_a_correction_loads_the_number_the_corrected_claim_named():
+    wrong = code_for(DAY.date(), "7KQ4TWY")
+    import_chat(
+        export(
+            (0, "+254 712 345 678", f"{wrong} for 0758943623"),
+            (5, "+254 712 345 678", f"Pole, hii ndio {CODE}"),
+        )
+    )
+    claim = Claim.objects.get(code=CODE)
+    assert claim.recipient_msisdn == "254758943623"
+    assert claim.explanation["parse"]["recipient_from"] == "correction"
+
+
+def test_a_saved_contact_who_wrote_the_number_before_is_not_ambiguous():
+    import_chat(export((0, "Ken Mtaa", "For +254 710 479658 👍"), (2, "Ken Mtaa", CODE)))
+    claim = Claim.objects.get()
+    assert claim.sender_msisdn == claim.recipient_msisdn == "254710479658"
+    assert claim.explanation["parse"]["ambiguous"] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Nimelipa na +254110190264, weka 15GB kwa 0798888454. Code {code}",
+        "My number is 254719905249 but weka kwa 0798888454 ({code})",
+        "{code}\nPaid with 254722512315\nLoad +254 798 888 454",
+    ],
+)
+def test_the_paying_number_is_told_from_the_number_to_load(text):
+    import_chat(export((0, "+254 700 000 001", text.format(code=CODE))))
+    claim = Claim.objects.get()
+    assert claim.recipient_msisdn == "254798888454" and claim.explanation["parse"]["ambiguous"] == []
+
+
+@pytest.mark.parametrize(
+    "text", ["Till number ni gani?", "Can I pay with mpesa?", "How much is daily 2GB ksh?"]
+)
+def test_a_question_about_paying_is_chatter(text):
+    import_chat(export((0, "+254 712 345 678", text)))
+    assert not Claim.objects.exists()
