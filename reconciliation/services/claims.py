@@ -276,14 +276,14 @@ def _sms_payee(sms) -> str:
 
 
 _TARGET_BEFORE_RE = re.compile(
-    r"(load|for|to|on|into|recipient|receiver|weka|wekea|tuma|kwa|namba|number is|no\.?|nambari)\W{0,3}$",
+    r"(load|for|to|on|into|recipient|receiver|weka|wekea|tuma|kwa|namba|number\s+is|no\.?|nambari)\W{0,3}$",
     re.I,
 )
 # The number that paid, not the one to load: "from 07…", "paid with 07…", "nimelipa na 07…",
-# "my number is 07…".
+# "my number is 07…" (any spacing).
 _PAYER_BEFORE_RE = re.compile(
-    r"(from|using|with|paid by|payer|my number|my number is|my no\.?|my no\.? is|my line|namba yangu(?: ni)?|"
-    r"nambari yangu(?: ni)?|(?:lipa|lipia|nimelipa|nimelipia|paid|pay|nimetuma|nimepay|sent)\s+na)\W{0,3}$",
+    r"(from|using|with|paid\s+by|payer|my\s+number|my\s+number\s+is|my\s+no\.?|my\s+no\.?\s+is|my\s+line|"
+    r"namba\s+yangu(?:\s+ni)?|nambari\s+yangu(?:\s+ni)?|(?:lipa|lipia|nimelipa|nimelipia|paid|pay|nimetuma|nimepay|sent)\s+na)\W{0,3}$",
     re.I,
 )
 

@@ -274,7 +274,7 @@ def test_a_saved_contact_who_wrote_the_number_before_is_not_ambiguous():
     "text",
     [
         "Nimelipa na +254110190264, weka 15GB kwa 0798888454. Code {code}",
-        "My number is 254719905249 but weka kwa 0798888454 ({code})",
+        "My  number is 254719905249 but weka kwa 0798888454 ({code})",
         "{code}\nPaid with 254722512315\nLoad +254 798 888 454",
     ],
 )
