@@ -123,14 +123,14 @@ def message_read(
     if is_media:
         # A screenshot may come with a caption: "IMG-….jpg (file attached)\nUCA1… for 0712…".
         caption = text.split("\n", 1)[1] if "\n" in (text or "") else ""
-        if not find_codes(caption):
+        if not find_codes(caption, when=sent_at):
             return ReadMessage("media")
         text = caption
     if (sender_msisdn and sender_msisdn in ours) or (
         sender_label and sender_label.strip().casefold() in (our_names or set())
     ):
         return ReadMessage("business")
-    codes = find_codes(text)
+    codes = find_codes(text, when=sent_at)
     if not codes:
         return ReadMessage("unparseable" if _CLAIM_WORDS_RE.search(text or "") else "chatter")
 
