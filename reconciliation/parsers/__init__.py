@@ -3,7 +3,15 @@
 No Django models are imported here, so everything is usable and testable without a database.
 """
 
-from .codes import embedded_date, find_codes, is_date_plausible, is_lookalike, lookalike_key, normalise_code
+from .codes import (
+    embedded_date,
+    find_codes,
+    is_date_plausible,
+    is_lookalike,
+    join_across_messages,
+    lookalike_key,
+    normalise_code,
+)
 from .merchant import our_names, payee_is_us
 from .sms import ParsedSms, find_sms_in_text, parse_mpesa_sms
 from .statement import (
@@ -30,6 +38,7 @@ __all__ = [
     "find_sms_in_text",
     "is_date_plausible",
     "is_lookalike",
+    "join_across_messages",
     "lookalike_key",
     "normalise_code",
     "our_names",

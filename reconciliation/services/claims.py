@@ -191,14 +191,14 @@ def message_read(
     if is_media:
         # A screenshot may come with a caption: "IMG-….jpg (file attached)\nUCA1… for 0712…".
         caption = text.split("\n", 1)[1] if "\n" in (text or "") else ""
-        if not find_codes(caption):
+        if not find_codes(caption, when=sent_at):
             return ReadMessage("media")
         text = caption
     if (sender_msisdn and sender_msisdn in ours) or (
         sender_label and author_key(sender_label) in (our_names or set())
     ):
         return ReadMessage("business")
-    codes = find_codes(text)
+    codes = find_codes(text, when=sent_at)
     if not codes:
         if not looks_like_payment_report(text):
             return ReadMessage("chatter")
@@ -358,7 +358,7 @@ def _join_split_codes(items, reads, indexes, ours) -> None:
     for prev, cur in zip(indexes, indexes[1:], strict=False):
         if reads[prev].kind == "claim" or reads[cur].kind == "claim" or not _close(items, prev, cur):
             continue
-        code = join_across_messages(items[prev][0].text, items[cur][0].text)
+        code = join_across_messages(items[prev][0].text, items[cur][0].text, when=items[cur][0].sent_at)
         if not code:
             continue
         message = items[cur][0]

@@ -191,6 +191,15 @@ def test_two_numbers_without_hints_are_flagged():
     assert read.drafts[0].ambiguous
 
 
+def test_a_code_in_pieces_is_read_against_the_message_date():
+    # UCA1KQ7T4D was paid on 10 Mar 2026, the day SENT: read in pieces then, not months later.
+    text = "paid UCA1 KQ7\nT4D for 0733444555"
+    read = svc.message_read(text=text, sent_at=SENT, sender_msisdn="254712345678")
+    assert read.kind == "claim" and [d.code for d in read.drafts] == ["UCA1KQ7T4D"]
+    late = svc.message_read(text=text, sent_at=SENT + dt.timedelta(days=90), sender_msisdn="254712345678")
+    assert late.kind == "unparseable" and late.drafts == []
+
+
 def test_media_with_a_code_caption_is_a_claim_but_bare_media_is_not():
     caption = svc.message_read(
         text="IMG-20260310-WA0001.jpg (file attached)\nUCA1KQ7T4D for 0733444555",

@@ -1,15 +1,24 @@
 """reconciliation.parsers.codes: M-Pesa receipt codes."""
 
 import datetime as dt
+import re
+import string
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from reconciliation.parsers import codes
 from reconciliation.parsers.codes import (
+    CODE_LENGTH,
+    JOIN_DAYS_BEFORE,
+    WORD_PARTS,
     embedded_date,
     find_codes,
     is_date_plausible,
     is_lookalike,
+    join_across_messages,
     lookalike_key,
     normalise_code,
 )
@@ -52,9 +61,6 @@ def test_normalise_code(raw, expected):
         ("Hi I have paid 150 for 2GB code SAE3YULR0Y number 0712345678", ["SAE3YULR0Y"]),
         ("sae3yulr0y\n0722 000 111", ["SAE3YULR0Y"]),
         ("Recipient Number: +254 712 345 678\nM-Pesa Code: TCG3YADR1X", ["TCG3YADR1X"]),
-        ("code is sae3 yulr0y", ["SAE3YULR0Y"]),
-        ("SAE3-YULR0Y", ["SAE3YULR0Y"]),
-        ("TCG 3YA DR1X for 0712345678", ["TCG3YADR1X"]),
         ("two payments: SAE3YULR0Y and TCG3YADR1X", ["SAE3YULR0Y", "TCG3YADR1X"]),
         ("SAE3YULR0Y sae3yulr0y SAE3-YULR0Y", ["SAE3YULR0Y"]),
         ("Only my number 0712 345 678", []),
@@ -75,6 +81,21 @@ def test_normalise_code(raw, expected):
 )
 def test_find_codes(text, expected):
     assert find_codes(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "when", "expected"),
+    [
+        ("code is sae3 yulr0y", dt.date(2024, 1, 14), ["SAE3YULR0Y"]),
+        ("SAE3-YULR0Y", dt.date(2024, 1, 15), ["SAE3YULR0Y"]),
+        ("TCG 3YA DR1X for 0712345678", dt.date(2025, 3, 17), ["TCG3YADR1X"]),
+        # The same pieces long after the code's date: too stale to be joined.
+        ("code is sae3 yulr0y", dt.date(2024, 6, 1), []),
+        ("TCG 3YA DR1X for 0712345678", dt.date(2026, 12, 1), []),
+    ],
+)
+def test_find_codes_in_pieces_near_their_date(text, when, expected):
+    assert find_codes(text, when=when) == expected
 
 
 def test_lookalike_key_merges_slips():
@@ -129,3 +150,404 @@ def test_is_date_plausible_uses_nairobi_day():
     when = dt.datetime(2024, 1, 13, 22, 30, tzinfo=dt.UTC)
     assert is_date_plausible("SAE3YULR0Y", when, tolerance_days=0) is True
     assert is_date_plausible("SAE3YULR0Y", dt.date(2024, 1, 14), tolerance_days=0) is True
+
+
+# --- Codes in pieces -------------------------------------------------------------------------
+# The messages below are dated 1 Dec 2026, 10:15 Nairobi; their codes were paid a few days before
+# (UKO = 24 Nov, UKQ = 26 Nov, UKR = 27 Nov, UL1 = 1 Dec 2026).
+SENT = dt.datetime(2026, 12, 1, 10, 15, tzinfo=NAIROBI)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # an all-digit tail
+        ("UKO 774 0317", ["UKO7740317"]),
+        ("UKO7 740317", ["UKO7740317"]),
+        ("UKO-774-0317", ["UKO7740317"]),
+        ("UKO7740317", ["UKO7740317"]),
+        ("UK O77 40 317", ["UKO7740317"]),
+        # letters, digits, letters; lower case too
+        ("UKR-994-ENSZ", ["UKR994ENSZ"]),
+        ("UKR 994 ENSZ", ["UKR994ENSZ"]),
+        ("uko 120 pjlm", ["UKO120PJLM"]),
+        ("ukr-994-ensz", ["UKR994ENSZ"]),
+        ("Nimelipa 150 for 2GB. Code: UKR 994 ENSZ, load 0712 345 678", ["UKR994ENSZ"]),
+        # two to ten pieces
+        ("UKR8 X8UGJW", ["UKR8X8UGJW"]),
+        ("UKR 8X8 UGJW", ["UKR8X8UGJW"]),
+        ("UK R8 X8 UG JW", ["UKR8X8UGJW"]),
+        ("U K R 9 9 4 E N S Z", ["UKR994ENSZ"]),
+        ("u k r 9 9 4 e n s z", ["UKR994ENSZ"]),
+        # separators: spaces, dashes of every kind, line breaks, one dash per gap
+        ("UKR  994  ENSZ", ["UKR994ENSZ"]),
+        ("UKR - 994 - ENSZ", ["UKR994ENSZ"]),
+        ("UKR\u2011994\u2011ENSZ", ["UKR994ENSZ"]),
+        ("UKR \u2013 994 \u2014 ENSZ", ["UKR994ENSZ"]),
+        ("UKR\u00a0994\u202fENSZ", ["UKR994ENSZ"]),
+        ("UKR\t994\tENSZ", ["UKR994ENSZ"]),
+        ("Mpesa code: UKQHK2\n6JKX", ["UKQHK26JKX"]),
+        ("Mpesa code: UKQHK2 \n 6JKX\nThanks", ["UKQHK26JKX"]),
+        ("UKQHK2\r\n6JKX", ["UKQHK26JKX"]),
+        ("UKR-\n994-\nENSZ", ["UKR994ENSZ"]),
+        ("UKR\n994\nENSZ", ["UKR994ENSZ"]),
+        # stop at ten characters: what follows is not part of the code
+        ("UKO 774 0317 0712345678", ["UKO7740317"]),
+        ("UKO 774 0317 0712 345 678", ["UKO7740317"]),
+        ("UKR 994 ENSZ load 2GB", ["UKR994ENSZ"]),
+        ("(UKR 994 ENSZ)", ["UKR994ENSZ"]),
+        ("code:UKR 994 ENSZ.", ["UKR994ENSZ"]),
+        # pieces and whole codes together, each once
+        ("UKR 994 ENSZ and UKR8X8UGJW", ["UKR994ENSZ", "UKR8X8UGJW"]),
+        ("UKR 994 ENSZ\nUKR994ENSZ", ["UKR994ENSZ"]),
+        ("UCA6KP2R8T and UKO 774 0317", ["UCA6KP2R8T", "UKO7740317"]),
+    ],
+)
+def test_find_codes_reads_every_grouping(text, expected):
+    assert find_codes(text, when=SENT) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # phone numbers, every Kenyan form and grouping, also after a date-prefix-like word
+        "0712 345 678",
+        "0712-345-678",
+        "0712345678",
+        "07 12 34 56 78",
+        "0112 345 678",
+        "+254 712 345 678",
+        "+254712345678",
+        "254 712 345 678",
+        "254712345678",
+        "00254 712 345678",
+        "712 345 678",
+        "uko 0712 345 678",
+        "UKO 0712 345 678",
+        "UK 0712 345 678",
+        "ul +254 712 345 678",
+        "UL 254 712 345 678",
+        # amounts
+        "Ksh 1,500.00",
+        "KES 1,500",
+        "1500/=",
+        "Ksh1500",
+        "UKO 1,500.00",
+        "uko 150/=",
+        "uko na 15 bob",
+        "UKO NA 15 BOB",
+        # dates and times
+        "12/03/2026",
+        "12-03-2026",
+        "uk 12-03-2026",
+        "UL 01.12.2026",
+        "ul 1 12 2026",
+        "2026-12-01",
+        "10:15",
+        "ul 10:15 am",
+        "UL1 10:15",
+        # till numbers
+        "till 6944804",
+        "TILL 694480",
+        "till 123456",
+        "Till no. 6944804",
+        "buy goods 6944804",
+        "uko 6944804",
+        "UKO 6944804",
+        "UKO 7740317",
+        "uko 774 0317",
+        # words and bundles
+        "paid to",
+        "for my",
+        "confirmed ksh",
+        "thanks 1500",
+        "2GB",
+        "24hrs",
+        "1.5GB",
+        "ule 1 2gb 24hrs",
+        "UKO 1.5GB",
+        "sorry I paid 150 for 2GB at 10am",
+        "uko 150 sorry",
+        "Hi I have paid 150 for 2GB code pls check, number 0712 345 678, at 10:15 on 12/03/2026",
+        # mixed letter case across or inside pieces
+        "Ukr 994 ensz",
+        "UKR 994 ensz",
+        "uKR 994 ENSZ",
+        # separators that are not read
+        "UKR.994.ENSZ",
+        "UKR/994/ENSZ",
+        "UKR_994_ENSZ",
+        "UKR,994,ENSZ",
+        "UKR\n\n994 ENSZ",
+        "UKR    994 ENSZ",
+        "UKR--994 ENSZ",
+        # pieces glued to more digits: not a whole code
+        "UKO 774 0317.5",
+        "UKR 994 ENSZ/2",
+        "+UKR 994 ENSZ",
+        # nine or eleven characters
+        "UKR 994 ENS",
+        "UKR 994 ENSZX",
+        # two different codes from overlapping pieces: read neither
+        "UL1 UK1 2345 ABC",
+    ],
+)
+def test_find_codes_never_joins_numbers_or_words(text):
+    assert find_codes(text, when=SENT) == []
+
+
+def test_pieces_need_a_recent_date_but_whole_codes_do_not():
+    # UKR = 27 Nov 2026: joined from 27 Nov to 28 Dec 2026 only.
+    assert find_codes("UKR 994 ENSZ", when=dt.date(2026, 12, 28)) == ["UKR994ENSZ"]
+    assert find_codes("UKR 994 ENSZ", when=dt.date(2026, 12, 29)) == []
+    assert find_codes("UKR 994 ENSZ", when=dt.date(2026, 11, 26)) == ["UKR994ENSZ"]  # a clock a day off
+    assert find_codes("UKR 994 ENSZ", when=dt.date(2026, 11, 25)) == []  # paid after the message?
+    # Undecodable dates are never joined: month M, day W, 30 February.
+    assert find_codes("UMA 994 ENSZ", when=SENT) == []
+    assert find_codes("UKW 994 ENSZ", when=SENT) == []
+    assert find_codes("UBU 994 ENSZ", when=dt.date(2026, 3, 1)) == []
+    # A whole upper-case code is read whatever its date; a whole letters-then-digits one only
+    # with a recent date (KSH1500000, ACC1234567 are money and accounts).
+    assert find_codes("UKR994ENSZ", when=dt.date(2030, 1, 1)) == ["UKR994ENSZ"]
+    assert find_codes("UKO7740317", when=dt.date(2030, 1, 1)) == []
+    assert find_codes("ACC1234567 KSH1500000", when=SENT) == []
+
+
+def test_pieces_date_is_compared_on_the_nairobi_day():
+    # 21:30 UTC on 30 Nov is 00:30 on 1 Dec in Nairobi: a UL1 code (1 Dec) is not in the future.
+    assert find_codes("UL1 ABC 2345", when=dt.datetime(2026, 11, 30, 21, 30, tzinfo=dt.UTC)) == ["UL1ABC2345"]
+    # 20:00 UTC on 29 Nov is 23:00 on 29 Nov in Nairobi: a 1 Dec code would be two days ahead.
+    assert find_codes("UL1 ABC 2345", when=dt.datetime(2026, 11, 29, 20, 0, tzinfo=dt.UTC)) == []
+    assert find_codes("UL1 ABC 2345", when=dt.datetime(2026, 12, 1, 9, 0)) == ["UL1ABC2345"]  # naive: local
+
+
+def code_on(day: dt.date, rest: str) -> str:
+    """A code paid on ``day``: its year, month and day letters, then ``rest`` (7 chars)."""
+    day_char = str(day.day) if day.day < 10 else chr(ord("A") + day.day - 10)
+    return chr(ord("L") + day.year - 2017) + chr(ord("A") + day.month - 1) + day_char + rest
+
+
+def test_code_on_matches_embedded_date():
+    assert code_on(dt.date(2026, 11, 27), "994ENSZ") == "UKR994ENSZ"
+    assert embedded_date(code_on(dt.date(2026, 12, 1), "ABC2345")) == dt.date(2026, 12, 1)
+
+
+def test_pieces_without_a_date_are_read_against_today():
+    code = code_on(dt.datetime.now(NAIROBI).date() - dt.timedelta(days=1), "994ENSZ")
+    grouped = f"{code[:3]} {code[3:6]} {code[6:]}"
+    assert find_codes(f"paid {grouped} thanks") == [code]
+
+
+# --- A code over two messages ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("Mpesa code UKQHK2", "6JKX", "UKQHK26JKX"),
+        ("paid UKR 994", "ENSZ load 0712345678", "UKR994ENSZ"),
+        ("paid UKR 994 ", "\nENSZ", "UKR994ENSZ"),
+        ("code\nUKR-994-", "ENSZ", "UKR994ENSZ"),
+        ("uko 120", "pjlm", "UKO120PJLM"),
+        ("UKO", "774 0317 for 0712 345 678", "UKO7740317"),
+        ("U K R 9 9", "4 E N S Z", "UKR994ENSZ"),
+        ("Mpesa code UKQHK2", "- 6JKX", "UKQHK26JKX"),  # one dash may stand between them
+        # either message already holds a code
+        ("paid 150", "UKR8X8UGJW", None),
+        ("UKR8X8UGJW", "6JKX", None),
+        ("UKR 994 ENSZ", "thanks", None),
+        ("Mpesa code UKQHK2", "6JKX and UKR994ENSZ", None),
+        # the pieces do not end the first message or start the second
+        ("Mpesa code UKQHK2.", "6JKX", None),
+        ("Mpesa code UKQHK2 thanks", "6JKX", None),
+        ("Mpesa code UKQHK2", "here: 6JKX", None),
+        ("UKR-994-", "-ENSZ", None),
+        ("UKR 994:", "ENSZ", None),
+        # two different codes could be made: neither
+        ("UL1 UK1", "2345 ABC", None),
+        # numbers and words, never a code
+        ("uko", "0712 345 678", None),
+        ("UKO", "0712 345 678", None),
+        ("UKO 0712", "345 678", None),  # a phone number split over the two messages
+        ("paid UKO 0712 345", "678", None),
+        ("till", "123456", None),
+        ("uko", "6944804", None),
+        ("uko na", "15 bob", None),
+        ("sorry I paid 150", "for 2GB at 10am", None),
+        ("ul", "12-03-2026", None),
+        ("ukr 994", "ENSZ", None),
+        ("UKR 994", "ENS", None),
+        ("UKR 994", "ENSZX", None),
+        ("", "", None),
+        ("UKQHK2", "", None),
+    ],
+)
+def test_join_across_messages(first, second, expected):
+    assert join_across_messages(first, second, when=SENT) == expected
+
+
+def test_join_across_messages_needs_a_recent_date():
+    assert join_across_messages("paid UKR 994", "ENSZ", when=dt.date(2026, 12, 28)) == "UKR994ENSZ"
+    assert join_across_messages("paid UKR 994", "ENSZ", when=dt.date(2026, 12, 29)) is None
+    assert join_across_messages("paid UKR 994", "ENSZ", when=dt.date(2026, 11, 25)) is None
+
+
+# --- Properties ------------------------------------------------------------------------------
+# Pieces a code is cut into and what stands between them; the messages the properties use are
+# written any day from 2025 to 2027.
+SEPARATORS = [" ", "-", "\n", " - ", "  "]
+ALNUM = string.ascii_uppercase + string.digits
+message_days = st.dates(min_value=dt.date(2025, 1, 1), max_value=dt.date(2027, 12, 31))
+
+
+@st.composite
+def grouped_codes(draw):
+    """(message day, code paid up to JOIN_DAYS_BEFORE days before it, its pieces as written)."""
+    when = draw(message_days)
+    paid = when - dt.timedelta(days=draw(st.integers(0, JOIN_DAYS_BEFORE)))
+    rest = draw(st.text(ALNUM, min_size=7, max_size=7))
+    code = code_on(paid, rest)
+    assume(normalise_code(code) == code)
+    cuts = sorted(draw(st.sets(st.integers(1, CODE_LENGTH - 1), max_size=5)))
+    bounds = [0, *cuts, CODE_LENGTH]
+    pieces = [code[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    if draw(st.booleans()):
+        pieces = [p.lower() for p in pieces]
+    return when, code, pieces
+
+
+def refused_grouping(code: str, pieces: list[str]) -> bool:
+    """The groupings find_codes chooses not to read (codes.py, _joined_code): a piece that is a
+    word or a unit; pieces of letters then pieces of digits (a word and a number) unless in upper
+    case with at most three letters and two or more digit pieces. (Pieces that spell a date are
+    checked by the caller.)"""
+    if len(pieces) == 1:
+        return False
+    for n, piece in enumerate(pieces):
+        lower = piece.lower()
+        if codes._UNIT_PART_RE.fullmatch(lower) or (lower in WORD_PARTS and (n > 0 or len(piece) > 3)):
+            return True
+    kinds = "".join("a" if p.isalpha() else "d" if p.isdigit() else "m" for p in pieces)
+    if re.fullmatch(r"a+d+", kinds):  # a word, then a number
+        letters = sum(ch.isalpha() for ch in code)
+        if letters > 3 or kinds.count("d") < 2 or any(p.islower() for p in pieces):
+            return True
+    return False
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(grouped_codes(), st.data())
+def test_property_every_grouping_of_a_recent_code_is_read(case, data):
+    when, code, pieces = case
+    grouped = pieces[0]
+    for piece in pieces[1:]:
+        grouped += data.draw(st.sampled_from(SEPARATORS)) + piece
+    found = find_codes(f"paid {grouped} thanks", when=when)
+    if refused_grouping(code, pieces) or codes._DATE_RE.search(grouped):
+        assert found == []  # missed, never wrong
+    else:
+        assert found == [code]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(grouped_codes(), st.data())
+def test_property_a_code_over_two_messages_is_read(case, data):
+    when, code, pieces = case
+    assume(len(pieces) >= 2)
+    cut = data.draw(st.integers(1, len(pieces) - 1))
+    sep = data.draw(st.sampled_from(SEPARATORS))
+    first = "paid " + sep.join(pieces[:cut])
+    second = sep.join(pieces[cut:]) + " thanks"
+    joined = join_across_messages(first, second, when=when)
+    assert joined in (code, None)
+    if not refused_grouping(code, pieces) and not codes._DATE_RE.search(first + " " + second):
+        assert joined == code
+
+
+def _grouped_digits(digits: str, draw) -> str:
+    cuts = sorted(draw(st.sets(st.integers(1, len(digits) - 1), max_size=3)))
+    bounds = [0, *cuts, len(digits)]
+    sep = draw(st.sampled_from([" ", "-", "\u2011"]))
+    return sep.join(digits[a:b] for a, b in zip(bounds, bounds[1:], strict=False))
+
+
+@st.composite
+def kenyan_phones(draw):
+    subscriber = draw(st.sampled_from("17")) + draw(st.text(string.digits, min_size=8, max_size=8))
+    form = draw(st.sampled_from(["0", "254", "+254", "+254 ", "254 ", "00254", ""]))
+    if form == "":  # the bare nine digits: one run or 3-3-3
+        return draw(st.sampled_from([subscriber, f"{subscriber[:3]} {subscriber[3:6]} {subscriber[6:]}"]))
+    if form == "0":
+        return _grouped_digits("0" + subscriber, draw)
+    return form + _grouped_digits(subscriber, draw)
+
+
+@st.composite
+def amounts(draw):
+    value = draw(st.integers(10, 250_000))
+    shown = draw(st.sampled_from([f"{value:,}", str(value), f"{value:,}.00", f"{value}.00"]))
+    written = draw(st.sampled_from(["Ksh {}", "Ksh{}", "KES {}", "{}/=", "{} bob", "sh. {}", "{}"]))
+    return written.format(shown)
+
+
+@st.composite
+def dates_and_times(draw):
+    day = draw(message_days)
+    hour, minute = draw(st.integers(0, 23)), draw(st.integers(0, 59))
+    return draw(
+        st.sampled_from(
+            [
+                f"{day.day}/{day.month}/{day.year}",
+                f"{day.day:02d}-{day.month:02d}-{day.year}",
+                f"{day.day:02d}.{day.month:02d}.{day.year}",
+                f"{day:%d/%m/%y}",
+                day.isoformat(),
+                f"{hour}:{minute:02d}",
+                f"{hour % 12 or 12}{'am' if hour < 12 else 'pm'}",
+                f"{hour % 12 or 12}:{minute:02d} {'AM' if hour < 12 else 'PM'}",
+            ]
+        )
+    )
+
+
+tills = st.integers(10_000, 9_999_999).map(str)
+bundles = st.sampled_from(["2GB", "1.5GB", "24hrs", "1GB 24hrs", "500MB", "7 days", "10am", "sms 200"])
+FILLER_WORDS = (
+    "sorry I paid for my to at on code confirmed ksh till number the thanks tafadhali uko ule "
+    "nimelipa na kwa pls load bundle please sijapata Mpesa Till No. Hi,"
+)
+fillers = st.sampled_from(FILLER_WORDS.split())
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(kenyan_phones(), amounts(), dates_and_times(), tills, bundles, fillers), max_size=12),
+    st.lists(st.sampled_from([" ", "  ", "\n", " - ", ", "]), min_size=12, max_size=12),
+    message_days,
+)
+def test_property_numbers_and_words_are_never_codes(items, seps, when):
+    text = "".join(item + sep for item, sep in zip(items, seps, strict=False))
+    assert find_codes(text, when=when) == []
+    assert find_codes(text.upper(), when=when) == []
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(), st.one_of(st.none(), message_days))
+def test_property_find_codes_never_raises(text, when):
+    found = find_codes(text, when=when)
+    assert all(normalise_code(code) == code for code in found)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=ALNUM + string.ascii_lowercase + " -\n\u2011.,:/+", max_size=60), message_days)
+def test_property_codes_found_are_codes(text, when):
+    for code in find_codes(text, when=when):
+        assert normalise_code(code) == code
+        assert embedded_date(code) is not None or code in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.text(), st.one_of(st.none(), message_days))
+def test_property_join_across_messages_never_raises(first, second, when):
+    joined = join_across_messages(first, second, when=when)
+    assert joined is None or normalise_code(joined) == joined
