@@ -70,7 +70,7 @@ _WORD_PARTS_TEXT = """
 """
 WORD_PARTS = frozenset(_WORD_PARTS_TEXT.split())
 _UNIT_PART_RE = re.compile(
-    r"\d+(?:gb|mb|kb|hrs?|mins?|am|pm|bob|days?|wks?|sms|ksh|kes|shs?)|\d\dh|(?:ksh|kes|kshs|sh|shs)\d+"
+    r"\d+(?:gb|mb|kb|hrs?|mins?|am|pm|bob|days?|wks?|sms|ksh|kes|shs?)|(?:12|24|36|48|72)h|(?:ksh|kes|kshs|sh|shs)\d+"
 )
 _DIGIT_DAY = "123456789"
 _LETTER_DAYS = "ABCDEFGHIJKLMNOPQRSTUV"  # A=10 … V=31
@@ -123,6 +123,10 @@ def _looks_like_code_token(token: str, day: dt.date) -> str | None:
     embedded date. Two or three letters then only digits (``KSH1500000``, ``ACC1234567``, but
     also the real ``UKO7740317``) is a code only with a recent embedded date."""
     code = normalise_code(token)
+    if code is None and token.isalpha() and token.isupper() and _CODE_RE.match(token):
+        # About one code in fourteen has no digit at all ("UJTZVLKAYR"): read in capitals only,
+        # and only with a recent embedded date, so ordinary capitalised words stay words.
+        return token if token not in _STOPWORDS and _date_is_recent(token, day) else None
     if code is None or code in _STOPWORDS:
         return None
     if _LETTERS_THEN_DIGITS_RE.match(code) and not _date_is_recent(code, day):
@@ -241,7 +245,8 @@ def _joined_code(parts: list[str], day: dt.date) -> str | None:
     if _word_then_number(parts):
         letters = sum(ch.isalpha() for ch in code)
         numbers = sum(p.isdigit() for p in parts)
-        if letters > 3 or numbers < 2 or any(p.islower() for p in parts):
+        # In lower case only a three-letter date prefix then grouped digits ("ujs 225 3623").
+        if letters > 3 or numbers < 2 or (any(p.islower() for p in parts) and len(parts[0]) != 3):
             return None
     for n, part in enumerate(parts):
         lower = part.lower()
@@ -388,8 +393,8 @@ def is_lookalike(a: str, b: str) -> bool:
 
 def embedded_date(code: str) -> dt.date | None:
     """Date encoded in the first three chars of a code (§3.5), or None when undecodable."""
-    value = normalise_code(code)
-    if value is None:
+    value = _INNER_SEPARATORS_RE.sub("", str(code or "")).upper()
+    if not _CODE_RE.match(value):
         return None
     year = _YEAR_BASE + ord(value[0]) - ord(_YEAR_BASE_LETTER)
     month_char, day_char = value[1], value[2]

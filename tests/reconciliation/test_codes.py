@@ -163,6 +163,10 @@ SENT = dt.datetime(2026, 12, 1, 10, 15, tzinfo=NAIROBI)
     [
         # an all-digit tail
         ("UKO 774 0317", ["UKO7740317"]),
+        # Lower case too, when the letters are just the three-letter date prefix and the digits
+        # are grouped: "uko 774 0317", "ujt-269-3687".
+        ("uko 774 0317", ["UKO7740317"]),
+        ("ujt-269-3687", []),  # its date (29 Oct 2026) is not recent for the message: not read
         ("UKO7 740317", ["UKO7740317"]),
         ("UKO-774-0317", ["UKO7740317"]),
         ("UKO7740317", ["UKO7740317"]),
@@ -255,7 +259,6 @@ def test_find_codes_reads_every_grouping(text, expected):
         "uko 6944804",
         "UKO 6944804",
         "UKO 7740317",
-        "uko 774 0317",
         # words and bundles
         "paid to",
         "for my",
@@ -551,3 +554,16 @@ def test_property_codes_found_are_codes(text, when):
 def test_property_join_across_messages_never_raises(first, second, when):
     joined = join_across_messages(first, second, when=when)
     assert joined is None or normalise_code(joined) == joined
+
+
+def test_a_code_without_a_digit_is_read_in_capitals_with_a_recent_date_only():
+    when = dt.date(2026, 10, 30)
+    assert find_codes("tuma 2 GB kwa 0111 698 685 UJTZVLKAYR", when=when) == ["UJTZVLKAYR"]
+    assert find_codes("ujtzvlkayr", when=when) == []  # lower case: could be any word
+    assert find_codes("UJTZVLKAYR", when=dt.date(2026, 3, 1)) == []  # not a recent payment's date
+    assert find_codes("THANKSALOT and WHATSAPPED", when=when) == []
+
+
+def test_a_piece_like_64h_is_part_of_a_code_not_an_hour():
+    assert find_codes("Nimelipa monthly 25GB 👉 UJV-64H-28-E4", when=dt.date(2026, 10, 31)) == ["UJV64H28E4"]
+    assert find_codes("bundle ya 24h", when=dt.date(2026, 10, 31)) == []
