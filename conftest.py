@@ -34,6 +34,40 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _forced_logins_pass_second_factor(monkeypatch):
+    """`client.force_login(user)` stands for a finished login: for a role that needs a second
+    factor (OTP_REQUIRED_ROLES, on in tests as in production) that includes the code, so the
+    user gets a confirmed authenticator device and the session is marked verified. Tests of the
+    second factor itself log in through the real forms (tests/console/test_logins.py)."""
+    from django.test import Client
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        from console.logins import otp_required
+
+        if otp_required(user):
+            verify_second_factor(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
+def verify_second_factor(client, user):
+    """Mark the client's session as having passed the second factor with the user's device."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Test phone", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device
+
+
 def _user_in(django_user_model, username, role):
     from django.contrib.auth.models import Group
 

@@ -15,7 +15,9 @@ def _item(title, icon, url_name, perm):
         "title": title,
         "icon": icon,
         "link": reverse(url_name),
-        "permission": lambda request, perm=perm: perm is None or request.user.has_perm(perm),
+        "permission": perm
+        if callable(perm)
+        else lambda request, perm=perm: perm is None or request.user.has_perm(perm),
     }
 
 
@@ -93,6 +95,9 @@ SIDEBAR = [
             ("Users", "person", "admin:auth_user_changelist", "auth.view_user"),
             ("Groups", "group", "admin:auth_group_changelist", "auth.view_group"),
             ("Audit trail", "history", "admin:console_auditevent_changelist", "console.view_auditevent"),
+            ("Two-step login", "phonelink_lock", "console_security", None),
+            ("Failed logins", "lock_person", "admin:axes_accessattempt_changelist", _superuser),
+            ("2FA devices", "smartphone", "admin:otp_totp_totpdevice_changelist", _superuser),
             ("Scheduled tasks", "schedule", "admin:django_q_schedule_changelist", "django_q.view_schedule"),
             ("Successful tasks", "task_alt", "admin:django_q_success_changelist", "django_q.view_success"),
             ("Failed tasks", "error", "admin:django_q_failure_changelist", "django_q.view_failure"),

@@ -8,4 +8,8 @@ class ConsoleConfig(AppConfig):
 
     def ready(self):
         # Registers the settings checks (callback tokens) with Django's system check framework.
-        from console import checks  # noqa: F401
+        # Connects the lockout audit to django-axes' user_locked_out signal.
+        from console import (
+            checks,  # noqa: F401
+            logins,  # noqa: F401
+        )

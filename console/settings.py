@@ -55,6 +55,10 @@ INSTALLED_APPS = [
     "django_filters",
     "import_export",
     "django_q",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "console",
     "catalog",
     "ledger",
@@ -68,8 +72,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks request.user verified once a one-time code was accepted in this session.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Roles in OTP_REQUIRED_ROLES see no admin page until their second factor is verified.
+    "console.logins.SecondFactorMiddleware",
+    # Answers a locked-out login with the lockout page (after the failure limit).
+    "axes.middleware.AxesMiddleware",
     # Last, so it sees the view's exception first: an unreachable database answers 503, not 500.
     "console.middleware.DatabaseUnavailableMiddleware",
 ]
@@ -121,6 +131,37 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# /admin/login/ opened directly (no ?next=) lands on the dashboard, not /accounts/profile/.
+LOGIN_REDIRECT_URL = "/admin/"
+# Axes first: it refuses a locked-out username + address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login throttling (django-axes): failures count per username *and* client address, so a
+# stranger guessing a password locks only themselves out; the same user on another address
+# can still log in. The address follows TRUST_X_FORWARDED_FOR like the public API.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "ledger.callbacks.client_ip"
+AXES_LOCKOUT_CALLABLE = "console.logins.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # console/admin.py registers it in the unfold theme, superusers only
+AXES_SENSITIVE_PARAMETERS = ["password", "token", "otp_token"]
+
+# Second factor (django-otp, TOTP + single-use recovery codes). Group names from console/roles.py,
+# and "superuser" for superusers. Empty = optional for everyone.
+OTP_REQUIRED_ROLES = env.list("OTP_REQUIRED_ROLES", default=["Finance", "superuser"])
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Tillbook")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the device admin never shows a key or a recovery code
+RECOVERY_CODE_COUNT = 10
+
+# Staff sessions end after this much idle time: every request renews the cookie.
+STAFF_IDLE_MINUTES = env.int("STAFF_IDLE_MINUTES", default=30)
+SESSION_COOKIE_AGE = STAFF_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
 
 # ---------------------------------------------------------------------------------------------
 # Locale: amounts in KES, shown in Nairobi time

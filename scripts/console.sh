@@ -6,6 +6,8 @@ ensure_venv requirements.txt
 
 export DEBUG="${DEBUG:-true}"
 export PORT="${PORT:-8000}"
+# Demo logins work without a phone; production leaves it unset (Finance and superusers need a code).
+export OTP_REQUIRED_ROLES=""
 
 python manage.py migrate --noinput -v0
 python manage.py createcachetable

@@ -45,13 +45,43 @@ def browser_page(_chromium):
 
 
 def login(page, live_server, username, password):
-    """Log in through the admin login form and land on the admin index."""
+    """Log in through the admin login form and land on the admin index.
+
+    A role that needs a second factor (Finance, superusers) gets an authenticator device here
+    and types its current code into the verify page, as a person would.
+    """
+    device = _phone_for(username)
     page.goto(f"{live_server.url}/admin/login/?next=/admin/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit], input[type=submit]")
     page.wait_for_url(f"{live_server.url}/admin/**")
     assert "/admin/login/" not in page.url, f"login failed for {username}"
+    if device is not None:
+        assert "/admin/security/verify/" in page.url, page.url
+        page.fill("input[name=otp_token]", _current_code(device))
+        page.click("#otp-verify-form button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/admin/")
+
+
+def _phone_for(username):
+    from django.contrib.auth import get_user_model
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from console.logins import otp_required
+
+    user = get_user_model().objects.get(username=username)
+    if not otp_required(user):
+        return None
+    device, _ = TOTPDevice.objects.get_or_create(user=user, confirmed=True, defaults={"name": "Test phone"})
+    return device
+
+
+def _current_code(device):
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
 
 
 def screenshot(page, name):
