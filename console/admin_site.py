@@ -11,11 +11,16 @@ def environment_callback(request):
 
 
 SUPERUSER_ONLY = "superuser"  # an item no group permission opens (see the Callback inbox admin)
+FIND = "find"  # "Find anything": for whoever may see one of its sections (console.access)
 
 
 def sidebar_item_visible(user, perm) -> bool:
+    from console.access import can_find
+
     if perm == SUPERUSER_ONLY:
         return user.is_superuser
+    if perm == FIND:
+        return can_find(user)
     return perm is None or user.has_perm(perm)
 
 
@@ -34,7 +39,7 @@ SIDEBAR = [
         "Work",
         [
             ("Dashboard", "dashboard", "admin:index", None),
-            ("Find anything", "search", "console_find", None),
+            ("Find anything", "search", "console_find", FIND),
         ],
     ),
     ("Catalogue", [("Bundles", "sell", "admin:catalog_bundle_changelist", "catalog.view_bundle")]),
