@@ -10,19 +10,27 @@ def environment_callback(request):
     return ["Production", "success"]
 
 
+SUPERUSER_ONLY = "superuser"  # an item no group permission opens (see the Callback inbox admin)
+FIND = "find"  # "Find anything": for whoever may see one of its sections (console.access)
+
+
+def sidebar_item_visible(user, perm) -> bool:
+    from console.access import can_find
+
+    if perm == SUPERUSER_ONLY:
+        return user.is_superuser
+    if perm == FIND:
+        return can_find(user)
+    return perm is None or user.has_perm(perm)
+
+
 def _item(title, icon, url_name, perm):
     return {
         "title": title,
         "icon": icon,
         "link": reverse(url_name),
-        "permission": perm
-        if callable(perm)
-        else lambda request, perm=perm: perm is None or request.user.has_perm(perm),
+        "permission": lambda request, perm=perm: sidebar_item_visible(request.user, perm),
     }
-
-
-def _superuser(request):
-    return request.user.is_superuser
 
 
 # (group, [(title, icon, admin url name, permission needed to see it)])
@@ -31,7 +39,7 @@ SIDEBAR = [
         "Work",
         [
             ("Dashboard", "dashboard", "admin:index", None),
-            ("Find anything", "search", "console_find", None),
+            ("Find anything", "search", "console_find", FIND),
         ],
     ),
     ("Catalogue", [("Bundles", "sell", "admin:catalog_bundle_changelist", "catalog.view_bundle")]),
@@ -40,7 +48,7 @@ SIDEBAR = [
         [
             ("Orders", "receipt_long", "admin:ledger_order_changelist", "ledger.view_order"),
             ("STK requests", "phone_iphone", "admin:ledger_stkrequest_changelist", "ledger.view_stkrequest"),
-            ("Callback inbox", "inbox", "admin:ledger_callbacklog_changelist", "ledger.view_callbacklog"),
+            ("Callback inbox", "inbox", "admin:ledger_callbacklog_changelist", SUPERUSER_ONLY),
         ],
     ),
     (
@@ -96,8 +104,8 @@ SIDEBAR = [
             ("Groups", "group", "admin:auth_group_changelist", "auth.view_group"),
             ("Audit trail", "history", "admin:console_auditevent_changelist", "console.view_auditevent"),
             ("Two-step login", "phonelink_lock", "console_security", None),
-            ("Failed logins", "lock_person", "admin:axes_accessattempt_changelist", _superuser),
-            ("2FA devices", "smartphone", "admin:otp_totp_totpdevice_changelist", _superuser),
+            ("Failed logins", "lock_person", "admin:axes_accessattempt_changelist", SUPERUSER_ONLY),
+            ("2FA devices", "smartphone", "admin:otp_totp_totpdevice_changelist", SUPERUSER_ONLY),
             ("Scheduled tasks", "schedule", "admin:django_q_schedule_changelist", "django_q.view_schedule"),
             ("Successful tasks", "task_alt", "admin:django_q_success_changelist", "django_q.view_success"),
             ("Failed tasks", "error", "admin:django_q_failure_changelist", "django_q.view_failure"),

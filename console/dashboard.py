@@ -5,7 +5,7 @@ import json
 
 from django.utils import timezone
 
-from console import selectors
+from console import access, selectors
 
 
 def _can(request, *perms) -> bool:
@@ -16,7 +16,7 @@ def dashboard_callback(request, context):
     """unfold's DASHBOARD_CALLBACK. Only the panels the user's role can act on are computed."""
     today = timezone.localdate()
     week_start = today - dt.timedelta(days=today.weekday())
-    panels = {}
+    panels = {"can_find": access.can_find(request.user)}
     if _can(request, "ledger.view_order"):
         panels["sales_today"] = selectors.sales_since(selectors.local_day_start(today))
         panels["sales_week"] = selectors.sales_since(selectors.local_day_start(week_start))

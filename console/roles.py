@@ -38,7 +38,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
             "catalog.bundlepricechange",
             "ledger.order",
             "ledger.stkrequest",
-            "ledger.callbacklog",
             "ledger.account",
             "ledger.journalentry",
             "ledger.posting",

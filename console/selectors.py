@@ -313,14 +313,19 @@ def _as_msisdn(term: str) -> str | None:
         return None
 
 
-def find_anything(term: str, limit: int = 20) -> dict:
+def find_anything(term: str, limit: int = 20, sections=None) -> dict:
     """Orders, claims, receipts and callbacks matching an M-Pesa code, order reference or phone.
 
-    Exact-match lookups on indexed columns only, so it stays fast at a million rows.
+    Exact-match lookups on indexed columns only, so it stays fast at a million rows. `sections`
+    (default: all) names the kinds of row to look for; the others stay empty and are not queried.
     """
+    from console.access import FIND_SECTIONS
+
+    sections = FIND_SECTIONS.keys() if sections is None else sections
     term = (term or "").strip()
+    empty = {"term": term, "msisdn": None, **{name: [] for name in FIND_SECTIONS}}
     if not term:
-        return {"term": term, "msisdn": None, "orders": [], "claims": [], "receipts": [], "callbacks": []}
+        return empty
     code = "".join(term.split()).upper().replace("-", "")
     msisdn = _as_msisdn(term)
     if code.startswith("TXN") and not code.startswith("TXN-"):
@@ -333,34 +338,45 @@ def find_anything(term: str, limit: int = 20) -> dict:
     if msisdn:
         order_q |= Q(payer_msisdn=msisdn) | Q(recipient_msisdn=msisdn)
         claim_q |= Q(sender_msisdn=msisdn) | Q(recipient_msisdn=msisdn)
-    return {
-        "term": term,
-        "msisdn": msisdn,
-        "orders": list(Order.objects.filter(order_q).select_related("bundle")[:limit]),
-        "claims": list(Claim.objects.filter(claim_q).select_related("receipt", "order")[:limit]),
-        "receipts": list(TillReceipt.objects.filter(receipt_q).select_related("order")[:limit]),
-        "callbacks": list(CallbackLog.objects.filter(callback_q)[:limit]),
+    queries = {
+        "orders": lambda: Order.objects.filter(order_q).select_related("bundle"),
+        "claims": lambda: Claim.objects.filter(claim_q).select_related("receipt", "order"),
+        "receipts": lambda: TillReceipt.objects.filter(receipt_q).select_related("order"),
+        "callbacks": lambda: CallbackLog.objects.filter(callback_q),
     }
+    result = {**empty, "msisdn": msisdn}
+    for name in sections:
+        result[name] = list(queries[name]()[:limit])
+    return result
 
 
-def customer_timeline(msisdn: str, limit: int = 200) -> list[dict]:
-    """Every order, claim, receipt and message for one phone, newest first (four queries)."""
+def customer_timeline(msisdn: str, limit: int = 200, sections=None) -> list[dict]:
+    """Every order, claim, receipt and message for one phone, newest first (four queries).
+
+    `sections` (default: all) names the kinds of event to include ("order", "claim", "receipt",
+    "message"); receipts are those paying the phone's orders and claims.
+    """
+    from console.access import TIMELINE_SECTIONS
+
+    sections = frozenset(TIMELINE_SECTIONS if sections is None else sections)
     events = []
-    for o in Order.objects.filter(Q(payer_msisdn=msisdn) | Q(recipient_msisdn=msisdn)).select_related(
-        "bundle"
-    )[:limit]:
-        events.append({"at": o.created_at, "kind": "order", "obj": o})
-    for c in Claim.objects.filter(Q(sender_msisdn=msisdn) | Q(recipient_msisdn=msisdn)).select_related(
-        "receipt"
-    )[:limit]:
-        events.append({"at": c.claimed_at, "kind": "claim", "obj": c})
-    for m in WhatsAppMessage.objects.filter(sender_msisdn=msisdn)[:limit]:
-        events.append({"at": m.sent_at, "kind": "message", "obj": m})
-    receipt_codes = {
-        o.mpesa_receipt for o in (e["obj"] for e in events if e["kind"] == "order") if o.mpesa_receipt
-    }
-    receipt_codes |= {e["obj"].code for e in events if e["kind"] == "claim"}
-    for r in TillReceipt.objects.filter(code__in=receipt_codes)[:limit]:
-        events.append({"at": r.paid_at, "kind": "receipt", "obj": r})
+    orders = Order.objects.filter(Q(payer_msisdn=msisdn) | Q(recipient_msisdn=msisdn))
+    claims = Claim.objects.filter(Q(sender_msisdn=msisdn) | Q(recipient_msisdn=msisdn))
+    if "order" in sections:
+        for o in orders.select_related("bundle")[:limit]:
+            events.append({"at": o.created_at, "kind": "order", "obj": o})
+    if "claim" in sections:
+        for c in claims.select_related("receipt")[:limit]:
+            events.append({"at": c.claimed_at, "kind": "claim", "obj": c})
+    if "message" in sections:
+        for m in WhatsAppMessage.objects.filter(sender_msisdn=msisdn)[:limit]:
+            events.append({"at": m.sent_at, "kind": "message", "obj": m})
+    if "receipt" in sections:
+        # The receipts' own rows are what is shown; which orders and claims led to them is not.
+        receipt_codes = Q(code__in=orders.filter(mpesa_receipt__gt="").values("mpesa_receipt")[:limit]) | Q(
+            code__in=claims.values("code")[:limit]
+        )
+        for r in TillReceipt.objects.filter(receipt_codes)[:limit]:
+            events.append({"at": r.paid_at, "kind": "receipt", "obj": r})
     events.sort(key=lambda e: e["at"], reverse=True)
     return events[:limit]

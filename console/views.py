@@ -1,11 +1,16 @@
-"""Console pages outside any one model: find anything, customer timeline. HTTP only."""
+"""Console pages outside any one model: find anything, customer timeline. HTTP only.
+
+Each page shows only the sections the viewer may see in the admin itself (console.access); a
+user who may see none of them is refused.
+"""
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
-from console import selectors
+from console import access, selectors
 
 
 def _page(request, template, title, **context):
@@ -14,15 +19,32 @@ def _page(request, template, title, **context):
     )
 
 
+def _sections_or_403(request, sections):
+    visible = access.visible_sections(request.user, sections)
+    if not visible:
+        raise PermissionDenied
+    return visible
+
+
 @staff_member_required
 def find(request):
-    result = selectors.find_anything(request.GET.get("q", ""))
-    hits = sum(len(result[k]) for k in ("orders", "claims", "receipts", "callbacks"))
-    return _page(request, "console/find.html", "Find anything", result=result, hits=hits)
+    sections = _sections_or_403(request, access.FIND_SECTIONS)
+    result = selectors.find_anything(request.GET.get("q", ""), sections=sections)
+    hits = sum(len(result[k]) for k in access.FIND_SECTIONS)
+    can_timeline = bool(access.visible_sections(request.user, access.TIMELINE_SECTIONS))
+    return _page(
+        request,
+        "console/find.html",
+        "Find anything",
+        result=result,
+        hits=hits,
+        timeline_msisdn=result["msisdn"] if can_timeline else None,
+    )
 
 
 @staff_member_required
 def customer(request, msisdn):
+    sections = _sections_or_403(request, access.TIMELINE_SECTIONS)
     normalised = selectors._as_msisdn(msisdn)
     if normalised is None:
         return _page(
@@ -30,5 +52,5 @@ def customer(request, msisdn):
         )
     if normalised != msisdn:
         return redirect("console_customer", msisdn=normalised)
-    events = selectors.customer_timeline(normalised)
+    events = selectors.customer_timeline(normalised, sections=sections)
     return _page(request, "console/customer.html", f"Customer {normalised}", msisdn=normalised, events=events)

@@ -600,6 +600,14 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def get_queryset(self, request):
         return selectors.callback_logs_for_admin()
 
+    # Raw gateway bodies hold customers' phone numbers and names: superusers only, whatever
+    # permissions a group is given.
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
     def get_actions_detail(self, request, object_id):
         # A callback that failed authentication can never be applied: no button to try.
         actions = super().get_actions_detail(request, object_id)

@@ -555,7 +555,18 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
         url_path="take-next",
     )
     def take_next(self, request):
-        # One click from the queue: holding a claim moves no money and expires on its own.
+        # Holding a claim moves no money and expires on its own, but it is still a change: a GET
+        # only asks (a link on another site must not take claims in an agent's name).
+        if request.method != "POST":
+            return page(
+                self,
+                request,
+                "Take the next claim",
+                intro=f"The claim that has waited longest is held for you for {queue.HOLD_MINUTES} minutes.",
+                question="Take the next claim from the queue?",
+                confirm_label="Take next claim",
+                cancel_url=reverse("admin:reconciliation_claim_changelist"),
+            )
         try:
             claim = queue.claim_take_next(user=request.user)
         except DomainError as exc:
@@ -603,6 +614,16 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
     )
     def release(self, request, object_id):
         claim = self._claim(object_id)
+        if request.method != "POST":
+            return page(
+                self,
+                request,
+                f"Release claim {claim.code}",
+                intro="Another agent can then take it from the queue.",
+                question=f"Release your hold on claim {claim.code}?",
+                confirm_label="Release",
+                cancel_url=self._change_url(claim),
+            )
         try:
             queue.claim_release(claim_id=claim.pk, user=request.user)
         except DomainError as exc:

@@ -147,7 +147,7 @@ def test_dashboard_renders_for_every_role(role, request, client_for, bundles):
     response = client_for(user).get(reverse("admin:index"))
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Find anything" in body
+    assert ("Find anything" in body) == (role != "manager")  # a manager may search nothing it finds
     if role in ("agent", "superuser"):
         assert "Claims needing review" in body
     if role == "manager":

@@ -145,10 +145,26 @@ def test_detail_without_a_confirmation_says_so(client_for, superuser):
     assert "no status query was needed or made" in html
 
 
-def test_finance_reads_the_inbox_but_sees_no_reprocess(client_for, finance):
+def test_only_superusers_read_the_inbox(client_for, agent, finance, manager):
     log = stored()
-    html = client_for(finance).get(detail_url(log)).content.decode()
-    assert "ws_CO_INBOX_1" in html and detail_url(log, "reprocess") not in html
+    for user in (agent, finance, manager):
+        c = client_for(user)
+        assert c.get(INBOX).status_code == 403
+        assert c.get(detail_url(log)).status_code == 403
+        assert c.get(detail_url(log, "reprocess")).status_code == 403
+        index = c.get("/admin/").content.decode()
+        assert INBOX not in index  # neither in the sidebar nor on the dashboard
+
+
+def test_a_group_given_the_view_permission_still_cannot_read_the_inbox(client_for, finance):
+    from django.contrib.auth.models import Permission
+
+    finance.user_permissions.add(Permission.objects.get(codename="view_callbacklog"))
+    assert client_for(finance).get(INBOX).status_code == 403
+
+
+def test_superuser_sees_the_inbox_in_the_sidebar(client_for, superuser):
+    assert INBOX in client_for(superuser).get("/admin/").content.decode()
 
 
 # ---- the order page: "Send prompt again" only when the services allow it ------------------------

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console.models import AuditEvent
-from reconciliation.models import ClaimStatus
+from reconciliation.models import Claim, ClaimStatus
 from reconciliation.services import decisions, queue
 from reconciliation.services.errors import CLAIM_HELD_BY_OTHER, QUEUE_EMPTY, ClaimHeldByOther, QueueEmpty
 
@@ -145,7 +145,7 @@ def test_verify_by_a_non_holder_is_refused(bundles, agent, finance):
 # ---- admin ------------------------------------------------------------------------------------
 def test_take_next_button_redirects_to_the_held_claim(agent, client_for):
     claim = open_claim(50)
-    response = client_for(agent).get(reverse("admin:reconciliation_claim_take_next"))
+    response = client_for(agent).post(reverse("admin:reconciliation_claim_take_next"))
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:reconciliation_claim_change", args=[claim.pk])
     page = client_for(agent).get(response["Location"]).content.decode()
@@ -153,8 +153,43 @@ def test_take_next_button_redirects_to_the_held_claim(agent, client_for):
 
 
 def test_take_next_on_an_empty_queue_says_what_to_do(agent, client_for):
-    response = client_for(agent).get(reverse("admin:reconciliation_claim_take_next"), follow=True)
+    response = client_for(agent).post(reverse("admin:reconciliation_claim_take_next"), follow=True)
     assert QUEUE_EMPTY in response.content.decode()
+
+
+def test_take_next_by_get_only_asks(agent, client_for):
+    claim = open_claim(50)
+    response = client_for(agent).get(reverse("admin:reconciliation_claim_take_next"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'method="post"' in html and "csrfmiddlewaretoken" in html
+    claim.refresh_from_db()
+    assert claim.held_by is None  # a link from anywhere takes nothing
+
+
+def test_release_by_get_only_asks_then_post_releases(agent, client_for):
+    claim = open_claim(50)
+    queue.claim_take_next(user=agent)
+    c = client_for(agent)
+    url = reverse("admin:reconciliation_claim_release", args=[claim.pk])
+    response = c.get(url)
+    assert response.status_code == 200 and "Release" in response.content.decode()
+    claim.refresh_from_db()
+    assert claim.held_by == agent  # the GET changed nothing
+    assert c.post(url, {"confirmed": "1"}).status_code == 302
+    claim.refresh_from_db()
+    assert claim.held_by is None
+
+
+def test_state_changes_refuse_a_post_without_the_csrf_token(agent):
+    from django.test import Client
+
+    claim = open_claim(50)
+    c = Client(enforce_csrf_checks=True)
+    c.force_login(agent)
+    assert c.post(reverse("admin:reconciliation_claim_take_next")).status_code == 403
+    claim.refresh_from_db()
+    assert claim.held_by is None
 
 
 def test_claim_page_shows_the_holder_and_a_take_over_button_to_others(agent, finance, client_for):
@@ -197,8 +232,9 @@ def test_take_over_asks_first_then_holds(agent, finance, client_for):
 
 def test_manager_cannot_take_claims(manager, client_for):
     open_claim(50)
-    response = client_for(manager).get(reverse("admin:reconciliation_claim_take_next"))
+    response = client_for(manager).post(reverse("admin:reconciliation_claim_take_next"))
     assert response.status_code == 403
+    assert not Claim.objects.filter(held_by=manager).exists()
 
 
 # ---- the race ---------------------------------------------------------------------------------
