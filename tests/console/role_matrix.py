@@ -31,7 +31,11 @@ ALLOWED_STATUS = {
     "admin:logout GET": 405,  # logging out is a POST
     "admin:catch_all GET": 404,
     "admin:view_on_site GET": 404,  # no model here has a public page of its own
+    "console_otp_enrol POST": 403,  # the sample POST carries no code: refused, nothing enrolled
 }
+# GETs allowed to write: opening set-up creates the not-yet-confirmed key it shows (once per
+# user; opening it again shows the same key), and nothing else.
+GET_WRITES = {"console_otp_enrol"}
 # URL -> status a denied role gets instead of 403 / login redirect
 DENIED_STATUS = {"admin:app_list": 404}  # Django answers "no such page" for an app you may not see
 # URL -> where a denied role is sent instead of the login page
@@ -100,6 +104,15 @@ MATRIX: dict[str, tuple[frozenset | None, frozenset | None]] = {
     **bulk("django_q.failure", resubmit_task=SU),
     **model_pages("django_q.ormq", SU, NOBODY, SU, SU),
     **model_pages("console.auditevent", FS),
+    # ---- logins: failed attempts (unlock) and second-factor devices: superusers only -----------
+    **model_pages("axes.accessattempt", SU, NOBODY, NOBODY, SU),
+    **bulk("axes.accessattempt", unlock=SU),
+    **model_pages("otp_totp.totpdevice", SU, NOBODY, NOBODY, SU),
+    **model_pages("otp_static.staticdevice", SU, NOBODY, NOBODY, SU),
+    # Everyone's own two-step login page, its set-up and its code check.
+    "console_security": (STAFF, STAFF),
+    "console_otp_verify": (STAFF, STAFF),
+    "console_otp_enrol": (STAFF, STAFF),
     # ---- catalogue ----------------------------------------------------------------------------
     **model_pages("catalog.bundle", STAFF, MS, MS, MS),
     **actions("catalog.bundle", retire_bundle=MS),
@@ -181,6 +194,9 @@ APP_PAGES = {
     "auth": SU,
     "django_q": SU,
     "console": FS,
+    "axes": SU,
+    "otp_totp": SU,
+    "otp_static": SU,
     "catalog": STAFF,
     "ledger": AFS,
     "reconciliation": AFS,
