@@ -65,7 +65,7 @@ class BundleCSVImport(base_formats.CSV):
     def create_dataset(self, in_stream, **kwargs):
         data = read_limited(_bytes(in_stream), limit("UPLOAD_BUNDLE_MAX_BYTES"), what=WHAT)
         text = decode_text(data)
-        return _dataset(csv_rows(text, max_rows=limit("UPLOAD_BUNDLE_MAX_ROWS") + 1, what=WHAT))
+        return _dataset(csv_rows(text, max_rows=limit("UPLOAD_BUNDLE_MAX_ROWS"), header_rows=1, what=WHAT))
 
 
 class BundleXLSXImport(base_formats.XLSX):
@@ -75,10 +75,11 @@ class BundleXLSXImport(base_formats.XLSX):
             raise UploadRefused(NOT_XLSX)
         sheets = xlsx_sheets(
             data,
-            max_rows=limit("UPLOAD_BUNDLE_MAX_ROWS") + 1,
+            max_rows=limit("UPLOAD_BUNDLE_MAX_ROWS"),
             max_cols=MAX_COLUMNS,
             what=WHAT,
             first_only=True,
+            header_rows=1,
         )
         return _dataset(sheets[0] if sheets else [])
 

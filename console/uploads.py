@@ -183,12 +183,14 @@ def decode_text(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-def csv_rows(text: str, *, max_rows: int, delimiter: str = ",", what: str = "file") -> list[list[str]]:
-    """CSV text as rows; refused past ``max_rows`` rows."""
+def csv_rows(
+    text: str, *, max_rows: int, delimiter: str = ",", what: str = "file", header_rows: int = 0
+) -> list[list[str]]:
+    """CSV text as rows; refused past ``max_rows`` rows (not counting ``header_rows``)."""
     rows = []
     try:
         for row in csv.reader(io.StringIO(text), delimiter=delimiter):
-            if len(rows) >= max_rows:
+            if len(rows) >= max_rows + header_rows:
                 raise UploadRefused(TOO_MANY_ROWS.format(what=what, limit=max_rows))
             rows.append(row)
     except csv.Error:
@@ -200,7 +202,13 @@ def csv_rows(text: str, *, max_rows: int, delimiter: str = ",", what: str = "fil
 
 
 def xlsx_sheets(
-    data: bytes, *, max_rows: int, max_cols: int, what: str = "file", first_only: bool = False
+    data: bytes,
+    *,
+    max_rows: int,
+    max_cols: int,
+    what: str = "file",
+    first_only: bool = False,
+    header_rows: int = 0,
 ) -> list[list[list[object]]]:
     """The rows of each worksheet of an .xlsx (values only, at most ``max_cols`` columns).
 
@@ -219,7 +227,8 @@ def xlsx_sheets(
     try:
         sheets = []
         for sheet in workbook.worksheets[:1] if first_only else workbook.worksheets:
-            sheets.append(list(xlsx_rows(sheet, max_rows=max_rows, max_cols=max_cols, what=what)))
+            rows = xlsx_rows(sheet, max_rows=max_rows, max_cols=max_cols, what=what, header_rows=header_rows)
+            sheets.append(list(rows))
         return sheets
     except UploadRefused:
         raise
@@ -229,13 +238,15 @@ def xlsx_sheets(
         workbook.close()
 
 
-def xlsx_rows(sheet, *, max_rows: int, max_cols: int, what: str = "file") -> Iterator[list[object]]:
+def xlsx_rows(
+    sheet, *, max_rows: int, max_cols: int, what: str = "file", header_rows: int = 0
+) -> Iterator[list[object]]:
     """Stream a read-only worksheet's rows, trusting no declared dimension. Trailing empty
-    cells are dropped; a row past ``max_rows`` is refused."""
+    cells are dropped; a row past ``max_rows`` (not counting ``header_rows``) is refused."""
     if hasattr(sheet, "reset_dimensions"):
         sheet.reset_dimensions()  # the declared <dimension> is the attacker's to choose
     for count, row in enumerate(sheet.iter_rows(max_col=max_cols, values_only=True), start=1):
-        if count > max_rows:
+        if count > max_rows + header_rows:
             raise UploadRefused(TOO_MANY_ROWS.format(what=what, limit=max_rows))
         values = list(row)
         while values and values[-1] is None:
