@@ -212,8 +212,8 @@ def xlsx_sheets(
 ) -> list[list[list[object]]]:
     """The rows of each worksheet of an .xlsx (values only, at most ``max_cols`` columns).
 
-    The zip is checked before openpyxl opens it; the sheet is streamed (read-only) and its
-    declared dimension ignored; more than ``max_rows`` rows in a sheet is refused.
+    The zip is checked before openpyxl opens it; each sheet is streamed (read-only) and its
+    declared dimension ignored; more than ``max_rows`` rows in all the sheets is refused.
     """
     from openpyxl import load_workbook
 
@@ -225,10 +225,14 @@ def xlsx_sheets(
     except Exception:  # noqa: BLE001 - openpyxl raises many types for corrupt files
         raise UploadRefused(XLSX_UNREADABLE.format(what=what))
     try:
-        sheets = []
+        sheets, total = [], 0
         for sheet in workbook.worksheets[:1] if first_only else workbook.worksheets:
-            rows = xlsx_rows(sheet, max_rows=max_rows, max_cols=max_cols, what=what, header_rows=header_rows)
-            sheets.append(list(rows))
+            read = xlsx_rows(sheet, max_rows=max_rows, max_cols=max_cols, what=what, header_rows=header_rows)
+            rows = list(read)
+            total += len(rows)
+            if total > max_rows + header_rows * len(workbook.worksheets):  # the limit holds for all sheets
+                raise UploadRefused(TOO_MANY_ROWS.format(what=what, limit=max_rows))
+            sheets.append(rows)
         return sheets
     except UploadRefused:
         raise

@@ -399,3 +399,17 @@ def test_bundle_export_neutralises_csv_and_writes_strings_in_xlsx(client_for, ma
     cells = dict(zip(headers, sheet[2], strict=True))
     assert (cells["name"].value, cells["name"].data_type) == (FORMULA, "s")
     assert cells["description"].data_type == "s"
+
+
+def test_the_row_limit_holds_across_all_the_sheets_of_a_workbook(settings):
+    settings.UPLOAD_STATEMENT_MAX_ROWS = 12
+    book = openpyxl.Workbook()
+    for row in statement_rows():
+        book.active.append(row)
+    book.create_sheet("Copy")
+    for row in statement_rows():
+        book["Copy"].append(row)
+    out = io.BytesIO()
+    book.save(out)
+    with pytest.raises(ImportRefused, match="more than 12 rows"):
+        receipt_services.statement_preview(data=out.getvalue(), filename="march.xlsx")
