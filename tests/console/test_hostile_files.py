@@ -413,3 +413,20 @@ def test_the_row_limit_holds_across_all_the_sheets_of_a_workbook(settings):
     book.save(out)
     with pytest.raises(ImportRefused, match="more than 12 rows"):
         receipt_services.statement_preview(data=out.getvalue(), filename="march.xlsx")
+
+
+def test_a_row_numbered_a_million_is_refused_without_reading_a_million_rows(settings):
+    settings.UPLOAD_STATEMENT_MAX_ROWS = 1000
+    source = zipfile.ZipFile(io.BytesIO(xlsx_of(statement_rows())))
+    far = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.startswith("xl/worksheets/sheet"):
+                data = data.replace(b"</sheetData>", far)
+            target.writestr(info.filename, data)
+    started = time.monotonic()
+    with pytest.raises(ImportRefused, match="more than 1,000 rows"):
+        receipt_services.statement_preview(data=out.getvalue(), filename="march.xlsx")
+    assert time.monotonic() - started < 5
