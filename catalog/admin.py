@@ -11,10 +11,11 @@ from django.urls import reverse
 from import_export.admin import ImportExportModelAdmin
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeNumericFilter
-from unfold.contrib.import_export.forms import ImportForm, SelectableFieldsExportForm
+from unfold.contrib.import_export.forms import SelectableFieldsExportForm
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
+from catalog.formats import EXPORT_FORMATS, IMPORT_FORMATS, BundleImportForm
 from catalog.models import Bundle, BundlePriceChange
 from catalog.resources import BundleResource
 from catalog.selectors import ksh
@@ -27,6 +28,7 @@ from catalog.services import (
     bundles_set_featured,
 )
 from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.uploads import UploadRefused
 
 RETIRED = "“{name}” is retired: it no longer shows on the storefront. Its orders and history are kept."
 ALREADY_RETIRED = "“{name}” was already retired; nothing changed."
@@ -67,7 +69,9 @@ class BundlePriceChangeInline(ReadOnlyAdminMixin, TabularInline):
 @admin.register(Bundle)
 class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
     resource_classes = [BundleResource]
-    import_form_class = ImportForm
+    import_form_class = BundleImportForm
+    import_formats = IMPORT_FORMATS
+    export_formats = EXPORT_FORMATS
     export_form_class = SelectableFieldsExportForm
 
     list_display = (
@@ -118,6 +122,13 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
         # Bulk delete would trip over orders; deleting is one bundle at a time, from its page.
         actions.pop("delete_selected", None)
         return actions
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        # A file refused by the upload limits says why, in words, not as an exception name.
+        if isinstance(e, UploadRefused):
+            form.add_error("import_file", e.message)
+            return
+        super().add_data_read_fail_error_to_form(form, e)
 
     def get_import_data_kwargs(self, *args, **kwargs):
         kwargs = super().get_import_data_kwargs(**kwargs)

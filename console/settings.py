@@ -328,6 +328,17 @@ CLAIM_GRACE = env.int("CLAIM_GRACE", default=7200)  # seconds
 EXPORT_DIRECT_MAX_ROWS = env.int("EXPORT_DIRECT_MAX_ROWS", default=20_000)
 EXPORT_XLSX_MAX_ROWS = env.int("EXPORT_XLSX_MAX_ROWS", default=500_000)
 
+# Uploads: a limit per kind of file, checked while reading (see console/uploads.py, README).
+MB = 1024 * 1024
+UPLOAD_STATEMENT_MAX_BYTES = env.int("UPLOAD_STATEMENT_MAX_BYTES", default=40 * MB)
+UPLOAD_STATEMENT_MAX_ROWS = env.int("UPLOAD_STATEMENT_MAX_ROWS", default=200_000)
+UPLOAD_CHAT_MAX_BYTES = env.int("UPLOAD_CHAT_MAX_BYTES", default=120 * MB)  # the .zip as uploaded
+UPLOAD_CHAT_TEXT_MAX_BYTES = env.int("UPLOAD_CHAT_TEXT_MAX_BYTES", default=60 * MB)  # the chat text
+UPLOAD_BUNDLE_MAX_BYTES = env.int("UPLOAD_BUNDLE_MAX_BYTES", default=1 * MB)
+UPLOAD_BUNDLE_MAX_ROWS = env.int("UPLOAD_BUNDLE_MAX_ROWS", default=5_000)
+UPLOAD_XLSX_MEMBER_MAX_BYTES = env.int("UPLOAD_XLSX_MEMBER_MAX_BYTES", default=400 * MB)  # one part unpacked
+UPLOAD_ZIP_MAX_RATIO = env.int("UPLOAD_ZIP_MAX_RATIO", default=100)
+
 # ---------------------------------------------------------------------------------------------
 # Admin: django-unfold. Callbacks are dotted paths into console/ (no app imports here).
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from console.audit import audit_record
 from console.exceptions import DomainError
+from console.uploads import spreadsheet_safe, xlsx_text_cell
 from ledger.book_selectors import EXPORT_COLUMNS, NAIROBI, postings_for_export
 from ledger.models import Account, ExportJob, ExportStatus
 
@@ -144,14 +145,14 @@ def write_csv(rows: Iterable[tuple], fh) -> None:
             [
                 number,
                 when.strftime("%Y-%m-%d %H:%M:%S"),
-                code,
-                name,
+                spreadsheet_safe(code),
+                spreadsheet_safe(name),
                 _money(debit) if debit is not None else "",
                 _money(credit) if credit is not None else "",
-                ref,
-                receipt,
-                channel,
-                memo,
+                spreadsheet_safe(ref),
+                spreadsheet_safe(receipt),
+                spreadsheet_safe(channel),
+                spreadsheet_safe(memo),
             ]
         )
 
@@ -173,6 +174,12 @@ def write_xlsx(rows: Iterable[tuple], path: str) -> None:
         cell.number_format = "0.00"
         return cell
 
+    def text_cell(value):
+        # Text typed by people (memos, names) is a string cell, never a formula.
+        if not value:
+            return value
+        return xlsx_text_cell(WriteOnlyCell(ws, value=value))
+
     for number, when, code, name, debit, credit, ref, receipt, channel, memo in rows:
         if in_sheet == SHEET_MAX_ROWS:  # a full sheet: carry on in the next one
             ws = wb.create_sheet(f"Postings {len(wb.worksheets) + 1}")
@@ -182,7 +189,18 @@ def write_xlsx(rows: Iterable[tuple], path: str) -> None:
         stamp = WriteOnlyCell(ws, value=when.replace(tzinfo=None))  # Excel has no time zones
         stamp.number_format = "yyyy-mm-dd hh:mm:ss"
         ws.append(
-            [number, stamp, code, name, money_cell(debit), money_cell(credit), ref, receipt, channel, memo]
+            [
+                number,
+                stamp,
+                text_cell(code),
+                text_cell(name),
+                money_cell(debit),
+                money_cell(credit),
+                text_cell(ref),
+                text_cell(receipt),
+                text_cell(channel),
+                text_cell(memo),
+            ]
         )
     wb.save(path)
 

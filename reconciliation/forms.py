@@ -15,6 +15,7 @@ from unfold.widgets import (
 from catalog.models import Bundle
 from catalog.selectors import ksh
 from console.phones import InvalidPhoneNumber, normalise_msisdn
+from console.uploads import human_size, limit
 
 BUNDLE_NOT_OFFERED = "That bundle costs more than the receipt paid; pick one of the bundles offered."
 
@@ -51,6 +52,13 @@ class WhatsAppUploadForm(forms.Form):
         widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "0782 070 228", "inputmode": "tel"}),
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = (
+            f"At most {human_size(limit('UPLOAD_CHAT_MAX_BYTES'))}; "
+            f"the chat text at most {human_size(limit('UPLOAD_CHAT_TEXT_MAX_BYTES'))}."
+        )
+
     def clean_business_number(self):
         value = self.cleaned_data.get("business_number")
         return _phone(value) if value else ""
@@ -58,6 +66,13 @@ class WhatsAppUploadForm(forms.Form):
 
 class StatementUploadForm(forms.Form):
     file = forms.FileField(label="M-PESA statement export (.csv or .xlsx)", widget=UnfoldAdminFileFieldWidget)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = (
+            f"At most {human_size(limit('UPLOAD_STATEMENT_MAX_BYTES'))} "
+            f"and {limit('UPLOAD_STATEMENT_MAX_ROWS'):,} rows."
+        )
 
 
 class TillSmsForm(forms.Form):

@@ -22,6 +22,7 @@ from catalog.selectors import ksh
 from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
 from console.exceptions import DomainError
 from console.selectors import customer_link
+from console.uploads import UploadRefused, limit, read_limited
 from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, local_phone, money, nairobi, page, right
 from reconciliation.forms import PasteMessageForm, ReasonForm, VerifyClaimForm, WhatsAppUploadForm
@@ -730,12 +731,12 @@ def upload_chat_view(model_admin, request):
         upload = form.cleaned_data["file"]
         try:
             imp = claim_services.whatsapp_import(
-                data=upload.read(),
+                data=read_limited(upload, limit("UPLOAD_CHAT_MAX_BYTES"), what="chat export"),
                 filename=upload.name,
                 business_number=form.cleaned_data["business_number"] or None,
                 user=request.user,
             )
-        except ImportRefused as exc:
+        except (ImportRefused, UploadRefused) as exc:
             form.add_error("file", exc.message)
         else:
             c = imp.counts

@@ -16,6 +16,7 @@ from unfold.paginator import InfinitePaginator
 from catalog.selectors import ksh
 from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
 from console.exceptions import DomainError
+from console.uploads import UploadRefused, limit, read_limited
 from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, money, nairobi, page, right
 from reconciliation.forms import CloseDayForm, ReopenDayForm, StatementUploadForm, TillSmsForm
@@ -191,15 +192,15 @@ def upload_statement_view(model_admin, request):
     tables = []
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        data = upload.read()
         try:
+            data = read_limited(upload, limit("UPLOAD_STATEMENT_MAX_BYTES"), what="statement file")
             preview = receipt_services.statement_preview(data=data, filename=upload.name)
             if not preview["errors"]:
                 imp = receipt_services.statement_import_create(
                     data=data, filename=upload.name, user=request.user
                 )
                 return redirect("admin:reconciliation_statementimport_change", imp.pk)
-        except ImportRefused as exc:
+        except (ImportRefused, UploadRefused) as exc:
             form.add_error("file", exc.message)
         else:
             form.add_error("file", f"{len(preview['errors'])} bad row(s): fix the file and upload it again.")

@@ -15,9 +15,7 @@ number.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -26,6 +24,19 @@ from zoneinfo import ZoneInfo
 
 from console.phones import try_normalise_msisdn
 from console.plausible import Implausible, plausible_amount
+from console.uploads import (
+    CSV_UNREADABLE,
+    TOO_MANY_ROWS,
+    XLSX_UNREADABLE,
+    ZIP_UNREADABLE,
+    UploadRefused,
+    csv_rows,
+    decode_text,
+    is_zip,
+    limit,
+    read_limited,
+    xlsx_sheets,
+)
 
 from .sms import KIND_TILL_RECEIVED, ParsedSms, find_sms_in_text, plausible_receipt_time
 
@@ -77,6 +88,8 @@ _ALIASES = {
     COL_ACCOUNT: ("a/cno", "acno", "accountno", "accountnumber"),
 }
 _HEADER_SCAN_ROWS = 50
+_MAX_COLUMNS = 30  # a portal export has 12; columns beyond this are never read
+WHAT_FILE = "statement file"
 
 DISPOSITION_RECEIPT = "receipt"
 DISPOSITION_SKIPPED = "skipped"
@@ -194,50 +207,52 @@ def parse_till_sms_receipts(text: str) -> list[ParsedSms]:
 
 
 def _read_table(data: bytes, filename: str) -> list[list[object]]:
+    try:
+        read_limited(data, limit("UPLOAD_STATEMENT_MAX_BYTES"), what=WHAT_FILE)
+        return _read_any(data, filename)
+    except UploadRefused as exc:
+        raise StatementFormatError(exc.message)
+
+
+def _read_any(data: bytes, filename: str) -> list[list[object]]:
     name = filename.lower()
-    if data[:4] == b"PK\x03\x04":
+    if is_zip(data):
         return _read_xlsx(data)
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise StatementFormatError(OLD_XLS)
-    text = _decode(data)
+    text = decode_text(data)
     if name.endswith((".xls", ".htm", ".html")) and "<table" in text[:5000].lower():
         return _read_html(text)
     return _read_csv(text)
 
 
 def _read_xlsx(data: bytes) -> list[list[object]]:
-    from openpyxl import load_workbook
-
+    """Every sheet streamed with the shared upload checks (zip limits, row limit, at most
+    ``_MAX_COLUMNS`` columns, no trust in the declared dimension); the one with the header."""
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # noqa: BLE001 - openpyxl raises many types for corrupt files
-        raise StatementFormatError(UNREADABLE_XLSX)
-    try:
-        sheets = [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in workbook.worksheets]
-    finally:
-        workbook.close()
+        sheets = xlsx_sheets(
+            data, max_rows=limit("UPLOAD_STATEMENT_MAX_ROWS"), max_cols=_MAX_COLUMNS, what=WHAT_FILE
+        )
+    except UploadRefused as exc:
+        if exc.message in (XLSX_UNREADABLE.format(what=WHAT_FILE), ZIP_UNREADABLE.format(what=WHAT_FILE)):
+            raise StatementFormatError(UNREADABLE_XLSX)
+        raise
     for rows in sheets:
         if _find_header_index(rows) is not None:
             return rows
     return sheets[0] if sheets else []
 
 
-def _decode(data: bytes) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
 def _read_csv(text: str) -> list[list[object]]:
     sample = next((line for line in text.splitlines() if "receipt" in line.lower()), text[:2000])
     delimiter = max((",", ";", "\t", "|"), key=sample.count)
     try:
-        return [list(row) for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
-    except csv.Error:
-        raise StatementFormatError(UNREADABLE_TEXT)
+        max_rows = limit("UPLOAD_STATEMENT_MAX_ROWS")
+        return csv_rows(text, max_rows=max_rows, delimiter=delimiter, what=WHAT_FILE)
+    except UploadRefused as exc:
+        if exc.message == CSV_UNREADABLE.format(what=WHAT_FILE):
+            raise StatementFormatError(UNREADABLE_TEXT)
+        raise
 
 
 class _TableParser(HTMLParser):
@@ -248,6 +263,9 @@ class _TableParser(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag == "tr":
+            max_rows = limit("UPLOAD_STATEMENT_MAX_ROWS")
+            if len(self.rows) >= max_rows:
+                raise UploadRefused(TOO_MANY_ROWS.format(what=WHAT_FILE, limit=max_rows))
             self.rows.append([])
         elif tag in ("td", "th"):
             self._cell = []

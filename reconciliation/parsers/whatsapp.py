@@ -9,14 +9,22 @@ Pustur/whatsapp-chat-parser. Times carry no zone; they are taken as Africa/Nairo
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from console.phones import try_normalise_msisdn
+from console.uploads import (
+    ZIP_UNREADABLE,
+    UploadRefused,
+    decode_text,
+    is_zip,
+    limit,
+    read_limited,
+    zip_checked,
+    zip_member_checked,
+)
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 
@@ -28,6 +36,11 @@ MANY_TXT_IN_ZIP = "The .zip file holds several .txt files and no _chat.txt; uplo
 WARN_ORDER_GUESSED = "Day/month order could not be detected from the dates; assumed day first."
 WARN_LEADING_LINES = "Ignored {count} line(s) before the first message."
 WARN_BAD_DATE = "Line {line_no}: date {date!r} is not a real date; kept as part of the previous message."
+
+WHAT_ZIP = "chat export .zip"
+WHAT_TEXT = "chat export"
+# An export "with media" also holds photos and voice notes; none is read, none may be huge.
+_MEDIA_MEMBER_BYTES = 120 * 1024 * 1024
 
 STYLE_ANDROID = "android"
 STYLE_IOS = "ios"
@@ -140,36 +153,41 @@ def parse_chat_export(data: bytes | str, filename: str = "") -> ChatExport:
 def _read_text(data: bytes | str, filename: str) -> str:
     if isinstance(data, str):
         return data
-    if filename.lower().endswith(".zip") or data[:4] == b"PK\x03\x04":
-        data = _txt_from_zip(data)
-    return _decode(data)
+    try:
+        if filename.lower().endswith(".zip") or is_zip(data):
+            read_limited(data, limit("UPLOAD_CHAT_MAX_BYTES"), what=WHAT_ZIP)
+            data = _txt_from_zip(data)
+        else:
+            read_limited(data, limit("UPLOAD_CHAT_TEXT_MAX_BYTES"), what=WHAT_TEXT)
+    except UploadRefused as exc:
+        raise ChatExportError(exc.message)
+    return decode_text(data)
 
 
 def _txt_from_zip(data: bytes) -> bytes:
+    """The chat text of an export .zip: the archive's directory is checked first, then the
+    member is unpacked in chunks and refused past UPLOAD_CHAT_TEXT_MAX_BYTES."""
+    text_limit = limit("UPLOAD_CHAT_TEXT_MAX_BYTES")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = [
-                n
-                for n in archive.namelist()
-                if n.lower().endswith(".txt") and not n.startswith("__MACOSX/") and not n.endswith("/")
-            ]
-            chat = [n for n in names if n.rsplit("/", 1)[-1].lower() == "_chat.txt"]
-            if chat:
-                return archive.read(chat[0])
-            if len(names) == 1:
-                return archive.read(names[0])
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError):
-        raise ChatExportError(BAD_ZIP)
-    raise ChatExportError(MANY_TXT_IN_ZIP if names else NO_TXT_IN_ZIP)
-
-
-def _decode(data: bytes) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16", errors="replace")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        archive = zip_checked(data, max_member_bytes=max(text_limit, _MEDIA_MEMBER_BYTES), what=WHAT_ZIP)
+    except UploadRefused as exc:
+        raise ChatExportError(BAD_ZIP if exc.message == ZIP_UNREADABLE.format(what=WHAT_ZIP) else exc.message)
+    with archive:
+        names = [
+            n
+            for n in archive.namelist()
+            if n.lower().endswith(".txt") and not n.startswith("__MACOSX/") and not n.endswith("/")
+        ]
+        chat = [n for n in names if n.rsplit("/", 1)[-1].lower() == "_chat.txt"]
+        name = chat[0] if chat else (names[0] if len(names) == 1 else None)
+        if name is None:
+            raise ChatExportError(MANY_TXT_IN_ZIP if names else NO_TXT_IN_ZIP)
+        try:
+            return zip_member_checked(archive, name, max_bytes=text_limit, what=WHAT_ZIP)
+        except UploadRefused as exc:
+            if exc.message == ZIP_UNREADABLE.format(what=WHAT_ZIP):
+                raise ChatExportError(BAD_ZIP)
+            raise ChatExportError(exc.message)
 
 
 def _normalise(text: str) -> str:

@@ -3,6 +3,7 @@
 sender, code, recipient, status, reason, receipt, amount, bundle
 Phones E.164 without "+", codes normalised, status/reason are the codes (e.g. needs_review,
 possible_typo); amount is the receipt amount when matched, else the claimed amount.
+Text a spreadsheet would run as a formula (starting =, +, -, @, tab or CR) gets a leading "'".
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
+from console.uploads import spreadsheet_safe
 from reconciliation.models import Claim
 
 CLAIM_EXPORT_COLUMNS = ["sender", "code", "recipient", "status", "reason", "receipt", "amount", "bundle"]
@@ -51,14 +53,14 @@ def claims_export_rows(queryset=None) -> Iterator[list[str]]:
             receipt, r_amount = s_code, s_amount
         amount = r_amount if receipt else claimed
         yield [
-            sender,
-            code,
-            recipient,
+            spreadsheet_safe(sender),
+            spreadsheet_safe(code),
+            spreadsheet_safe(recipient),
             status,
             reason,
-            receipt or "",
+            spreadsheet_safe(receipt or ""),
             "" if amount is None else f"{amount:.2f}",
-            bundle or "",
+            spreadsheet_safe(bundle or ""),
         ]
 
 

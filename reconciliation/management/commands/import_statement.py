@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from console.uploads import UploadRefused, limit, read_limited
 from reconciliation.services.errors import ImportRefused
 from reconciliation.services.receipts import (
     statement_import_create,
@@ -19,8 +20,9 @@ class Command(BaseCommand):
 
     def handle(self, path, dry_run=False, **options):
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = read_limited(path, limit("UPLOAD_STATEMENT_MAX_BYTES"), what="statement file")
+        except UploadRefused as exc:
+            raise CommandError(exc.message)
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc}")
         name = path.rsplit("/", 1)[-1]

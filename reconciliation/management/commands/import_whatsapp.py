@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from console.uploads import UploadRefused, limit, read_limited
 from reconciliation.services.claims import whatsapp_import
 from reconciliation.services.errors import ImportRefused
 
@@ -14,8 +15,9 @@ class Command(BaseCommand):
 
     def handle(self, path, business_number=None, business_name=None, **options):
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = read_limited(path, limit("UPLOAD_CHAT_MAX_BYTES"), what="chat export")
+        except UploadRefused as exc:
+            raise CommandError(exc.message)
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc}")
         try:
