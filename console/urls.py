@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from console import views
+from console import health, views
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/find/", views.find, name="console_find"),
     path("admin/customer/<str:msisdn>/", views.customer, name="console_customer"),
     path("admin/", admin.site.urls),
@@ -11,3 +13,6 @@ urlpatterns = [
     path("api/", include("reconciliation.urls")),
     path("", include("catalog.urls")),
 ]
+
+# An unreachable database anywhere (a middleware included) answers 503 with Retry-After, not 500.
+handler500 = "console.views.server_error"

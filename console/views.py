@@ -1,11 +1,16 @@
 """Console pages outside any one model: find anything, customer timeline. HTTP only."""
 
+import sys
+
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db import InterfaceError, OperationalError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.views.defaults import server_error as django_server_error
 
 from console import selectors
+from console.middleware import unavailable_response
 
 
 def _page(request, template, title, **context):
@@ -32,3 +37,10 @@ def customer(request, msisdn):
         return redirect("console_customer", msisdn=normalised)
     events = selectors.customer_timeline(normalised)
     return _page(request, "console/customer.html", f"Customer {normalised}", msisdn=normalised, events=events)
+
+
+def server_error(request, template_name="500.html"):
+    """handler500: an unreachable database is a 503 with Retry-After wherever it was raised."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        return unavailable_response(request)
+    return django_server_error(request, template_name)
