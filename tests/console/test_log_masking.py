@@ -180,3 +180,43 @@ def test_callbacks_and_api_traffic_log_no_token_credential_or_full_phone(client,
         assert leaks == [], f"leaked {leaks} in:\n{text}"
     # Masked, not dropped: support can still tell which customer a line is about.
     assert "2547***678" in caplog.text and "2541***654" in caplog.text and "2547***444" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("254712345678", "2547***678"),
+        ("msisdn=254112345678,", "msisdn=2541***678,"),
+        ("0712345678", "2547***678"),
+        ("0112 345 678", "2541***678"),
+        ("+254 712 345 678", "2547***678"),
+        ("+254-712-345-678", "2547***678"),
+        ("00254712345678", "2547***678"),
+        ("254 (0)712 345 678", "2547***678"),
+        ("phone=%2B254712345678", "phone=2547***678"),
+        ("to 712345678 now", "to 2547***678 now"),
+        ('{"PhoneNumber": 254708374149}', '{"PhoneNumber": 2547***149}'),
+    ],
+)
+def test_every_written_form_of_a_number_is_masked(text, masked):
+    from console.redact import mask_phone_numbers
+
+    assert mask_phone_numbers(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SAE3YULR0Y",
+        "TXN712345678",
+        "20191122063845",
+        "2547***678",
+        "2547 ***** 126",
+        "Ksh 1,500.00",
+        "id 4521",
+    ],
+)
+def test_codes_timestamps_amounts_and_masked_numbers_are_left_alone(text):
+    from console.redact import mask_phone_numbers
+
+    assert mask_phone_numbers(text) == text
