@@ -13,7 +13,8 @@ CHECK = (
     "import django; django.setup(); from django.core.management import call_command; "
     "call_command('check', deploy=True, fail_level='WARNING')"
 )
-# Test-only values the suite's environment may carry; production sets none of them.
+# Test-only values the suite's environment may carry (the browser tests' conftest sets
+# DJANGO_ALLOW_ASYNC_UNSAFE for Playwright); production sets none of them.
 TEST_ONLY = (
     "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS",
@@ -21,6 +22,7 @@ TEST_ONLY = (
     "Q_SYNC",
     "DEBUG",
     "SECRET_KEY",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
 
 
