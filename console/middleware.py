@@ -6,6 +6,10 @@ storefront and the gateways; a gateway retries a callback it could not deliver, 
 we want when its body could not be stored), a short plain page for staff. It is logged once,
 with the traceback, and Django's own "Service Unavailable" line is not added on top.
 
+The middleware only sees exceptions raised by views; one raised by another middleware (the
+session or user lookup) reaches ``handler500`` (console.views.server_error), which answers the
+same 503 when the cause is the database.
+
 The page is plain HTML on purpose: templates and context processors may query the database.
 """
 
@@ -42,12 +46,18 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
         logger.error(UNAVAILABLE_LOG, request.method, request.path, exc_info=exception)
-        if request.path.startswith(API_PREFIX):
-            response = JsonResponse({"error": UNAVAILABLE}, status=503)
-        else:
-            response = HttpResponse(UNAVAILABLE_PAGE.format(message=UNAVAILABLE), status=503)
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        response["Cache-Control"] = "no-store"
+        response = unavailable_response(request)
         # Logged above with the cause; django.request would log the 503 a second time.
         response._has_been_logged = True
         return response
+
+
+def unavailable_response(request):
+    """The 503 for an unreachable database: JSON on /api/, a plain page elsewhere, Retry-After."""
+    if request.path.startswith(API_PREFIX):
+        response = JsonResponse({"error": UNAVAILABLE}, status=503)
+    else:
+        response = HttpResponse(UNAVAILABLE_PAGE.format(message=UNAVAILABLE), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response

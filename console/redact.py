@@ -9,6 +9,7 @@ segment of every callback URL whatever its value, for rows stored before the tok
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ SECRET_SETTINGS = (
     "C2B_CALLBACK_TOKEN",
     "SECRET_KEY",
     "PAYHERO_API_PASSWORD",
+    "DARAJA_CONSUMER_KEY",
     "DARAJA_CONSUMER_SECRET",
     "DARAJA_PASSKEY",
 )
@@ -32,9 +34,26 @@ _MIN_SECRET_LENGTH = 4
 _CALLBACK_TOKEN_RE = re.compile(r"(/api/callbacks/[A-Za-z0-9_-]+/)([^/?#\s\"'<>]+)")
 
 
+# (user, password) setting pairs sent as HTTP Basic auth: the encoded header value is a secret too.
+BASIC_AUTH_SETTINGS = (
+    ("DARAJA_CONSUMER_KEY", "DARAJA_CONSUMER_SECRET"),
+    ("PAYHERO_API_USERNAME", "PAYHERO_API_PASSWORD"),
+)
+
+
+def _basic_auth_values() -> set[str]:
+    values = set()
+    for user_setting, password_setting in BASIC_AUTH_SETTINGS:
+        user = str(getattr(settings, user_setting, "") or "")
+        password = str(getattr(settings, password_setting, "") or "")
+        if password:
+            values.add(base64.b64encode(f"{user}:{password}".encode()).decode())
+    return values
+
+
 def secrets_in_use() -> list[str]:
     """Every configured secret, and its percent-encoded form where that differs, longest first."""
-    values = {str(getattr(settings, name, "") or "") for name in SECRET_SETTINGS}
+    values = {str(getattr(settings, name, "") or "") for name in SECRET_SETTINGS} | _basic_auth_values()
     values = {v for v in values if len(v) >= _MIN_SECRET_LENGTH}
     values |= {quote(v, safe="") for v in values}
     # Longest first, so a secret that contains another is replaced whole.
@@ -67,6 +86,43 @@ def redact_callback_paths(text: str) -> str:
 def redact_text_strict(text: str) -> str:
     """redact_text, then redact_callback_paths: for what is shown of rows stored long ago."""
     return redact_callback_paths(redact_text(text))
+
+
+# A Kenyan mobile number in any form a log line may carry it: 2547XXXXXXXX, +254 7XX XXX XXX,
+# 00254…, 254 (0)7…, 07XXXXXXXX, 01XXXXXXXX, percent-encoded "+" (%2B254…), spaces or dashes
+# between the digits. Not glued to other digits (timestamps and amounts are left alone); the
+# bare nine-digit form (712345678) only when it stands alone, never inside a code such as
+# "TXN712345678". Already masked numbers (2547***678) do not match.
+_SEP = r"[ \-\u2010\u2011\u00a0]?"
+_LOG_PHONE_RE = re.compile(
+    rf"""
+    (?<![0-9])
+    (?:
+        (?:(?:\+|%2B|00){_SEP})?254{_SEP}(?:\(0\){_SEP})?(?P<a>[17])(?:{_SEP}[0-9]){{8}}
+      | \(?0\)?{_SEP}(?P<b>[17])(?:{_SEP}[0-9]){{8}}
+      | (?<![A-Za-z_])(?P<c>[17])[0-9]{{8}}(?![A-Za-z_])
+    )
+    (?![0-9])
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def _phone_mask(match: re.Match) -> str:
+    digits = re.sub(r"[^0-9]", "", match.group(0))
+    return f"254{match.group('a') or match.group('b') or match.group('c')}{REDACTED}{digits[-3:]}"
+
+
+def mask_phone_numbers(text: str) -> str:
+    """``text`` with every Kenyan mobile number masked as ``2547***678`` (what logs may keep)."""
+    if not text:
+        return text
+    return _LOG_PHONE_RE.sub(_phone_mask, text)
+
+
+def redact_log_text(text: str) -> str:
+    """What a log line may say: redact_text_strict, then every phone number masked."""
+    return mask_phone_numbers(redact_text_strict(text))
 
 
 def redact_json_strict(value: Any) -> Any:

@@ -8,6 +8,7 @@ import datetime
 from decimal import Decimal
 from pathlib import Path
 
+import csp.constants as _csp
 import environ
 from django.core.management.utils import get_random_secret_key
 from django.templatetags.static import static
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "csp",
     "console",
     "catalog",
     "ledger",
@@ -67,6 +69,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (console/csp.py: stricter storefront, admin policy).
+    "console.csp.PathCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -98,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "console.context_processors.shop",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -207,6 +212,30 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# A load balancer probes /healthz and /readyz over plain HTTP inside the network: a redirect to
+# HTTPS would read as "down". Patterns match the path without its leading slash.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# ---------------------------------------------------------------------------------------------
+# Content-Security-Policy (django-csp 4). This is the storefront's policy and the base of every
+# page: scripts only from our own static files or carrying this response's nonce, no inline
+# handlers, no eval, styles only from our stylesheet. Admin pages get a wider policy in
+# console/csp.py (unfold's Alpine.js needs 'unsafe-eval', its templates inline styles).
+# ---------------------------------------------------------------------------------------------
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_csp.SELF],
+        "script-src": [_csp.SELF, _csp.NONCE],
+        "style-src": [_csp.SELF],
+        "img-src": [_csp.SELF, "data:"],
+        "font-src": [_csp.SELF],
+        "connect-src": [_csp.SELF],
+        "object-src": [_csp.NONE],
+        "base-uri": [_csp.SELF],
+        "form-action": [_csp.SELF],
+        "frame-ancestors": [_csp.NONE],
+    },
+}
 
 # Every handler redacts secrets (callback tokens travel in URL paths). Django's own defaults give
 # "django" and "django.server" handlers without that filter, so both are replaced here.
@@ -348,6 +377,8 @@ UNFOLD = {
     "SITE_SYMBOL": "point_of_sale",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
+    # Copy buttons and select-on-click boxes: wired in a static file, never in on* attributes (CSP).
+    "SCRIPTS": [lambda request: static("console/copy.js")],
     "ENVIRONMENT": "console.admin_site.environment_callback",
     "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
     "SIDEBAR": {

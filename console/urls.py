@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from console import logins_views, views
+from console import health, logins_views, views
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/find/", views.find, name="console_find"),
     path("admin/customer/<str:msisdn>/", views.customer, name="console_customer"),
     path("admin/security/", logins_views.security, name="console_security"),
@@ -14,3 +16,6 @@ urlpatterns = [
     path("api/", include("reconciliation.urls")),
     path("", include("catalog.urls")),
 ]
+
+# An unreachable database anywhere (a middleware included) answers 503 with Retry-After, not 500.
+handler500 = "console.views.server_error"

@@ -4,13 +4,18 @@ Each page shows only the sections the viewer may see in the admin itself (consol
 user who may see none of them is refused.
 """
 
+import sys
+
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.views.defaults import server_error as django_server_error
 
 from console import access, selectors
+from console.middleware import unavailable_response
 
 
 def _page(request, template, title, **context):
@@ -54,3 +59,10 @@ def customer(request, msisdn):
         return redirect("console_customer", msisdn=normalised)
     events = selectors.customer_timeline(normalised, sections=sections)
     return _page(request, "console/customer.html", f"Customer {normalised}", msisdn=normalised, events=events)
+
+
+def server_error(request, template_name="500.html"):
+    """handler500: an unreachable database is a 503 with Retry-After wherever it was raised."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        return unavailable_response(request)
+    return django_server_error(request, template_name)

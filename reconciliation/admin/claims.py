@@ -314,9 +314,9 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
         text = decisions.whatsapp_reply(obj)
         return format_html(
             '<textarea readonly rows="3" class="w-full max-w-2xl border rounded p-2 text-sm" '
-            'data-testid="reply-text" onclick="this.select()">{}</textarea>'
-            '<button type="button" class="mt-1 text-primary-600 text-sm" '
-            'onclick="navigator.clipboard.writeText(this.previousElementSibling.value)">Copy reply</button>',
+            'data-testid="reply-text" data-select-on-click>{}</textarea>'
+            '<button type="button" class="mt-1 text-primary-600 text-sm" data-copy '
+            'data-copied-label="Copied reply">Copy reply</button>',
             text,
         )
 
