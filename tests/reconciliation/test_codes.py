@@ -422,7 +422,8 @@ def grouped_codes(draw):
 def refused_grouping(code: str, pieces: list[str]) -> bool:
     """The groupings find_codes chooses not to read (codes.py, _joined_code): a piece that is a
     word or a unit; pieces of letters then pieces of digits (a word and a number) unless in upper
-    case with at most three letters and two or more digit pieces. (Pieces that spell a date are
+    case with at most three letters and two or more digit pieces (lower case only when the
+    letters are one 3-letter piece: the date prefix). (Pieces that spell a date are
     checked by the caller.)"""
     if len(pieces) == 1:
         return False
@@ -433,7 +434,8 @@ def refused_grouping(code: str, pieces: list[str]) -> bool:
     kinds = "".join("a" if p.isalpha() else "d" if p.isdigit() else "m" for p in pieces)
     if re.fullmatch(r"a+d+", kinds):  # a word, then a number
         letters = sum(ch.isalpha() for ch in code)
-        if letters > 3 or kinds.count("d") < 2 or any(p.islower() for p in pieces):
+        lower_ok = len(pieces[0]) == 3  # in lower case only a 3-letter date prefix, then digits
+        if letters > 3 or kinds.count("d") < 2 or (any(p.islower() for p in pieces) and not lower_ok):
             return True
     return False
 
