@@ -363,6 +363,8 @@ UPLOAD_STATEMENT_MAX_BYTES = env.int("UPLOAD_STATEMENT_MAX_BYTES", default=40 * 
 UPLOAD_STATEMENT_MAX_ROWS = env.int("UPLOAD_STATEMENT_MAX_ROWS", default=200_000)
 UPLOAD_CHAT_MAX_BYTES = env.int("UPLOAD_CHAT_MAX_BYTES", default=120 * MB)  # the .zip as uploaded
 UPLOAD_CHAT_TEXT_MAX_BYTES = env.int("UPLOAD_CHAT_TEXT_MAX_BYTES", default=60 * MB)  # the chat text
+# An upload up to this size imports in the request (errors shown on the form); larger ones in the worker.
+CHAT_IMPORT_INLINE_MAX_BYTES = env.int("CHAT_IMPORT_INLINE_MAX_BYTES", default=2 * MB)
 UPLOAD_BUNDLE_MAX_BYTES = env.int("UPLOAD_BUNDLE_MAX_BYTES", default=1 * MB)
 UPLOAD_BUNDLE_MAX_ROWS = env.int("UPLOAD_BUNDLE_MAX_ROWS", default=5_000)
 UPLOAD_XLSX_MEMBER_MAX_BYTES = env.int("UPLOAD_XLSX_MEMBER_MAX_BYTES", default=400 * MB)  # one part unpacked

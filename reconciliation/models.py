@@ -161,6 +161,9 @@ class WhatsAppImport(models.Model):
     status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
     counts = models.JSONField(default=dict, blank=True)
     errors = models.JSONField(default=list, blank=True)
+    # What the uploader said about our own account, kept for the worker that imports the file.
+    business_number = models.CharField(max_length=12, blank=True)
+    business_name = models.CharField(max_length=120, blank=True)
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]

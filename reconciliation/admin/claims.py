@@ -6,6 +6,7 @@ Claims are never edited or deleted here; they change only through verify, reject
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import StreamingHttpResponse
@@ -26,7 +27,7 @@ from console.uploads import UploadRefused, limit, read_limited
 from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, local_phone, money, nairobi, page, right
 from reconciliation.forms import PasteMessageForm, ReasonForm, VerifyClaimForm, WhatsAppUploadForm
-from reconciliation.models import Claim, ClaimStatus, WhatsAppImport, WhatsAppMessage
+from reconciliation.models import Claim, ClaimStatus, ImportStatus, WhatsAppImport, WhatsAppMessage
 from reconciliation.services import claims as claim_services
 from reconciliation.services import decisions, queue
 from reconciliation.services.errors import ImportRefused
@@ -61,6 +62,7 @@ MATCHER_RAN = "Matcher run #{pk}: {counts}."
 TAKEN = "You hold claim {code} until {until}; nobody else will be given it."
 TAKEN_OVER = "You took over claim {code} until {until}."
 RELEASED = "Claim {code} released for the next agent."
+CHAT_QUEUED = "{name} is being imported in the background; this page shows when it is done."
 EMPTY_MESSAGE = "No claims waiting. Paste a WhatsApp message or upload a chat export."
 
 
@@ -730,8 +732,12 @@ def upload_chat_view(model_admin, request):
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            imp = claim_services.whatsapp_import(
-                data=read_limited(upload, limit("UPLOAD_CHAT_MAX_BYTES"), what="chat export"),
+            data = read_limited(upload, limit("UPLOAD_CHAT_MAX_BYTES"), what="chat export")
+            # A usual export imports at once (its errors on this form); a big one in the worker.
+            inline = len(data) <= settings.CHAT_IMPORT_INLINE_MAX_BYTES
+            service = claim_services.whatsapp_import if inline else claim_services.whatsapp_import_queue
+            imp = service(
+                data=data,
                 filename=upload.name,
                 business_number=form.cleaned_data["business_number"] or None,
                 user=request.user,
@@ -739,6 +745,9 @@ def upload_chat_view(model_admin, request):
         except (ImportRefused, UploadRefused) as exc:
             form.add_error("file", exc.message)
         else:
+            if imp.status != ImportStatus.DONE:
+                messages.info(request, CHAT_QUEUED.format(name=imp.original_name))
+                return redirect(reverse("admin:reconciliation_whatsappimport_change", args=[imp.pk]))
             c = imp.counts
             messages.success(
                 request,
@@ -812,7 +821,17 @@ class WhatsAppImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = ["status"]
     list_filter_submit = True
     empty_message = "No chat exports yet. Use “Upload chat export” with a WhatsApp export (.txt or .zip)."
-    readonly_fields = ["original_name", "sha256", "uploaded_by", "uploaded_at", "status", "counts", "errors"]
+    readonly_fields = [
+        "original_name",
+        "sha256",
+        "uploaded_by",
+        "uploaded_at",
+        "status",
+        "business_number",
+        "business_name",
+        "counts",
+        "errors",
+    ]
     exclude = ["file"]
     actions_list = ["upload_chat"]
 

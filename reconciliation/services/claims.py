@@ -561,32 +561,94 @@ def whatsapp_import(
     business_name: str | None = None,
     user=None,
 ) -> WhatsAppImport:
-    """Import a WhatsApp chat export set-based. Atomic: a file that cannot be read saves nothing.
+    """Import a WhatsApp chat export now, set-based. Atomic: a file that cannot be read saves
+    nothing. (The admin queues large files instead: whatsapp_import_queue.)
 
     Idempotent: every message has a fingerprint (sender as shown, time, text, occurrence of the
     identical message in the file), so re-uploading the same or an overlapping export adds no
     message and no claim twice. Raises ImportRefused.
     """
+    chat, ours, our_names = _chat_read(data, filename, business_number, business_name)
+    imp = _import_record(data, filename, user, ImportStatus.RUNNING, business_number, business_name)
+    return _chat_import(imp, chat, ours, our_names, user)
+
+
+@transaction.atomic
+def whatsapp_import_queue(
+    *,
+    data: bytes,
+    filename: str,
+    business_number: str | None = None,
+    business_name: str | None = None,
+    user=None,
+) -> WhatsAppImport:
+    """Keep the upload and let the worker read it (whatsapp_import_run): a big export is never
+    parsed inside a web request. Raises ImportRefused for a bad business number."""
+    _business_number_check(business_number)
+    imp = _import_record(data, filename, user, ImportStatus.QUEUED, business_number, business_name)
+    audit_record(actor=user, action="whatsapp.queued", obj=imp, after={"bytes": len(data)})
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task("reconciliation.tasks.whatsapp_import_run", imp.pk))
+    return imp
+
+
+def whatsapp_import_run(*, import_id: int) -> WhatsAppImport:
+    """The worker's import of a queued export. Runs once (a second task finds it taken); a file
+    that cannot be read is marked failed with the reason and saves no message or claim."""
+    if not WhatsAppImport.objects.filter(pk=import_id, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.RUNNING
+    ):
+        return WhatsAppImport.objects.get(pk=import_id)
+    imp = WhatsAppImport.objects.get(pk=import_id)
+    try:
+        with transaction.atomic():
+            with imp.file.open("rb") as handle:
+                data = handle.read()
+            chat, ours, our_names = _chat_read(
+                data, imp.original_name, imp.business_number or None, imp.business_name or None
+            )
+            return _chat_import(imp, chat, ours, our_names, imp.uploaded_by)
+    except ImportRefused as exc:
+        imp.status, imp.errors = ImportStatus.FAILED, [exc.message]
+        imp.save(update_fields=["status", "errors"])
+        audit_record(actor=imp.uploaded_by, action="whatsapp.refused", obj=imp, after={"error": exc.message})
+        return imp
+
+
+def _business_number_check(business_number: str | None) -> None:
+    if business_number and not try_normalise_msisdn(business_number):
+        raise ImportRefused(f"{business_number!r} is not a Kenyan mobile number.")
+
+
+def _chat_read(data: bytes, filename: str, business_number, business_name):
+    """The parsed export and how our own account shows in it. Raises ImportRefused."""
+    _business_number_check(business_number)
     try:
         chat = parse_chat_export(data, filename)
     except ChatExportError as exc:
         raise ImportRefused(str(exc))
     if not chat.messages:
         raise ImportRefused(NO_MESSAGES)
-    ours = business_numbers(business_number)
-    our_names = business_names(business_name)
-    if business_number and not try_normalise_msisdn(business_number):
-        raise ImportRefused(f"{business_number!r} is not a Kenyan mobile number.")
+    return chat, business_numbers(business_number), business_names(business_name)
 
+
+def _import_record(data, filename, user, status, business_number, business_name) -> WhatsAppImport:
     imp = WhatsAppImport(
         original_name=filename[:255],
         sha256=hashlib.sha256(data).hexdigest(),
         uploaded_by=user if getattr(user, "pk", None) else None,
-        status=ImportStatus.RUNNING,
+        status=status,
+        business_number=(try_normalise_msisdn(business_number) or "") if business_number else "",
+        business_name=(business_name or "")[:120],
     )
     imp.file.save(filename.rsplit("/", 1)[-1] or "chat.txt", ContentFile(data), save=False)
     imp.save()
+    return imp
 
+
+def _chat_import(imp: WhatsAppImport, chat, ours: set[str], our_names: set[str], user) -> WhatsAppImport:
+    """Keep every message of ``chat`` and create its claims (inside the caller's transaction)."""
     occurrences: Counter = Counter()
     pending: list[tuple[WhatsAppMessage, ReadMessage]] = []
     for msg in chat.messages:
@@ -698,4 +760,6 @@ __all__ = [
     "message_paste",
     "message_read",
     "whatsapp_import",
+    "whatsapp_import_queue",
+    "whatsapp_import_run",
 ]
