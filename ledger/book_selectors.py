@@ -108,11 +108,6 @@ def trial_balance(*, as_of: dt.date | None = None) -> TrialBalance:
     return TrialBalance(as_of=as_of, rows=rows)
 
 
-def account_balances(*, as_of: dt.date | None = None) -> dict[str, Decimal]:
-    """{account key: balance (+ debit, - credit)} at the end of Nairobi day `as_of`."""
-    return {r.account.key: r.balance for r in trial_balance(as_of=as_of).rows}
-
-
 # ---------------------------------------------------------------------------------------------
 # Daily summary
 # ---------------------------------------------------------------------------------------------

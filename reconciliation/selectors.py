@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from django.db.models import Count, Min, Q, Sum
-from django.utils import timezone
+from django.db.models import Q
 
 from console.phones import try_normalise_msisdn
-from reconciliation.models import Claim, ClaimStatus, TillReceipt
+from reconciliation.models import Claim, TillReceipt
 from reconciliation.parsers import lookalike_key, normalise_code
 
 _CODEISH_RE = re.compile(r"^[A-Za-z0-9\s-]{8,14}$")
@@ -64,36 +63,3 @@ def claim_candidate_receipts(claim: Claim, *, limit: int = 10) -> list[TillRecei
         if len(found) >= limit:
             break
     return list(found.values())
-
-
-def claim_queue_numbers() -> list[dict]:
-    """Claims by status and reason with the oldest waiting one (for the dashboard)."""
-    now = timezone.now()
-    rows = (
-        Claim.objects.filter(status__in=[ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW])
-        .values("status", "reason")
-        .annotate(count=Count("pk"), oldest=Min("claimed_at"))
-        .order_by("status", "reason")
-    )
-    return [
-        {
-            "status": r["status"],
-            "reason": r["reason"],
-            "count": r["count"],
-            "oldest_minutes": int((now - r["oldest"]).total_seconds() // 60) if r["oldest"] else None,
-        }
-        for r in rows
-    ]
-
-
-def unmatched_receipts_numbers() -> dict:
-    """Money in suspense: unmatched till receipts, how many, how much, the oldest."""
-    agg = TillReceipt.objects.unmatched().aggregate(
-        count=Count("pk"), total=Sum("amount"), oldest=Min("paid_at")
-    )
-    oldest = agg["oldest"]
-    return {
-        "count": agg["count"] or 0,
-        "total": agg["total"] or 0,
-        "oldest_minutes": int((timezone.now() - oldest).total_seconds() // 60) if oldest else None,
-    }

@@ -25,7 +25,9 @@ from .base import (
     session_with_retries,
     status_for_result_code,
 )
+from .daraja import SANDBOX_BASE_URL as DARAJA_SANDBOX_URL
 from .daraja import DarajaConfig, DarajaGateway
+from .payhero import DEFAULT_BASE_URL as PAYHERO_DEFAULT_URL
 from .payhero import PayHeroConfig, PayHeroGateway
 from .simulator import DEFAULT_CALLBACK_DELAY, SIMULATED_FAILURES, SimulatorGateway
 
@@ -108,7 +110,7 @@ def _payhero_config(settings: Any) -> PayHeroConfig:
         raise GatewayError("PAYHERO_CHANNEL_ID must be a number (Payment Channels > My Payment Channels)")
     connect, read = _timeouts(settings)
     return PayHeroConfig(
-        base_url=_setting(settings, "PAYHERO_BASE_URL") or "https://backend.payhero.co.ke/api/v2",
+        base_url=_setting(settings, "PAYHERO_BASE_URL") or PAYHERO_DEFAULT_URL,
         username=_setting(settings, "PAYHERO_API_USERNAME"),
         password=_setting(settings, "PAYHERO_API_PASSWORD"),
         channel_id=channel_id,
@@ -130,7 +132,7 @@ def _daraja_config(settings: Any) -> DarajaConfig:
         raise GatewayError("Daraja is not configured: set DARAJA_PARTY_B to the till number for Buy Goods")
     connect, read = _timeouts(settings)
     return DarajaConfig(
-        base_url=_setting(settings, "DARAJA_BASE_URL") or "https://sandbox.safaricom.co.ke",
+        base_url=_setting(settings, "DARAJA_BASE_URL") or DARAJA_SANDBOX_URL,
         consumer_key=_setting(settings, "DARAJA_CONSUMER_KEY"),
         consumer_secret=_setting(settings, "DARAJA_CONSUMER_SECRET"),
         shortcode=str(_setting(settings, "DARAJA_SHORTCODE")),

@@ -749,11 +749,6 @@ def _drop_quotes(rows):
     return kept, len(rows) - len(kept)
 
 
-def sender_for_paste(value: str) -> str:
-    """Normalise the sender typed in the paste form (raises InvalidPhoneNumber)."""
-    return normalise_msisdn(value)
-
-
 __all__ = [
     "InvalidPhoneNumber",
     "business_numbers",
