@@ -39,6 +39,23 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+# The M-PESA Org portal statement's columns, in the portal's order (formats doc, statements).
+STATEMENT_COLUMNS = [
+    "Receipt No.",
+    "Completion Time",
+    "Initiation Time",
+    "Details",
+    "Transaction Status",
+    "Paid In",
+    "Withdrawn",
+    "Balance",
+    "Balance Confirmed",
+    "Reason Type",
+    "Other Party Info",
+    "Linked Transaction ID",
+    "A/C No.",
+]
+
 NAIROBI = ZoneInfo("Africa/Nairobi")
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLES_FIXTURE = ROOT / "fixtures" / "bundles.json"
@@ -1494,23 +1511,7 @@ def _statement(receipts: list[Receipt], rng: random.Random, start: dt.datetime, 
     writer.writerow(["Organisation Short Code:", TILL_NUMBER])
     writer.writerow(["Time Period:", f"{start:%d-%m-%Y} - {end:%d-%m-%Y}"])
     writer.writerow([])
-    writer.writerow(
-        [
-            "Receipt No.",
-            "Completion Time",
-            "Initiation Time",
-            "Details",
-            "Transaction Status",
-            "Paid In",
-            "Withdrawn",
-            "Balance",
-            "Balance Confirmed",
-            "Reason Type",
-            "Other Party Info",
-            "Linked Transaction ID",
-            "A/C No.",
-        ]
-    )
+    writer.writerow(STATEMENT_COLUMNS)
     writer.writerows(reversed(rows))  # the portal lists the newest first
     return buffer.getvalue().encode("utf-8")
 

@@ -24,23 +24,11 @@ from reconciliation.models import StatementImport, TillReceipt
 from reconciliation.services import receipts as svc
 from reconciliation.services.errors import ImportRefused
 
+from .chatgen import STATEMENT_COLUMNS
+
 pytestmark = pytest.mark.django_db
 NAIROBI = ZoneInfo("Africa/Nairobi")
-HEADER = [
-    "Receipt No.",
-    "Completion Time",
-    "Initiation Time",
-    "Details",
-    "Transaction Status",
-    "Paid In",
-    "Withdrawn",
-    "Balance",
-    "Balance Confirmed",
-    "Reason Type",
-    "Other Party Info",
-    "Linked Transaction ID",
-    "A/C No.",
-]
+HEADER = STATEMENT_COLUMNS
 GOOD_AT = dt.datetime(2026, 3, 10, 9, 15, 40)
 BAD_ROW = 3  # header is row 1, the good row 2
 

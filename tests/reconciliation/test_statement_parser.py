@@ -16,23 +16,11 @@ from reconciliation.parsers.statement import (
     parse_till_sms_receipts,
 )
 
+from .chatgen import STATEMENT_COLUMNS
+
 NAIROBI = ZoneInfo("Africa/Nairobi")
 DATA = Path(__file__).parent.parent / "data" / "statements"
-HEADER = [
-    "Receipt No.",
-    "Completion Time",
-    "Initiation Time",
-    "Details",
-    "Transaction Status",
-    "Paid In",
-    "Withdrawn",
-    "Balance",
-    "Balance Confirmed",
-    "Reason Type",
-    "Other Party Info",
-    "Linked Transaction ID",
-    "A/C No.",
-]
+HEADER = STATEMENT_COLUMNS
 
 
 def load(name):

@@ -57,13 +57,9 @@ def import_statement(data: bytes):
     return svc.statement_import_start(import_id=imp.pk, inline=True)
 
 
-def stk_paid(code=STK_CODE, amount="150", gateway="daraja") -> Order:
-    """An STK order for the catalogue's Daily 2GB, paid the way a confirmed callback pays it."""
-    bundle = Bundle.objects.get(slug="daily-2gb")
-    stk = StkRequestFactory(
-        order__bundle=bundle, order__gateway=gateway, order__price=D(amount), amount=D(amount)
-    )
-    result = StkResult(
+def stk_success(stk, code: str, amount: Decimal, *, minutes_ago: int) -> StkResult:
+    """The gateway's confirmed success for ``stk``: receipt ``code`` of ``amount``."""
+    return StkResult(
         status="success",
         checkout_request_id=stk.checkout_request_id,
         external_reference=None,
@@ -71,12 +67,22 @@ def stk_paid(code=STK_CODE, amount="150", gateway="daraja") -> Order:
         result_code="0",
         result_desc="The service request is processed successfully.",
         receipt=code,
-        amount=D(amount),
+        amount=amount,
         phone=stk.phone,
-        paid_at=NOW - dt.timedelta(minutes=30),
+        paid_at=NOW - dt.timedelta(minutes=minutes_ago),
         raw={},
     )
-    assert orders.stk_apply_result(stk=stk, result=result) == orders.APPLIED
+
+
+def stk_paid(code=STK_CODE, amount="150", gateway="daraja") -> Order:
+    """An STK order for the catalogue's Daily 2GB, paid the way a confirmed callback pays it."""
+    bundle = Bundle.objects.get(slug="daily-2gb")
+    stk = StkRequestFactory(
+        order__bundle=bundle, order__gateway=gateway, order__price=D(amount), amount=D(amount)
+    )
+    assert orders.stk_apply_result(stk=stk, result=stk_success(stk, code, D(amount), minutes_ago=30)) == (
+        orders.APPLIED
+    )
     order = Order.objects.get(pk=stk.order_id)
     assert order.status == OrderStatus.PAID and order.mpesa_receipt == code
     return order
@@ -85,20 +91,7 @@ def stk_paid(code=STK_CODE, amount="150", gateway="daraja") -> Order:
 def second_stk_payment(order: Order, code: str) -> None:
     """A second prompt on the same order was paid too: real money, held in Unallocated."""
     second = StkRequestFactory(order=order, amount=D("150"))
-    result = StkResult(
-        status="success",
-        checkout_request_id=second.checkout_request_id,
-        external_reference=None,
-        merchant_request_id=second.merchant_request_id,
-        result_code="0",
-        result_desc="ok",
-        receipt=code,
-        amount=D("150"),
-        phone=second.phone,
-        paid_at=NOW - dt.timedelta(minutes=20),
-        raw={},
-    )
-    orders.stk_apply_result(stk=second, result=result)
+    orders.stk_apply_result(stk=second, result=stk_success(second, code, D("150"), minutes_ago=20))
 
 
 def balance(key: str) -> Decimal:
