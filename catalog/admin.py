@@ -27,8 +27,8 @@ from catalog.services import (
     bundles_set_active,
     bundles_set_featured,
 )
-from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
-from console.uploads import UploadRefused
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.kernel.uploads import UploadRefused
 
 RETIRED = "“{name}” is retired: it no longer shows on the storefront. Its orders and history are kept."
 ALREADY_RETIRED = "“{name}” was already retired; nothing changed."

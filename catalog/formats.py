@@ -15,7 +15,7 @@ from django import forms
 from import_export.formats import base_formats
 from unfold.contrib.import_export.forms import ImportForm
 
-from console.uploads import (
+from console.kernel.uploads import (
     TOO_LARGE,
     UploadRefused,
     csv_rows,

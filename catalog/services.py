@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Bundle, BundlePriceChange
-from console.audit import audit_record
-from console.exceptions import DomainError
+from console.kernel.audit import audit_record
+from console.kernel.exceptions import DomainError
 
 # Fields whose before/after go into the audit trail.
 AUDITED_FIELDS = (

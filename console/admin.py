@@ -15,8 +15,8 @@ from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
-from console.audit import audit_record
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.kernel.audit import audit_record
 from console.models import AuditEvent
 
 admin.site.index_title = "Dashboard"

@@ -1,7 +1,7 @@
 """Logging that never writes a secret: every handler in settings.LOGGING carries RedactSecretsFilter.
 
 It redacts every configured secret and the token segment of any callback URL, and masks every
-Kenyan mobile number (2547***678) in any of its written forms (console.redact.redact_log_text).
+Kenyan mobile number (2547***678) in any of its written forms (console.kernel.redact.redact_log_text).
 
 The callback tokens travel in URL paths, so without this the request log ("Bad Request:
 /api/callbacks/daraja/<token>/"), runserver's access log and any traceback that quotes a URL
@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
-from console.redact import redact_log_text
+from console.kernel.redact import redact_log_text
 
 WITHHELD = "[log message withheld: it could not be checked for secrets]"
 

@@ -50,7 +50,7 @@ def _audit_lockout(sender, request=None, username=None, ip_address=None, **kwarg
     """One audit row per lockout: which username, from which address."""
     from django.contrib.auth import get_user_model
 
-    from console.audit import audit_record
+    from console.kernel.audit import audit_record
     from console.models import AuditEvent
 
     user = get_user_model().objects.filter(username=username).first() if username else None

@@ -14,7 +14,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from console.audit import audit_record
+from console.kernel.audit import audit_record
 from console.logins import (
     has_device,
     is_verified,

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from console.kernel.audit_actions import AuditAction, AuditSource
+
 
 class AuditEvent(models.Model):
     """One decision a person or a task made, written in the same transaction as the change.
@@ -13,7 +15,10 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     actor_label = models.CharField(max_length=150, blank=True, help_text="'system' for background tasks")
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64, db_index=True, choices=AuditAction.choices)
+    source = models.CharField(
+        max_length=16, blank=True, db_index=True, choices=AuditSource.choices, help_text="Blank for a person"
+    )
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=200, blank=True)

@@ -17,11 +17,10 @@ from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
-from ledger.models import CallbackLog, Channel, Order, OrderStatus, StkRequest, StkStatus
+from ledger.models import SALE_STATUSES, CallbackLog, Channel, Order, OrderStatus, StkRequest, StkStatus
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt, WhatsAppMessage
 
 ZERO = Decimal("0")
-SALE_STATUSES = (OrderStatus.PAID, OrderStatus.DELIVERED)
 
 
 def changelist(model_label: str, **filters) -> str:
@@ -29,21 +28,6 @@ def changelist(model_label: str, **filters) -> str:
     app, model = model_label.split(".")
     url = reverse(f"admin:{app}_{model}_changelist")
     return f"{url}?{urlencode(filters)}" if filters else url
-
-
-def customer_link(msisdn: str, label: str | None = None) -> str:
-    """An admin link from a phone number to its customer timeline ("—" when there is none)."""
-    from django.utils.html import format_html
-
-    if not msisdn:
-        return "—"
-    url = reverse("console_customer", args=[msisdn])
-    return format_html(
-        '<a class="whitespace-nowrap text-primary-600 dark:text-primary-500" href="{}" '
-        'title="Customer timeline">{}</a>',
-        url,
-        label or msisdn,
-    )
 
 
 def range_params(field: str, since: dt.datetime) -> dict:
@@ -305,7 +289,7 @@ def job_status() -> dict:
 # Find anything / customer timeline
 # ---------------------------------------------------------------------------------------------
 def _as_msisdn(term: str) -> str | None:
-    from console.phones import InvalidPhoneNumber, normalise_msisdn
+    from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 
     try:
         return normalise_msisdn(term)

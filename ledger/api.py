@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import is_ratelimited
 
-from console.phones import InvalidPhoneNumber, normalise_msisdn
+from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import selectors, services
 from ledger.callbacks import (
     IP_NOT_ALLOWED,

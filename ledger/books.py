@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from console.audit import audit_record
-from console.exceptions import DomainError
+from console.kernel.audit import audit_record
+from console.kernel.exceptions import DomainError
 from ledger.models import Account, BooksClosedDay, EntryCounter, EntryKind, JournalEntry, Order, Posting
 
 CENT = Decimal("0.01")
@@ -471,7 +471,7 @@ def order_refund(*, order: Order, reason: str, user) -> JournalEntry:
     Atomic (order row locked, entry, status and audit row commit together). Raises ReasonRequired,
     OrderAlreadyRefunded, OrderNotRefundable, InvalidEntry; writes nothing then.
     """
-    from console.audit import audit_record
+    from console.kernel.audit import audit_record
     from ledger.models import OrderStatus
 
     reason = _require_reason(reason)
@@ -515,7 +515,7 @@ def adjustment_post(*, lines: list[tuple[str, Decimal]], reason: str, user, memo
 
     Atomic with its audit row. Raises ReasonRequired, InvalidEntry, UnbalancedEntry.
     """
-    from console.audit import audit_record
+    from console.kernel.audit import audit_record
 
     reason = _require_reason(reason)
     if len(lines) < 2:
@@ -574,7 +574,7 @@ def entry_reverse(*, entry: JournalEntry, reason: str, user=None, order_follows:
     EntryNotReversible (a reversal is not itself reversed; the payment of a delivered or refunded
     order is refused, and nothing is written).
     """
-    from console.audit import audit_record
+    from console.kernel.audit import audit_record
 
     reason = _require_reason(reason)
     # The order row first, then the entry: the order every writer of an order takes (no deadlock).

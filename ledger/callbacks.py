@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_ratelimit.core import is_ratelimited
 
-from console.plausible import clean_text
-from console.redact import redact_text, redact_text_strict
+from console.kernel.plausible import clean_text
+from console.kernel.redact import redact_text, redact_text_strict
 from ledger.models import CallbackLog, CallbackOutcome
 
 # Headers worth keeping for an investigation; cookies and auth never are.

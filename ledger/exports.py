@@ -20,9 +20,9 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from console.audit import audit_record
-from console.exceptions import DomainError
-from console.uploads import spreadsheet_safe, xlsx_text_cell
+from console.kernel.audit import audit_record
+from console.kernel.exceptions import DomainError
+from console.kernel.uploads import spreadsheet_safe, xlsx_text_cell
 from ledger.book_selectors import EXPORT_COLUMNS, NAIROBI, postings_for_export
 from ledger.models import Account, ExportJob, ExportStatus
 

@@ -6,7 +6,7 @@ from django import forms
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from catalog.models import Bundle
-from console.phones import InvalidPhoneNumber, normalise_msisdn
+from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 
 
 class StkPushForm(forms.Form):

@@ -34,6 +34,10 @@ class OrderStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
 
 
+# An order counts as a sale once its money is in: paid, whether or not delivered yet.
+SALE_STATUSES = (OrderStatus.PAID, OrderStatus.DELIVERED)
+
+
 class Order(models.Model):
     reference = models.CharField(max_length=12, unique=True, default=new_order_reference, editable=False)
     bundle = models.ForeignKey(Bundle, on_delete=models.PROTECT, related_name="orders")

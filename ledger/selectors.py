@@ -7,7 +7,7 @@ import re
 from django.db.models import Q, QuerySet
 
 from catalog.models import Bundle
-from console.phones import try_normalise_msisdn
+from console.kernel.phones import try_normalise_msisdn
 from ledger.gateways import describe_result
 from ledger.models import CallbackLog, Order, OrderStatus, StkRequest
 

@@ -23,11 +23,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Bundle
-from console.audit import audit_record
-from console.exceptions import DomainError
-from console.phones import InvalidPhoneNumber, local_msisdn, normalise_msisdn
-from console.plausible import Implausible, clean_json, clean_text, plausible_receipt
-from console.redact import redact_json
+from console.kernel.audit import AuditAction, audit_record
+from console.kernel.exceptions import DomainError
+from console.kernel.phones import InvalidPhoneNumber, local_msisdn, normalise_msisdn
+from console.kernel.plausible import Implausible, clean_json, clean_text, plausible_receipt
+from console.kernel.redact import redact_json
 from ledger import books
 from ledger.gateways import (
     CallbackParseError,
@@ -585,7 +585,8 @@ def stk_apply_result(
             order.save(update_fields=["status", "status_reason", "updated_at"])
         audit_record(
             actor=None,
-            action=f"stk.failed.{source}",
+            action=AuditAction.STK_FAILED,
+            source=source,
             obj=order,
             before=before,
             after={**_order_state(order), "result_code": stk.result_code},
@@ -634,7 +635,7 @@ def stk_apply_result(
             order.status_reason = AMOUNT_MISMATCH.format(paid=amount, price=order.price)
             books.post_stk_unallocated(order=order, amount=amount, receipt=receipt or "", gateway=stk.gateway)
         order.save()
-        action = f"stk.paid.{source}"
+        action = AuditAction.STK_PAID
     elif order.status == OrderStatus.CANCELLED:
         order.status = OrderStatus.NEEDS_REVIEW
         order.status_reason = PAID_AFTER_CANCEL.format(paid=amount)
@@ -643,16 +644,17 @@ def stk_apply_result(
         order.paid_at = result.paid_at or now
         order.save()
         books.post_stk_unallocated(order=order, amount=amount, receipt=receipt or "", gateway=stk.gateway)
-        action = f"stk.paid_after_cancel.{source}"
+        action = AuditAction.STK_PAID_AFTER_CANCEL
     else:
         # Already paid by another prompt or a till claim: a second payment is real money too.
         books.post_stk_extra_payment(
             order=order, amount=amount, receipt=receipt or "", gateway=stk.gateway, stk_id=stk.pk
         )
-        action = f"stk.extra_payment.{source}"
+        action = AuditAction.STK_EXTRA_PAYMENT
     audit_record(
         actor=None,
         action=action,
+        source=source,
         obj=order,
         before=before,
         after={**_order_state(order), "stk": stk.pk, "amount": amount},

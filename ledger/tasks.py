@@ -8,7 +8,7 @@ import time
 import requests
 from django.conf import settings
 
-from console.redact import redact_text_strict
+from console.kernel.redact import redact_text_strict
 from ledger import services
 from ledger.gateways import SimulatorGateway
 from ledger.models import StkRequest, StkStatus

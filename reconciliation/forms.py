@@ -14,8 +14,8 @@ from unfold.widgets import (
 
 from catalog.models import Bundle
 from catalog.selectors import ksh
-from console.phones import InvalidPhoneNumber, normalise_msisdn
-from console.uploads import human_size, limit
+from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
+from console.kernel.uploads import human_size, limit
 
 BUNDLE_NOT_OFFERED = "That bundle costs more than the receipt paid; pick one of the bundles offered."
 

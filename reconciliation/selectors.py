@@ -7,7 +7,7 @@ import re
 
 from django.db.models import Q
 
-from console.phones import try_normalise_msisdn
+from console.kernel.phones import try_normalise_msisdn
 from reconciliation.models import Claim, TillReceipt
 from reconciliation.parsers import lookalike_key, normalise_code
 

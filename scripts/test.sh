@@ -53,6 +53,9 @@ status=0
 log "ruff"
 ruff check . || status=1
 
+log "import-linter (layers only point down; see pyproject.toml)"
+lint-imports --no-cache || status=1
+
 log "test suite on SQLite"
 DATABASE_URL="sqlite:///$PGTMP/tillbook.sqlite3" pytest -p no:cacheprovider -m "not postgres_only" "$@" || status=1
 

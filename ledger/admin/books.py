@@ -22,8 +22,8 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFil
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
-from console.exceptions import DomainError
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
+from console.kernel.exceptions import DomainError
 from ledger import book_selectors, books, exports
 from ledger.book_forms import AdjustmentForm, AsOfForm, DayForm, ExportForm, ReasonForm
 from ledger.models import Account, ExportJob, ExportStatus, JournalEntry, Order, OrderStatus, Posting

@@ -3,7 +3,7 @@
 Thin: every button calls one service in ledger.services and reports the outcome. Nobody edits or
 deletes orders here; their status changes only through the actions below. Everything stored from
 outside (raw gateway requests and answers, callback paths, headers and bodies) is shown through
-console.redact, so a secret stored before redaction existed is still never displayed.
+console.kernel.redact, so a secret stored before redaction existed is still never displayed.
 """
 
 from __future__ import annotations
@@ -23,14 +23,22 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFil
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
-from console.exceptions import DomainError
-from console.redact import redact_json_strict, redact_text_strict
-from console.selectors import SALE_STATUSES, customer_link
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
+from console.kernel.exceptions import DomainError
+from console.kernel.links import customer_link
+from console.kernel.redact import redact_json_strict, redact_text_strict
 from ledger import selectors, services
 from ledger.admin.books import order_refund_action
 from ledger.forms import CancelForm, StkPushForm
-from ledger.models import CallbackLog, CallbackOutcome, Order, OrderStatus, StkRequest, StkStatus
+from ledger.models import (
+    SALE_STATUSES,
+    CallbackLog,
+    CallbackOutcome,
+    Order,
+    OrderStatus,
+    StkRequest,
+    StkStatus,
+)
 
 STATUS_COLOURS = {
     OrderStatus.PENDING_PAYMENT: "warning",

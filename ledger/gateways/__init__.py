@@ -2,7 +2,7 @@
 
 No ORM access and no Django model imports in this package. Gateway configuration (credentials,
 timeouts, GATEWAY_REQUEST_BUDGET, SIMULATOR_CALLBACK_DELAY) is read from Django settings only
-here; the callback parsers read the plausible ranges through :mod:`console.plausible`.
+here; the callback parsers read the plausible ranges through :mod:`console.kernel.plausible`.
 """
 
 from __future__ import annotations

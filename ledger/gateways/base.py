@@ -3,7 +3,7 @@
 Nothing in this package touches the ORM or imports Django models. Gateway configuration is read
 from Django settings only in :func:`ledger.gateways.get_gateway`; the plausible ranges
 (``MAX_PAYMENT_AMOUNT``, ``CLOCK_SKEW_SECONDS``, ``GATEWAY_TIME_WINDOW_DAYS``) are read when a
-callback is parsed, through :mod:`console.plausible`. The gateways talk to M-Pesa (directly through
+callback is parsed, through :mod:`console.kernel.plausible`. The gateways talk to M-Pesa (directly through
 Daraja or via PayHero) and translate every answer into the small dataclasses below, so the rest of
 Tillbook never sees a gateway's raw shape except in the ``raw`` fields kept for audit.
 
@@ -43,7 +43,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
-from console.plausible import (
+from console.kernel.plausible import (
     Implausible,
     clean_json,
     clean_text,
@@ -413,7 +413,7 @@ def _without_surrogates(value: Any, depth: int = 0) -> Any:
 
 
 def clean_raw(value: Any) -> Any:
-    """A gateway's raw answer, safe to keep in a JSONField (see :func:`console.plausible.clean_json`)."""
+    """A gateway's raw answer, safe to keep in a JSONField (see `console.kernel.plausible.clean_json`)."""
     if value is None:
         return None
     return clean_json(_without_surrogates(value))

@@ -27,7 +27,7 @@ from typing import Any
 
 import requests
 
-from console.phones import local_msisdn
+from console.kernel.phones import local_msisdn
 
 from .base import (
     DEFAULT_REQUEST_BUDGET,
@@ -265,7 +265,7 @@ def parse_payhero_callback(body: bytes, *, now: datetime | None = None) -> StkRe
     UNVERIFIED failure variant) or the flat "PayHero Africa" shape (no ``response`` key).
 
     A success must carry a plausible amount and an M-Pesa-shaped receipt; the flat shape's
-    ``transaction_date``, when given, must be readable and recent (see :mod:`console.plausible`).
+    ``transaction_date``, when given, must be readable and recent (see :mod:`console.kernel.plausible`).
     Anything else is a CallbackParseError; failures are read leniently.
     """
     data = load_json_object(body, "PayHero")

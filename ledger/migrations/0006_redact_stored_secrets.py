@@ -2,7 +2,7 @@
 callback URL (StkRequest.raw_request/raw_response/last_query_result) and in the path, headers,
 body and detail of every inbound callback (CallbackLog).
 
-Uses the secrets configured when it runs (console.redact), the old CALLBACK_TOKEN if the
+Uses the secrets configured when it runs (console.kernel.redact), the old CALLBACK_TOKEN if the
 environment still has it (the rows were written with it), and the token segment of any callback
 URL whatever its value. Idempotent and batched (each batch commits on its own, so a large table
 is not one long transaction); reversing it does nothing, since a redacted secret is gone.
@@ -12,7 +12,7 @@ import os
 
 from django.db import migrations, transaction
 
-from console.redact import REDACTED, redact_text_strict
+from console.kernel.redact import REDACTED, redact_text_strict
 
 BATCH_SIZE = 1000
 STK_FIELDS = ("raw_request", "raw_response", "last_query_result")

@@ -20,10 +20,10 @@ from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from catalog.selectors import ksh
-from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
-from console.exceptions import DomainError
-from console.selectors import customer_link
-from console.uploads import UploadRefused, limit, read_limited
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.kernel.exceptions import DomainError
+from console.kernel.links import customer_link
+from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, local_phone, money, nairobi, page, right
 from reconciliation.forms import PasteMessageForm, ReasonForm, VerifyClaimForm, WhatsAppUploadForm

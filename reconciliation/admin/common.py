@@ -8,8 +8,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from console.admin_base import money, nairobi  # noqa: F401  (re-exported for the admin modules)
-from console.phones import local_msisdn, mask_msisdn  # noqa: F401
+from console.kernel.admin_base import money, nairobi  # noqa: F401  (re-exported for the admin modules)
+from console.kernel.phones import local_msisdn, mask_msisdn  # noqa: F401
 
 AGE_AMBER_MINUTES = 30
 AGE_RED_MINUTES = 120

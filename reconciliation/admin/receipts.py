@@ -14,9 +14,9 @@ from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from catalog.selectors import ksh
-from console.admin_base import ModelAdmin, ReadOnlyAdminMixin
-from console.exceptions import DomainError
-from console.uploads import UploadRefused, limit, read_limited
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.kernel.exceptions import DomainError
+from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, money, nairobi, page, right
 from reconciliation.forms import CloseDayForm, ReopenDayForm, StatementUploadForm, TillSmsForm

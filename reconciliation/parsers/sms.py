@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from console.phones import try_normalise_msisdn
-from console.plausible import Implausible, clock_skew, plausible_amount
+from console.kernel.phones import try_normalise_msisdn
+from console.kernel.plausible import Implausible, clock_skew, plausible_amount
 
 from .codes import normalise_code
 

@@ -22,9 +22,9 @@ from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
-from console.phones import try_normalise_msisdn
-from console.plausible import Implausible, plausible_amount
-from console.uploads import (
+from console.kernel.phones import try_normalise_msisdn
+from console.kernel.plausible import Implausible, plausible_amount
+from console.kernel.uploads import (
     CSV_UNREADABLE,
     TOO_MANY_ROWS,
     XLSX_UNREADABLE,

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from console.phones import try_normalise_msisdn
-from console.uploads import (
+from console.kernel.phones import try_normalise_msisdn
+from console.kernel.uploads import (
     ZIP_UNREADABLE,
     UploadRefused,
     decode_text,

@@ -41,8 +41,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from console.audit import audit_record
-from console.phones import (
+from console.kernel.audit import audit_record
+from console.kernel.phones import (
     InvalidPhoneNumber,
     find_kenyan_numbers,
     local_msisdn,

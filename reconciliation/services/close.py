@@ -21,7 +21,7 @@ from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from console.audit import audit_record
+from console.kernel.audit import audit_record
 from ledger import books
 from ledger.models import Channel, JournalEntry, Order, OrderStatus, Posting
 from reconciliation.models import DayClose, TillReceipt

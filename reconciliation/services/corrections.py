@@ -18,7 +18,7 @@ import re
 
 from django.utils import timezone
 
-from console.audit import audit_record
+from console.kernel.audit import audit_record
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
 
 # How long before the correction the failed claim may have been sent.

@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from catalog.models import Bundle
 from catalog.selectors import ksh
-from console.audit import audit_record
-from console.phones import InvalidPhoneNumber, normalise_msisdn
+from console.kernel.audit import audit_record
+from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import books
 from ledger.models import Channel, JournalEntry, Order, OrderStatus
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt

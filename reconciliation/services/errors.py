@@ -1,6 +1,6 @@
 """Domain errors of reconciliation, with the messages tests and the admin name."""
 
-from console.exceptions import DomainError
+from console.kernel.exceptions import DomainError
 
 CLAIM_ALREADY_DECIDED = "This claim was already {status} by {who} at {when}."
 CLAIM_NOT_OPEN = "Only a claim waiting for a decision can be {action}; this one is {status}."

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
-from console.uploads import spreadsheet_safe
+from console.kernel.uploads import spreadsheet_safe
 from reconciliation.models import Claim
 
 CLAIM_EXPORT_COLUMNS = ["sender", "code", "recipient", "status", "reason", "receipt", "amount", "bundle"]

@@ -46,8 +46,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Bundle, BundlePriceChange
-from console.exceptions import DomainError
-from console.plausible import clean_text
+from console.kernel.exceptions import DomainError
+from console.kernel.plausible import clean_text
 from ledger.models import Order
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, ReconciliationRun, TillReceipt
 from reconciliation.parsers import embedded_date, lookalike_key, payee_is_us

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
-from console.audit import audit_record
+from console.kernel.audit import audit_record
 from reconciliation.models import Claim, ClaimStatus
 
 from .errors import CLAIM_HELD_BY_OTHER, NOT_HOLDER, QUEUE_EMPTY, ClaimHeldByOther, ClaimNotOpen, QueueEmpty

@@ -26,8 +26,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from console.audit import audit_record
-from console.plausible import (
+from console.kernel.audit import audit_record
+from console.kernel.plausible import (
     Implausible,
     clean_json,
     clean_text,

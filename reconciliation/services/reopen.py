@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from console.audit import audit_record
+from console.kernel.audit import audit_record
 from ledger import books
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
 

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from console.audit import audit_record
+from console.kernel.audit import audit_record
 from reconciliation.models import HEARTBEAT_STALE_SECONDS, ReconciliationRun, RunStatus
 
 from .errors import ReconciliationError

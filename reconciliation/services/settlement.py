@@ -29,8 +29,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
-from console.audit import audit_record
-from console.exceptions import DomainError
+from console.kernel.audit import audit_record
+from console.kernel.exceptions import DomainError
 from ledger import books
 from ledger.models import Channel, EntryKind, Order, Posting, StkRequest, StkStatus
 from reconciliation.models import SettlementState, TillReceipt

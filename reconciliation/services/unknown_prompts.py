@@ -14,8 +14,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from console.audit import audit_record
-from console.exceptions import DomainError
+from console.kernel.audit import audit_record
+from console.kernel.exceptions import DomainError
 from ledger import services as orders
 from reconciliation.models import TillReceipt
 

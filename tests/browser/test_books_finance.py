@@ -69,5 +69,5 @@ def test_finance_reads_the_books_and_reverses_an_entry(browser_page, live_server
     )
     exports.run_export_job(job.pk)
     page.goto(f"{live_server.url}/admin/ledger/exportjob/")
-    assert page.locator(f"a[href$=\"/exportjob/{job.pk}/download/\"]").is_visible()
+    assert page.locator(f'a[href$="/exportjob/{job.pk}/download/"]').is_visible()
     screenshot(page, "books_export_jobs")

@@ -19,8 +19,8 @@ from django.urls import reverse
 
 from catalog.formats import BundleCSVImport, BundleXLSXImport
 from catalog.models import Bundle
-from console import uploads
-from console.uploads import UploadRefused, decode_text, spreadsheet_safe
+from console.kernel import uploads
+from console.kernel.uploads import UploadRefused, decode_text, spreadsheet_safe
 from ledger import books, exports
 from ledger.book_selectors import NAIROBI
 from reconciliation.models import Claim, StatementImport, TillReceipt, WhatsAppImport

@@ -199,7 +199,7 @@ def test_callbacks_and_api_traffic_log_no_token_credential_or_full_phone(client,
     ],
 )
 def test_every_written_form_of_a_number_is_masked(text, masked):
-    from console.redact import mask_phone_numbers
+    from console.kernel.redact import mask_phone_numbers
 
     assert mask_phone_numbers(text) == masked
 
@@ -217,6 +217,6 @@ def test_every_written_form_of_a_number_is_masked(text, masked):
     ],
 )
 def test_codes_timestamps_amounts_and_masked_numbers_are_left_alone(text):
-    from console.redact import mask_phone_numbers
+    from console.kernel.redact import mask_phone_numbers
 
     assert mask_phone_numbers(text) == text

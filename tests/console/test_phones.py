@@ -1,8 +1,8 @@
-"""console.phones: normalising, finding and masking Kenyan mobile numbers."""
+"""console.kernel.phones: normalising, finding and masking Kenyan mobile numbers."""
 
 import pytest
 
-from console.phones import (
+from console.kernel.phones import (
     INVALID_PHONE,
     InvalidPhoneNumber,
     find_kenyan_numbers,

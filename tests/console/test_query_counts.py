@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from console.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from ledger.models import CallbackLog, ExportJob, OrderStatus
 from reconciliation.models import (
     ClaimStatus,
@@ -62,7 +62,7 @@ def seed(count, offset, user):
         ReconciliationRun.objects.create(counts={"verified": i})
         DayClose.objects.create(day=dt.date(2025, 1, 1) + dt.timedelta(days=i), closed_by=user, figures={})
         ExportJob.objects.create(created_by=user, filters={"from": "2025-01-01"})
-        audit_record(actor=user, action="test.seeded", obj=claim)
+        audit_record(actor=user, action=AuditAction.CLAIM_TAKEN, obj=claim)
         get_user_model().objects.create_user(username=f"staff{i}", is_staff=True)
         Schedule.objects.create(func="math.floor", name=f"job{i}", next_run=now)
         Task.objects.create(

@@ -72,7 +72,7 @@ def make_dataset(owner) -> dict:
     from django_q.models import OrmQ, Schedule, Task
 
     from catalog.models import BundlePriceChange
-    from console.audit import audit_record
+    from console.kernel.audit import AuditAction, audit_record
     from console.models import AuditEvent
     from ledger import books
     from ledger.models import CallbackLog, ExportJob, ExportStatus, JournalEntry, OrderStatus
@@ -118,7 +118,7 @@ def make_dataset(owner) -> dict:
     export_done.file.save("ledger.csv", ContentFile("x"))
     books.post_till_receipt(code=r.code, amount=r.amount, paid_at=r.paid_at)
     entry = JournalEntry.objects.order_by("-pk").first()
-    audit_record(actor=owner, action="test.seeded", obj=claim)
+    audit_record(actor=owner, action=AuditAction.CLAIM_TAKEN, obj=claim)
     schedule = Schedule.objects.create(func="time.time", name="job", next_run=now)
     ok = Task.objects.create(
         id=uuid.uuid4().hex, name="ok", func="time.time", started=now, stopped=now, success=True

@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 
-from console.admin_base import money, nairobi
+from console.kernel.admin_base import money, nairobi
 from ledger import books
 from ledger.models import JournalEntry
 from reconciliation.models import ReceiptSource, TillReceipt

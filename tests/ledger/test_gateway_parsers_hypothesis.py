@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from console.plausible import max_payment_amount
+from console.kernel.plausible import max_payment_amount
 from ledger.gateways.base import EAT, CallbackParseError, StkResult
 from ledger.gateways.daraja import parse_daraja_callback
 from ledger.gateways.payhero import parse_payhero_callback

@@ -18,8 +18,8 @@ from django.core.checks import run_checks
 from django.utils import timezone
 
 from console.checks import callback_tokens_check
+from console.kernel.redact import redact_json, redact_text, redact_text_strict
 from console.logging import RedactSecretsFilter
-from console.redact import redact_json, redact_text, redact_text_strict
 from ledger.callbacks import stk_token_is_valid
 from ledger.models import CallbackLog, CallbackOutcome, CallbackSource, StkRequest
 from tests.ledger.factories import StkRequestFactory, ledger_settings  # noqa: F401

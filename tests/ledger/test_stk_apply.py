@@ -54,7 +54,9 @@ def test_success_pays_the_order_and_books_it_once():
     entry = JournalEntry.objects.get(order=order)
     assert entry.kind == "stk_payment"
     assert balances() == {"stk_clearing_simulator": Decimal("150.00"), "bundles_owed": Decimal("-150.00")}
-    assert AuditEvent.objects.filter(action="stk.paid.callback", object_id=str(order.pk)).count() == 1
+    assert (
+        AuditEvent.objects.filter(action="stk.paid", source="callback", object_id=str(order.pk)).count() == 1
+    )
 
 
 def test_the_same_success_twice_changes_nothing_the_second_time():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from console.phones import InvalidPhoneNumber
+from console.kernel.phones import InvalidPhoneNumber
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, WhatsAppImport, WhatsAppMessage
 from reconciliation.services import claims as svc
 from reconciliation.services.errors import ImportRefused

@@ -5,7 +5,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from console.exceptions import DomainError
+from console.kernel.exceptions import DomainError
 from ledger import exports
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from console.uploads import UploadRefused, limit, read_limited
+from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation.services.errors import ImportRefused
 from reconciliation.services.receipts import (
     statement_import_create,

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from console.uploads import UploadRefused, limit, read_limited
+from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation.services.claims import whatsapp_import
 from reconciliation.services.errors import ImportRefused
 

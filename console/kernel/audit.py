@@ -6,7 +6,10 @@ from typing import Any
 
 from django.db import models
 
+from console.kernel.audit_actions import AuditAction, AuditSource
 from console.models import AuditEvent
+
+__all__ = ["AuditAction", "AuditSource", "audit_record"]
 
 
 def _jsonable(value: Any) -> Any:
@@ -22,17 +25,23 @@ def _jsonable(value: Any) -> Any:
 def audit_record(
     *,
     actor,
-    action: str,
+    action: AuditAction,
     obj: models.Model,
     before: dict | None = None,
     after: dict | None = None,
     reason: str = "",
+    source: AuditSource | str = "",
 ) -> AuditEvent:
-    """Write one audit row. `actor` is a user or None for background tasks."""
+    """Write one audit row. `actor` is a user or None for background tasks; `action` is one of
+    the closed list (a free string raises ValueError); `source` says where an automatic decision
+    came from."""
+    action = AuditAction(action)
+    source = AuditSource(source) if source else ""
     return AuditEvent.objects.create(
         actor=actor if getattr(actor, "pk", None) else None,
         actor_label=getattr(actor, "get_username", lambda: "system")() if actor else "system",
         action=action,
+        source=source,
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),
         object_repr=str(obj)[:200],
