@@ -118,3 +118,11 @@ def local_msisdn(msisdn: str, *, spaced: bool = False) -> str:
         return msisdn
     local = "0" + msisdn[3:]
     return f"{local[:4]} {local[4:7]} {local[7:]}" if spaced else local
+
+
+def phone_display(msisdn: str, empty: str = "—") -> str:
+    """The one way staff read a number: ``254712345678`` -> ``0712 345 678`` (`empty` when none).
+    Search accepts any format (see :func:`try_normalise_msisdn`)."""
+    if not msisdn:
+        return empty
+    return local_msisdn(msisdn, spaced=True)
