@@ -2,11 +2,9 @@
 else with a role sees the catalogue read-only. Every write goes through catalog.services."""
 
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from import_export.admin import ImportExportModelAdmin
 from unfold.admin import TabularInline
@@ -18,7 +16,6 @@ from unfold.paginator import InfinitePaginator
 from catalog.formats import EXPORT_FORMATS, IMPORT_FORMATS, BundleImportForm
 from catalog.models import Bundle, BundlePriceChange
 from catalog.resources import BundleResource
-from catalog.selectors import ksh
 from catalog.services import (
     BundleHasOrders,
     bundle_delete,
@@ -28,6 +25,8 @@ from catalog.services import (
     bundles_set_featured,
 )
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.kernel.confirm import confirm_page, confirmed
+from console.kernel.money import ksh
 from console.kernel.uploads import UploadRefused
 
 RETIRED = "“{name}” is retired: it no longer shows on the storefront. Its orders and history are kept."
@@ -64,6 +63,17 @@ class BundlePriceChangeInline(ReadOnlyAdminMixin, TabularInline):
     @display(description="new price")
     def display_new_price(self, obj):
         return ksh(obj.new_price)
+
+
+def _bundles_table(bundles) -> dict:
+    return {
+        "title": f"{len(bundles)} bundle(s)",
+        "headers": ["Bundle", "Category", "Price", "On sale"],
+        "rows": [
+            [b.name, b.get_category_display(), ksh(b.price), "yes" if b.active else "retired"]
+            for b in bundles
+        ],
+    }
 
 
 @admin.register(Bundle)
@@ -169,25 +179,24 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
 
     # ---- confirmation page shared by the actions -------------------------------------------
     def _confirm(self, request, *, bundles, question, confirm_label, action_name=None, explanation=""):
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Please confirm",
-            "opts": self.opts,
-            "bundles": bundles,
-            "question": question,
-            "explanation": explanation,
-            "confirm_label": confirm_label,
-            "action_name": action_name,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "cancel_url": reverse("admin:catalog_bundle_changelist")
+        return confirm_page(
+            self,
+            request,
+            title="Please confirm",
+            question=question,
+            intro=explanation,
+            tables=[_bundles_table(bundles)],
+            confirm_label=confirm_label,
+            action_name=action_name,
+            selected=[b.pk for b in bundles],
+            cancel_url=reverse("admin:catalog_bundle_changelist")
             if action_name
             else reverse("admin:catalog_bundle_change", args=[bundles[0].pk]),
-        }
-        return TemplateResponse(request, "admin/catalog/bundle/confirm_action.html", context)
+        )
 
     def _bulk(self, request, queryset, *, service, value, verb, question, label, action_name):
         bundles = list(queryset.order_by("category", "display_order", "price"))
-        if request.POST.get("confirm") != "yes":
+        if not confirmed(request):
             return self._confirm(
                 request, bundles=bundles, question=question, confirm_label=label, action_name=action_name
             )
@@ -255,7 +264,7 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
     def retire_bundle(self, request, object_id):
         bundle = get_object_or_404(Bundle, pk=object_id)
         change_url = reverse("admin:catalog_bundle_change", args=[bundle.pk])
-        if request.method != "POST" or request.POST.get("confirm") != "yes":
+        if not confirmed(request):
             return self._confirm(
                 request,
                 bundles=[bundle],

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from urllib.parse import quote
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from catalog.models import Bundle, BundleCategory
+from console.kernel.money import ksh
 
 
 @dataclass(frozen=True)
@@ -17,14 +17,6 @@ class StorefrontSection:
     category: str
     label: str
     bundles: list[Bundle]
-
-
-def ksh(amount) -> str:
-    """Money as customers read it: 'Ksh 1,500' (whole shillings; cents only if present)."""
-    value = Decimal(amount)
-    if value == value.to_integral_value():
-        return f"Ksh {int(value):,}"
-    return f"Ksh {value:,.2f}"
 
 
 def bundles_for_storefront() -> QuerySet[Bundle]:

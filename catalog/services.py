@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Bundle, BundlePriceChange
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from console.kernel.exceptions import DomainError
 
 # Fields whose before/after go into the audit trail.
@@ -78,14 +78,16 @@ def bundle_save(*, bundle: Bundle, changed_by, source: str = "admin") -> Bundle:
 
     after = _snapshot(bundle)
     if old is None:
-        audit_record(actor=changed_by, action="bundle.created", obj=bundle, after=after, reason=source)
+        audit_record(
+            actor=changed_by, action=AuditAction.BUNDLE_CREATED, obj=bundle, after=after, reason=source
+        )
     else:
         before = _snapshot(old)
         changed = [f for f in AUDITED_FIELDS if before[f] != after[f]]
         if changed:
             audit_record(
                 actor=changed_by,
-                action="bundle.changed",
+                action=AuditAction.BUNDLE_CHANGED,
                 obj=bundle,
                 before={f: before[f] for f in changed},
                 after={f: after[f] for f in changed},
@@ -136,5 +138,5 @@ def bundle_delete(*, bundle: Bundle, deleted_by) -> None:
     locked = Bundle.objects.select_for_update().get(pk=bundle.pk)
     if locked.orders.exists():
         raise BundleHasOrders()
-    audit_record(actor=deleted_by, action="bundle.deleted", obj=locked, before=_snapshot(locked))
+    audit_record(actor=deleted_by, action=AuditAction.BUNDLE_DELETED, obj=locked, before=_snapshot(locked))
     locked.delete()

@@ -16,7 +16,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from console.models import AuditEvent
 
 admin.site.index_title = "Dashboard"
@@ -76,8 +76,8 @@ class QueueAdmin(q_admin.QueueAdmin, ModelAdmin):
 class AuditEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Read-only for everyone: the trail is written by services, never by hand."""
 
-    list_display = ("at", "actor_label", "action", "object_type", "object_repr", "reason")
-    list_filter = ("action", "object_type")
+    list_display = ("at", "actor_label", "action", "source", "object_type", "object_repr", "reason")
+    list_filter = ("action", "source", "object_type")
     search_fields = ("object_id", "object_repr", "actor_label", "reason")
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
     paginator = InfinitePaginator
@@ -133,7 +133,7 @@ class AccessAttemptAdmin(SuperuserOnlyMixin, ModelAdmin):
             for attempt in queryset.select_for_update():
                 audit_record(
                     actor=request.user,
-                    action="login.unlocked",
+                    action=AuditAction.LOGIN_UNLOCKED,
                     obj=attempt,
                     before={"failures": attempt.failures_since_start},
                     after={"username": attempt.username, "ip_address": attempt.ip_address},

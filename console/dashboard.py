@@ -6,6 +6,7 @@ import json
 from django.utils import timezone
 
 from console import access, selectors
+from console.kernel.clock import day_start
 
 
 def _can(request, *perms) -> bool:
@@ -18,8 +19,8 @@ def dashboard_callback(request, context):
     week_start = today - dt.timedelta(days=today.weekday())
     panels = {"can_find": access.can_find(request.user)}
     if _can(request, "ledger.view_order"):
-        panels["sales_today"] = selectors.sales_since(selectors.local_day_start(today))
-        panels["sales_week"] = selectors.sales_since(selectors.local_day_start(week_start))
+        panels["sales_today"] = selectors.sales_since(day_start(today))
+        panels["sales_week"] = selectors.sales_since(day_start(week_start))
         panels["awaiting_delivery"] = selectors.orders_awaiting_delivery()
         panels["stk"] = selectors.stk_health()
         panels["chart"] = json.dumps(selectors.sales_chart(14, today))

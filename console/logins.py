@@ -50,7 +50,7 @@ def _audit_lockout(sender, request=None, username=None, ip_address=None, **kwarg
     """One audit row per lockout: which username, from which address."""
     from django.contrib.auth import get_user_model
 
-    from console.kernel.audit import audit_record
+    from console.kernel.audit import AuditAction, audit_record
     from console.models import AuditEvent
 
     user = get_user_model().objects.filter(username=username).first() if username else None
@@ -59,7 +59,7 @@ def _audit_lockout(sender, request=None, username=None, ip_address=None, **kwarg
     target = user if user is not None else get_user_model()(username=(username or "")[:150])
     event = audit_record(
         actor=None,
-        action="login.locked_out",
+        action=AuditAction.LOGIN_LOCKED_OUT,
         obj=target,
         after={"username": username or "", "ip_address": ip_address or ""},
         reason=f"{settings.AXES_FAILURE_LIMIT} failed logins",

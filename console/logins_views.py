@@ -14,7 +14,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from console.logins import (
     has_device,
     is_verified,
@@ -100,7 +100,9 @@ def enrol(request):
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
                 codes = make_recovery_codes(user)
-                audit_record(actor=user, action="otp.enrolled", obj=user, after={"device": device.name})
+                audit_record(
+                    actor=user, action=AuditAction.OTP_ENROLLED, obj=user, after={"device": device.name}
+                )
             _mark_verified(request, device)
             return render_page(
                 request,
@@ -144,7 +146,7 @@ def security(request):
         if not is_verified(user):
             return redirect(f"{reverse('console_otp_verify')}?next={reverse('console_security')}")
         codes = make_recovery_codes(user)
-        audit_record(actor=user, action="otp.recovery_codes_renewed", obj=user)
+        audit_record(actor=user, action=AuditAction.OTP_RECOVERY_CODES_RENEWED, obj=user)
         return render_page(
             request,
             "console/otp_recovery_codes.html",

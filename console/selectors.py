@@ -17,6 +17,7 @@ from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
+from console.kernel.clock import day_start
 from ledger.models import SALE_STATUSES, CallbackLog, Channel, Order, OrderStatus, StkRequest, StkStatus
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt, WhatsAppMessage
 
@@ -34,10 +35,6 @@ def range_params(field: str, since: dt.datetime) -> dict:
     """Query-string values for unfold's RangeDateTimeFilter on `field` from `since` (Nairobi)."""
     local = timezone.localtime(since)
     return {f"{field}_from_0": local.strftime("%Y-%m-%d"), f"{field}_from_1": local.strftime("%H:%M:%S")}
-
-
-def local_day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
 
 
 def age_label(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
@@ -110,7 +107,7 @@ def sales_chart(days: int = 14, today: dt.date | None = None) -> dict:
     today = today or timezone.localdate()
     first = today - dt.timedelta(days=days - 1)
     rows = (
-        Order.objects.filter(paid_at__gte=local_day_start(first), status__in=SALE_STATUSES)
+        Order.objects.filter(paid_at__gte=day_start(first), status__in=SALE_STATUSES)
         .annotate(day=TruncDate("paid_at", tzinfo=timezone.get_current_timezone()))
         .values("day", "channel")
         .annotate(amount=Sum("price"))

@@ -377,7 +377,9 @@ UNFOLD = {
     "SITE_TITLE": "Tillbook",
     "SITE_HEADER": "Tillbook",
     "SITE_SYMBOL": "point_of_sale",
-    "SHOW_HISTORY": True,
+    # The audit trail is every record's history (services never write Django's admin log):
+    # no History button; /history/ URLs redirect to the record's audit events.
+    "SHOW_HISTORY": False,
     "SHOW_VIEW_ON_SITE": False,
     # Copy buttons and select-on-click boxes: wired in a static file, never in on* attributes (CSP).
     "SCRIPTS": [lambda request: static("console/copy.js")],

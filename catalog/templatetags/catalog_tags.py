@@ -1,6 +1,6 @@
 from django import template
 
-from catalog.selectors import ksh as _ksh
+from console.kernel.money import ksh as _ksh
 
 register = template.Library()
 

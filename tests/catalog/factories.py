@@ -6,15 +6,18 @@ from catalog.models import Bundle, BundleCategory
 
 
 class BundleFactory(factory.django.DjangoModelFactory):
+    """The one bundle factory for every app's tests: a 2 GB daily bundle at Ksh 150."""
+
     class Meta:
         model = Bundle
+        django_get_or_create = ("slug",)
 
     name = factory.Sequence(lambda n: f"Test bundle {n}")
     slug = factory.Sequence(lambda n: f"test-bundle-{n}")
     category = BundleCategory.DAILY
-    data_mb = 1024
+    data_mb = 2048
     validity_hours = 24
-    price = Decimal("100")
+    price = Decimal("150.00")
     active = True
     featured = False
     display_order = 0

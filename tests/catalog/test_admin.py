@@ -127,7 +127,7 @@ def test_bulk_action_asks_for_confirmation_first(client_for, manager):
     assert bundle.active
     done = client.post(
         "/admin/catalog/bundle/",
-        {"action": "deactivate_selected", "_selected_action": [bundle.pk], "confirm": "yes"},
+        {"action": "deactivate_selected", "_selected_action": [bundle.pk], "confirmed": "1"},
     )
     assert done.status_code == 302
     bundle.refresh_from_db()
@@ -141,7 +141,7 @@ def test_retire_asks_then_retires(client_for, manager):
     assert f"Retire “{bundle.name}”?" in page.content.decode()
     bundle.refresh_from_db()
     assert bundle.active
-    client.post(f"/admin/catalog/bundle/{bundle.pk}/retire/", {"confirm": "yes"})
+    client.post(f"/admin/catalog/bundle/{bundle.pk}/retire/", {"confirmed": "1"})
     bundle.refresh_from_db()
     assert not bundle.active
 

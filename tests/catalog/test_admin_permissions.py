@@ -73,7 +73,7 @@ def test_post_change(as_role, role, allowed):
 @pytest.mark.parametrize("role, allowed", [("agent", False), ("finance", False), ("manager", True)])
 def test_post_retire(as_role, role, allowed):
     bundle = BundleFactory()
-    response = as_role(role).post(f"/admin/catalog/bundle/{bundle.pk}/retire/", {"confirm": "yes"})
+    response = as_role(role).post(f"/admin/catalog/bundle/{bundle.pk}/retire/", {"confirmed": "1"})
     bundle.refresh_from_db()
     assert bundle.active is (not allowed)
     assert response.status_code == (302 if allowed else 403)
@@ -95,7 +95,7 @@ def test_bulk_actions(as_role, role, allowed, action):
     bundle = BundleFactory(active=action != "activate_selected", featured=action == "unfeature_selected")
     before = (bundle.active, bundle.featured)
     as_role(role).post(
-        "/admin/catalog/bundle/", {"action": action, "_selected_action": [bundle.pk], "confirm": "yes"}
+        "/admin/catalog/bundle/", {"action": action, "_selected_action": [bundle.pk], "confirmed": "1"}
     )
     bundle.refresh_from_db()
     assert ((bundle.active, bundle.featured) != before) is allowed

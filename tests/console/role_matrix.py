@@ -42,6 +42,9 @@ DENIED_STATUS = {"admin:app_list": 404}  # Django answers "no such page" for an 
 DENIED_REDIRECT = {"admin:logout": "/admin/"}  # a visitor who is not logged in has nothing to end
 
 
+AUDIT_TRAIL = frozenset({F, S})  # who may read the audit trail (console.auditevent below)
+
+
 def model_pages(label: str, view, add=NOBODY, change=NOBODY, delete=NOBODY) -> dict:
     """The standard pages of a ModelAdmin: list, add, change (view), delete, history, redirect."""
     app, model = label.split(".")
@@ -51,7 +54,8 @@ def model_pages(label: str, view, add=NOBODY, change=NOBODY, delete=NOBODY) -> d
         f"{base}_add": (add, add),
         f"{base}_change": (view, change),
         f"{base}_delete": (delete, delete),
-        f"{base}_history": (view, None),
+        # The history is the record's audit trail: for those who may see both.
+        f"{base}_history": (frozenset(view) & AUDIT_TRAIL, None),
         # /admin/<app>/<model>/<id>/ only redirects to the change page, which then checks.
         f"admin/{app}/{model}/<path:object_id>/": (STAFF, None),
         f"{base}_changelist action=delete_selected": (None, delete),

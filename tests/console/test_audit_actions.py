@@ -44,3 +44,17 @@ def test_the_data_migration_splits_old_actions_that_carried_their_source():
     assert {(e.action, e.source) for e in AuditEvent.objects.all()} == set(rows.values())
     migration.join_sources(global_apps, None)
     assert set(AuditEvent.objects.values_list("action", flat=True)) == set(rows)
+
+
+def test_an_admin_history_url_shows_the_records_audit_trail(admin_client):
+    bundle = BundleFactory()
+    audit_record(actor=None, action=AuditAction.BUNDLE_CHANGED, obj=bundle)
+    audit_record(actor=None, action=AuditAction.BUNDLE_CREATED, obj=BundleFactory())
+    response = admin_client.get(f"/admin/catalog/bundle/{bundle.pk}/history/")
+    assert response.status_code == 302
+    listing = admin_client.get(response.url)
+    assert listing.status_code == 200
+    rows = list(listing.context["cl"].result_list)
+    assert [(e.action, e.object_id) for e in rows] == [("bundle.changed", str(bundle.pk))]
+    page = admin_client.get(f"/admin/catalog/bundle/{bundle.pk}/change/")
+    assert f"/admin/catalog/bundle/{bundle.pk}/history/" not in page.content.decode()

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console import selectors
+from console.kernel.clock import day_start
 from ledger.models import Channel, Order, OrderStatus, StkRequest, StkStatus
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, ReceiptSource, TillReceipt, WhatsAppMessage
 
@@ -76,7 +77,7 @@ def test_sales_today_counts_paid_and_delivered_by_channel(bundles):
     make_order(weekly, channel=Channel.TILL, status=OrderStatus.DELIVERED)
     make_order(daily, status=OrderStatus.FAILED, paid_at=None)  # not a sale
     make_order(daily, paid_at=timezone.now() - dt.timedelta(days=3))  # not today
-    figures = selectors.sales_since(selectors.local_day_start(timezone.localdate()))
+    figures = selectors.sales_since(day_start(timezone.localdate()))
     assert figures.by_channel["stk"].count == 1
     assert figures.by_channel["stk"].amount == Decimal("150.00")
     assert figures.by_channel["till"].amount == weekly.price

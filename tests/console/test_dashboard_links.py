@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from console import selectors
+from console.kernel.clock import day_start
 from ledger.models import Channel, OrderStatus, StkRequest, StkStatus
 from reconciliation.models import ClaimReason, ClaimStatus
 
@@ -35,7 +36,7 @@ def sales(bundles):
 
 
 def test_sales_today_link_lists_todays_paid_and_delivered_orders(sales, superuser, client_for):
-    figures = selectors.sales_since(selectors.local_day_start(timezone.localdate()))
+    figures = selectors.sales_since(day_start(timezone.localdate()))
     c = client_for(superuser)
     assert rows_at(c, figures.url) == sorted([sales["stk_today"].pk, sales["till_today"].pk])
     assert rows_at(c, figures.stk_url) == [sales["stk_today"].pk]

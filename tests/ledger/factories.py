@@ -1,26 +1,10 @@
-"""Factories for orders and STK requests (local to the ledger tests)."""
-
-from decimal import Decimal
+"""Factories for orders and STK requests (bundles come from the one BundleFactory in tests.catalog)."""
 
 import factory
 import pytest
 
-from catalog.models import Bundle
 from ledger.models import Channel, Order, OrderStatus, StkRequest, StkStatus
-
-
-class BundleFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Bundle
-        django_get_or_create = ("slug",)
-
-    slug = factory.Sequence(lambda n: f"test-bundle-{n}")
-    name = factory.Sequence(lambda n: f"Test bundle {n}")
-    category = "daily"
-    data_mb = 2048
-    validity_hours = 24
-    price = Decimal("150.00")
-    active = True
+from tests.catalog.factories import BundleFactory
 
 
 class OrderFactory(factory.django.DjangoModelFactory):

@@ -36,8 +36,9 @@ os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
 os.environ.setdefault("CACHE_URL", "locmemcache://")
 os.environ.setdefault("Q_SYNC", "true")
 
+from console.kernel.mpesa import date_prefix  # noqa: E402  (after sys.path points at the project)
+
 PRICES = [150, 250, 500, 750, 1500, 2500]
-YEAR_LETTER = {2026: "U"}
 ALPHABET = "ABCDEFGHIJKLMNPQRSTUVWXYZ0123456789"
 
 
@@ -46,9 +47,7 @@ def peak_rss_mb() -> float:
 
 
 def code_for(day: dt.date, rng: random.Random) -> str:
-    month = "ABCDEFGHIJKL"[day.month - 1]
-    d = str(day.day) if day.day < 10 else chr(ord("A") + day.day - 10)
-    return YEAR_LETTER[day.year] + month + d + "".join(rng.choice(ALPHABET) for _ in range(7))
+    return date_prefix(day) + "".join(rng.choice(ALPHABET) for _ in range(7))
 
 
 def build_statement(rows: int, rng: random.Random, start: dt.datetime) -> tuple[bytes, list[tuple]]:

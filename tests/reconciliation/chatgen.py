@@ -39,6 +39,8 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+from console.kernel.mpesa import date_prefix, embedded_date
+
 # The M-PESA Org portal statement's columns, in the portal's order (formats doc, statements).
 STATEMENT_COLUMNS = [
     "Receipt No.",
@@ -83,7 +85,6 @@ DATE_ORDERS = ("dmy", "mdy", "iso")
 CLOCKS = ("12h", "24h")
 LOOKALIKES = str.maketrans({"O": "0", "I": "1", "S": "5", "B": "8", "Z": "2"})
 _CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_DAY_CHARS = "123456789ABCDEFGHIJKLMNOPQRSTUV"  # day 1 … 31
 
 # Safaricom mobile prefixes (07xx / 011x); the business number's 078x range is never drawn.
 _PREFIXES = (
@@ -326,13 +327,8 @@ def bundle_prices() -> list[Decimal]:
     return sorted(Decimal(r["fields"]["price"]) for r in rows if r["fields"].get("active", True))
 
 
-def code_prefix(day: dt.date) -> str:
-    """The first three characters of a code paid on ``day`` (formats doc §3.5)."""
-    return chr(ord("L") + day.year - 2017) + chr(ord("A") + day.month - 1) + _DAY_CHARS[day.day - 1]
-
-
-def code_date(code: str) -> dt.date:
-    return dt.date(2017 + ord(code[0]) - ord("L"), ord(code[1]) - ord("A") + 1, _DAY_CHARS.index(code[2]) + 1)
+code_prefix = date_prefix  # the first three characters of a code paid on a day
+code_date = embedded_date
 
 
 def lookalike_key(code: str) -> str:

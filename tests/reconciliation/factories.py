@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import factory
 
+from console.kernel.mpesa import date_prefix
 from reconciliation.models import Claim, ReceiptSource, WhatsAppMessage
 from reconciliation.services.receipts import ReceiptDraft, _record_one
 
@@ -20,15 +21,12 @@ _TAIL_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # no look-alike characters
 
 def code_for(day: dt.date, tail: str | None = None) -> str:
     """A realistic 10-char M-Pesa code whose embedded date is ``day`` (formats doc §3.5)."""
-    year = chr(ord("L") + day.year - 2017)
-    month = chr(ord("A") + day.month - 1)
-    dch = str(day.day) if day.day < 10 else chr(ord("A") + day.day - 10)
     if tail is None:
         n = next(_serial)
         tail = "7" + "".join(
             _TAIL_ALPHABET[(n // len(_TAIL_ALPHABET) ** i) % len(_TAIL_ALPHABET)] for i in range(6)
         )
-    return (year + month + dch + tail)[:10]
+    return (date_prefix(day) + tail)[:10]
 
 
 def receipt(
