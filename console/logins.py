@@ -18,10 +18,17 @@ import logging
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.dispatch import receiver
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django_otp import devices_for_user, user_has_device, verify_token
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from console.kernel.audit import AuditAction, audit_record
+from console.models import AuditEvent
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +55,6 @@ def lockout_response(request, original_response=None, credentials=None):
 @receiver(user_locked_out)
 def _audit_lockout(sender, request=None, username=None, ip_address=None, **kwargs):
     """One audit row per lockout: which username, from which address."""
-    from django.contrib.auth import get_user_model
-
-    from console.kernel.audit import AuditAction, audit_record
-    from console.models import AuditEvent
 
     user = get_user_model().objects.filter(username=username).first() if username else None
     # A guessed name that matches no one is recorded too (object id empty), so an auditor sees
@@ -88,7 +91,6 @@ def is_verified(user) -> bool:
 
 
 def has_device(user) -> bool:
-    from django_otp import user_has_device
 
     return user_has_device(user, confirmed=True)
 
@@ -129,7 +131,6 @@ class SecondFactorMiddleware:
 
 
 def _next_query(path: str) -> str:
-    from django.utils.http import urlencode
 
     return urlencode({"next": path})
 
@@ -145,7 +146,6 @@ def safe_next(request, default: str = ADMIN_PREFIX) -> str:
 
 def make_recovery_codes(user) -> list[str]:
     """Replace the user's recovery codes with RECOVERY_CODE_COUNT new single-use ones."""
-    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
     StaticDevice.objects.filter(user=user).delete()
     device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
@@ -159,9 +159,6 @@ def verify_any(user, token: str):
     authenticator app, anything else against the recovery codes (so a mistyped code of one kind
     never slows down the other). Each device throttles itself after wrong codes.
     """
-    from django_otp import devices_for_user, verify_token
-    from django_otp.plugins.otp_static.models import StaticDevice
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     token = "".join(token.split()).lower()
     if not token:

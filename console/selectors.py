@@ -16,9 +16,22 @@ from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
+from django_q.models import Schedule, Task
 
+from console.access import FIND_SECTIONS, TIMELINE_SECTIONS
 from console.kernel.clock import day_start
-from ledger.models import SALE_STATUSES, CallbackLog, Channel, Order, OrderStatus, StkRequest, StkStatus
+from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
+from ledger.models import (
+    SALE_STATUSES,
+    CallbackLog,
+    Channel,
+    JournalEntry,
+    Order,
+    OrderStatus,
+    Posting,
+    StkRequest,
+    StkStatus,
+)
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt, WhatsAppMessage
 
 ZERO = Decimal("0")
@@ -206,7 +219,6 @@ def unmatched_receipts() -> dict:
 
 def unallocated_balance() -> Decimal:
     """Credit balance of Unallocated receipts (positive = money we hold unallocated)."""
-    from ledger.models import Posting
 
     total = Posting.objects.filter(account__key="unallocated_receipts").aggregate(s=Sum("amount"))["s"]
     return -(total or ZERO)
@@ -242,7 +254,6 @@ def stk_health(hours: int = 24) -> dict:
 def entries_after_close(days: int = 30) -> dict:
     """Entries of the last ``days`` whose money moved on a closed day (booked on the next open
     one): finance should look at the closed day again."""
-    from ledger.models import JournalEntry
 
     since = timezone.now() - dt.timedelta(days=days)
     count = JournalEntry.objects.filter(
@@ -259,7 +270,6 @@ WORKER_SILENT_AFTER = dt.timedelta(minutes=5)
 
 def job_status() -> dict:
     """Last run, duration and outcome of each schedule, and whether the worker looks alive."""
-    from django_q.models import Schedule, Task
 
     schedules = list(Schedule.objects.order_by("name").only("id", "name", "func", "task", "next_run"))
     tasks = {t.id: t for t in Task.objects.filter(id__in=[s.task for s in schedules if s.task])}
@@ -286,7 +296,6 @@ def job_status() -> dict:
 # Find anything / customer timeline
 # ---------------------------------------------------------------------------------------------
 def _as_msisdn(term: str) -> str | None:
-    from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 
     try:
         return normalise_msisdn(term)
@@ -300,7 +309,6 @@ def find_anything(term: str, limit: int = 20, sections=None) -> dict:
     Exact-match lookups on indexed columns only, so it stays fast at a million rows. `sections`
     (default: all) names the kinds of row to look for; the others stay empty and are not queried.
     """
-    from console.access import FIND_SECTIONS
 
     sections = FIND_SECTIONS.keys() if sections is None else sections
     term = (term or "").strip()
@@ -337,7 +345,6 @@ def customer_timeline(msisdn: str, limit: int = 200, sections=None) -> list[dict
     `sections` (default: all) names the kinds of event to include ("order", "claim", "receipt",
     "message"); receipts are those paying the phone's orders and claims.
     """
-    from console.access import TIMELINE_SECTIONS
 
     sections = frozenset(TIMELINE_SECTIONS if sections is None else sections)
     events = []
