@@ -14,7 +14,7 @@ def _chart_of_accounts(request):
     need their chart back before the test runs."""
     if {"transactional_db", "live_server"} & set(request.fixturenames) or _marked_transactional(request):
         request.getfixturevalue("transactional_db")
-        from ledger.chart import chart_ensure
+        from ledger.books.chart import chart_ensure
 
         chart_ensure()
 

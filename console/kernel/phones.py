@@ -6,6 +6,7 @@ The canonical form is E.164 without the plus sign: ``2547XXXXXXXX`` or ``2541XXX
 
 from __future__ import annotations
 
+import math
 import re
 
 import phonenumbers
@@ -17,6 +18,8 @@ NOT_MOBILE = "That is not a Kenyan mobile number; enter one such as 0712 345 678
 REGION = "KE"
 COUNTRY_CODE = "254"
 MASK = "******"
+MAX_E164_DIGITS = 15
+MAX_REPORTED_LENGTH = 40
 
 # Dash-like characters people (and WhatsApp) put inside numbers, including U+2011.
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"
@@ -74,12 +77,39 @@ def normalise_msisdn(value: str) -> str:
     return f"{COUNTRY_CODE}{number.national_number}"
 
 
-def try_normalise_msisdn(value: str) -> str | None:
-    """Like :func:`normalise_msisdn` but returns None instead of raising."""
-    try:
-        return normalise_msisdn(value)
-    except InvalidPhoneNumber:
+def try_normalise_msisdn(value, *, as_reported: bool = False) -> str | None:
+    """Like :func:`normalise_msisdn` but returns None instead of raising.
+
+    Also takes numbers as JSON carries them (``254712345678``, ``254712345678.0``); anything that
+    is not text or a whole number (a bool, a list, NaN, 2.5) is None, and so is a masked number
+    (``2547****678``): its hidden digits are unknown.
+
+    ``as_reported=True`` reads a phone a payment gateway reports (callbacks, status answers), which
+    is never refused for its shape: a number that is not a Kenyan mobile is kept as its ASCII
+    digits when it has 1 to 15 of them (E.164); non-ASCII digits, more than 15 digits or more than
+    40 characters give None.
+    """
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer() or abs(value) >= 1e16:
+            return None
+        value = int(value)
+    text = str(value)
+    if "*" in text:
+        return None
+    if as_reported and (
+        len(text) > MAX_REPORTED_LENGTH or any(c.isdigit() and not c.isascii() for c in text)
+    ):
+        return None
+    try:
+        return normalise_msisdn(text)
+    except InvalidPhoneNumber:
+        pass
+    if not as_reported:
+        return None
+    digits = re.sub(r"[^0-9]", "", text)
+    return digits if 0 < len(digits) <= MAX_E164_DIGITS else None
 
 
 def find_kenyan_numbers(text: str) -> list[str]:

@@ -1,3 +1,3 @@
-"""Admin for payments (orders.py) and the books (books.py)."""
+"""Admin for payments (orders.py), the books (books.py) and ledger exports (exports.py)."""
 
-from ledger.admin import books, orders  # noqa: F401  (registers the ModelAdmins)
+from ledger.admin import books, exports, orders  # noqa: F401  (registers the ModelAdmins)

@@ -1,4 +1,4 @@
-"""Admin for accounts, journal entries and exports.
+"""Admin for accounts and journal entries, and the Order admin's refund action.
 
 Posted entries and postings are read-only for everyone, superusers included: the only ways to
 change the books are the services behind the buttons here (adjustment, reversal, refund).
@@ -6,15 +6,10 @@ change the books are the services behind the buttons here (adjustment, reversal,
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, OuterRef, Subquery, Sum
-from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from unfold.admin import TabularInline
@@ -22,13 +17,15 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFil
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
+from console.kernel.confirm import admin_page, confirm_page, confirmed
 from console.kernel.exceptions import DomainError
-from ledger import book_selectors, books, exports
-from ledger.book_forms import AdjustmentForm, AsOfForm, DayForm, ExportForm, ReasonForm
-from ledger.models import Account, ExportJob, ExportStatus, JournalEntry, Order, OrderStatus, Posting
+from console.kernel.money import money
+from ledger import books
+from ledger.books import selectors
+from ledger.books.forms import AdjustmentForm, AsOfForm, DayForm, ReasonForm
+from ledger.models import Account, JournalEntry, Order, OrderStatus, Posting
 
-EXPORT_NO_FILE = "This export has no file to download."
 REVERSE_PAYMENT_NOTE = (
     " This is the payment of order {reference}: the order then needs review and cannot be delivered;"
     " for a till payment its claim is reopened and its receipt goes back to the suspense list."
@@ -38,15 +35,6 @@ REVERSED_ORDER_REVIEW = " Order {reference} now needs review."
 
 def _money(value) -> str:
     return money(value, empty="")
-
-
-def _page(model_admin, request, template, title, **context):
-    """Render a books page inside the admin layout (sidebar, header, messages)."""
-    return TemplateResponse(
-        request,
-        f"admin/ledger/{template}",
-        {**model_admin.admin_site.each_context(request), "title": title, **context},
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +73,7 @@ class AccountAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if not request.user.has_perm("ledger.view_account"):
             raise PermissionDenied
         form = AsOfForm(request.GET or None)
-        tb = book_selectors.trial_balance(as_of=form.as_of_or_today())
+        tb = selectors.trial_balance(as_of=form.as_of_or_today())
         if not form.is_bound:
             form = AsOfForm(initial={"as_of": tb.as_of})
         rows = [
@@ -94,10 +82,10 @@ class AccountAdmin(ReadOnlyAdminMixin, ModelAdmin):
         ]
         total = format_html("<strong>{}</strong>", "Total")
         rows.append([total, "", "", _money(tb.total_debit), _money(tb.total_credit)])
-        return _page(
+        return admin_page(
             self,
             request,
-            "trial_balance.html",
+            "admin/ledger/trial_balance.html",
             f"Trial balance as of {tb.as_of:%d %b %Y}",
             form=form,
             tb=tb,
@@ -251,7 +239,7 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if not request.user.has_perm("ledger.view_journalentry"):
             raise PermissionDenied
         form = DayForm(request.GET or None)
-        summary = book_selectors.daily_summary(day=form.day_or_today())
+        summary = selectors.daily_summary(day=form.day_or_today())
         if not form.is_bound:
             form = DayForm(initial={"day": summary.day})
 
@@ -261,10 +249,10 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
         by_channel = table([*summary.by_channel, summary.total], "Channel")
         by_channel["rows"][-1][0] = format_html("<strong>{}</strong>", "Total")
-        return _page(
+        return admin_page(
             self,
             request,
-            "daily_summary.html",
+            "admin/ledger/daily_summary.html",
             f"Daily summary for {summary.day:%a %d %b %Y}",
             form=form,
             summary=summary,
@@ -290,10 +278,10 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
             else:
                 messages.success(request, f"Adjustment {entry.number} posted.")
                 return redirect("admin:ledger_journalentry_change", entry.pk)
-        return _page(
+        return admin_page(
             self,
             request,
-            "adjustment_form.html",
+            "admin/ledger/adjustment_form.html",
             "Post an adjustment",
             form=form,
             cancel_url=reverse("admin:ledger_journalentry_changelist"),
@@ -313,8 +301,8 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if refusal:
             messages.error(request, refusal)  # said before a reason is typed, not after
             return redirect(change_url)
-        form = ReasonForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        form = ReasonForm(request.POST if confirmed(request) else None)
+        if confirmed(request) and form.is_valid():
             try:
                 reversal = books.entry_reverse(
                     entry=entry, reason=form.cleaned_data["reason"], user=request.user
@@ -328,16 +316,17 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
             messages.success(request, done)
             return redirect("admin:ledger_journalentry_change", reversal.pk)
         postings = entry.postings.select_related("account")
-        return _page(
+        return confirm_page(
             self,
             request,
-            "confirm_with_reason.html",
-            f"Reverse {entry.number}",
+            title=f"Reverse {entry.number}",
             question=f"Post the mirror entry of {entry.number} ({entry.get_kind_display()})?",
-            summary={
-                "headers": ["Account", "Debit (KES)", "Credit (KES)"],
-                "rows": [[str(p.account), _money(p.credit), _money(p.debit)] for p in postings],
-            },
+            tables=[
+                {
+                    "headers": ["Account", "Debit (KES)", "Credit (KES)"],
+                    "rows": [[str(p.account), _money(p.credit), _money(p.debit)] for p in postings],
+                }
+            ],
             intro="The reversal swaps every debit and credit below. Both entries stay in the books, "
             "linked to each other."
             + (
@@ -347,6 +336,7 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
             ),
             form=form,
             confirm_label="Post reversal",
+            confirm_variant="danger",
             cancel_url=change_url,
         )
 
@@ -372,8 +362,8 @@ def order_refund_action(model_admin, request, object_id):
     if order.status not in (OrderStatus.PAID, OrderStatus.DELIVERED):
         messages.error(request, books.ORDER_NOT_REFUNDABLE.format(status=order.get_status_display().lower()))
         return redirect(change_url)
-    form = ReasonForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = ReasonForm(request.POST if confirmed(request) else None)
+    if confirmed(request) and form.is_valid():
         try:
             entry = books.order_refund(order=order, reason=form.cleaned_data["reason"], user=request.user)
         except DomainError as exc:
@@ -383,179 +373,26 @@ def order_refund_action(model_admin, request, object_id):
         return redirect(change_url)
     amount = order.amount_paid or order.price
     delivered = order.status == OrderStatus.DELIVERED
-    return _page(
+    return confirm_page(
         model_admin,
         request,
-        "confirm_with_reason.html",
-        f"Refund {order.reference}",
+        title=f"Refund {order.reference}",
         question=f"Refund KES {_money(amount)} for {order.reference}?",
-        summary={
-            "headers": ["", ""],
-            "rows": [
-                ["Bundle", str(order.bundle)],
-                ["Status", order.get_status_display()],
-                ["Paid by", order.get_channel_display()],
-                ["Books", "Dr Sales refunds" if delivered else "Dr Bundles owed"],
-            ],
-        },
+        tables=[
+            {
+                "headers": ["", ""],
+                "rows": [
+                    ["Bundle", str(order.bundle)],
+                    ["Status", order.get_status_display()],
+                    ["Paid by", order.get_channel_display()],
+                    ["Books", "Dr Sales refunds" if delivered else "Dr Bundles owed"],
+                ],
+            }
+        ],
         intro="The order becomes refunded and a refund entry is posted. Send the money back to the "
         "customer through M-Pesa yourself; this records it.",
         form=form,
         confirm_label="Refund order",
+        confirm_variant="danger",
         cancel_url=change_url,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Exports
-# ---------------------------------------------------------------------------------------------
-@admin.register(ExportJob)
-class ExportJobAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = [
-        "id",
-        "created_at",
-        "created_by",
-        "format",
-        "display_filters",
-        "status",
-        "display_progress",
-        "display_download",
-    ]
-    list_filter = ["status", "format"]
-    list_filter_submit = True
-    list_select_related = ["created_by"]
-    show_full_result_count = False
-    paginator = InfinitePaginator
-    actions_list = ["new_export"]
-    readonly_fields = [
-        "created_by",
-        "created_at",
-        "format",
-        "filters",
-        "status",
-        "rows_total",
-        "rows_done",
-        "display_progress",
-        "display_download",
-        "error",
-        "started_at",
-        "finished_at",
-    ]
-    fields = readonly_fields
-
-    @display(description="Filters")
-    def display_filters(self, obj):
-        f = obj.filters or {}
-        parts = [f"{f.get('date_from', '?')} → {f.get('date_to', '?')}"]
-        if f.get("accounts"):
-            parts.append(", ".join(f["accounts"]))
-        if f.get("channel"):
-            parts.append(f["channel"])
-        return " · ".join(parts)
-
-    @display(description="Progress")
-    def display_progress(self, obj):
-        pct = obj.progress_percent
-        total = obj.rows_total if obj.rows_total is not None else "?"
-        return format_html(
-            '<div class="flex flex-col gap-1 min-w-32" title="{} of {} rows">'
-            '<div class="bg-base-100 rounded-default overflow-hidden dark:bg-base-800">'
-            '<div class="h-1.5 bg-primary-600 dark:bg-primary-500" style="width: {}%"></div></div>'
-            '<span class="text-xs">{}% · {} / {}</span></div>',
-            obj.rows_done,
-            total,
-            pct,
-            pct,
-            obj.rows_done,
-            total,
-        )
-
-    @display(description="File")
-    def display_download(self, obj):
-        if obj.status == ExportStatus.DONE and obj.file:
-            url = reverse("admin:ledger_exportjob_download", args=[obj.pk])
-            return format_html('<a class="text-primary-600 font-medium" href="{}">Download</a>', url)
-        if obj.status == ExportStatus.DONE:
-            return "downloaded directly"
-        return "—"
-
-    # Export records are the audit of who exported what: nobody edits or deletes them.
-
-    def get_urls(self):
-        return [
-            path(
-                "<int:pk>/download/",
-                self.admin_site.admin_view(self.download_view),
-                name="ledger_exportjob_download",
-            ),
-            *super().get_urls(),
-        ]
-
-    def download_view(self, request, pk):
-        # Files are served only here, to people allowed to export: never from a public media URL.
-        if not request.user.has_perm("ledger.export_ledger"):
-            raise PermissionDenied
-        job = get_object_or_404(ExportJob, pk=pk)
-        if job.status != ExportStatus.DONE or not job.file:
-            raise Http404(EXPORT_NO_FILE)
-        return FileResponse(
-            job.file.open("rb"),
-            as_attachment=True,
-            filename=exports.export_filename(job.filters, job.format),
-            content_type=exports.CONTENT_TYPES[job.format],
-        )
-
-    @action(description="New export", icon="download", permissions=["ledger.export_ledger"])
-    def new_export(self, request):
-        form = ExportForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                filters = exports.export_filters(
-                    date_from=data["date_from"],
-                    date_to=data["date_to"],
-                    accounts=data["accounts"],
-                    channel=data["channel"],
-                )
-                count = exports.export_count(filters)
-                if count <= exports.DIRECT_MAX_ROWS:
-                    return self._download_now(request, filters, data["format"], count)
-                job = exports.export_job_create(
-                    filters=filters, fmt=data["format"], user=request.user, rows_total=count
-                )
-            except DomainError as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(
-                    request,
-                    f"{count:,} postings: export #{job.pk} is running in the background. "
-                    "Its file appears here when it is done.",
-                )
-                return redirect("admin:ledger_exportjob_changelist")
-        return _page(
-            self,
-            request,
-            "export_form.html",
-            "Export the ledger",
-            form=form,
-            cancel_url=reverse("admin:ledger_exportjob_changelist"),
-            intro=f"Up to {exports.DIRECT_MAX_ROWS:,} postings download at once; larger exports run in "
-            f"the background and are offered here when done. XLSX holds at most {exports.XLSX_MAX_ROWS:,} "
-            "postings; CSV has no limit.",
-        )
-
-    def _download_now(self, request, filters, fmt, count):
-        exports.export_record_direct(filters=filters, fmt=fmt, user=request.user, rows=count)
-        fd, tmp_path = tempfile.mkstemp(suffix="." + fmt)
-        os.close(fd)
-        try:
-            exports.export_write(filters=filters, fmt=fmt, path=tmp_path)
-            fh = open(tmp_path, "rb")  # noqa: SIM115  (FileResponse closes it)
-        finally:
-            os.unlink(tmp_path)  # the open handle keeps the data until the response is sent
-        return FileResponse(
-            fh,
-            as_attachment=True,
-            filename=exports.export_filename(filters, fmt),
-            content_type=exports.CONTENT_TYPES[fmt],
-        )

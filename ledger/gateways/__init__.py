@@ -22,11 +22,13 @@ from .base import (
     StkPushRequest,
     StkResult,
     describe_result,
-    session_with_retries,
     status_for_result_code,
 )
 from .daraja import SANDBOX_BASE_URL as DARAJA_SANDBOX_URL
 from .daraja import DarajaConfig, DarajaGateway
+from .http import (
+    session_with_retries,
+)
 from .payhero import DEFAULT_BASE_URL as PAYHERO_DEFAULT_URL
 from .payhero import PayHeroConfig, PayHeroGateway
 from .simulator import DEFAULT_CALLBACK_DELAY, SIMULATED_FAILURES, SimulatorGateway

@@ -27,12 +27,11 @@ from typing import Any
 
 import requests
 
-from console.kernel.phones import local_msisdn
+from console.kernel.phones import local_msisdn, try_normalise_msisdn
 
 from .base import (
     DEFAULT_REQUEST_BUDGET,
     CallbackParseError,
-    Deadline,
     Gateway,
     GatewayError,
     GatewayRejected,
@@ -41,29 +40,35 @@ from .base import (
     StkAccepted,
     StkPushRequest,
     StkResult,
-    amount_or_none,
-    call_with_retries,
-    clean_raw,
     describe_result,
+    status_for_result_code,
+)
+from .clean import (
+    clean_raw,
+    safe_text,
+)
+from .http import (
+    Deadline,
+    call_with_retries,
+    response_json,
+    session_with_retries,
+    snippet,
+    unavailable_from_exception,
+)
+from .values import (
+    amount_or_none,
     error_message_from,
     identifier_or_none,
     load_json_object,
-    normalise_msisdn,
     parse_identifier,
     parse_iso_datetime,
     parse_result_code,
     receipt_or_none,
-    response_json,
     result_code_or_none,
-    safe_text,
-    session_with_retries,
-    snippet,
-    status_for_result_code,
     success_amount,
     success_phone,
     success_receipt,
     success_time,
-    unavailable_from_exception,
 )
 
 logger = logging.getLogger(__name__)
@@ -216,7 +221,7 @@ class PayHeroGateway(Gateway):
             result_desc=desc,
             receipt=receipt,
             amount=amount_or_none(data.get("amount")),
-            phone=normalise_msisdn(data.get("phone_number") or data.get("phone")),
+            phone=try_normalise_msisdn(data.get("phone_number") or data.get("phone"), as_reported=True),
             paid_at=parse_iso_datetime(data.get("transaction_date")) if status == "success" else None,
             raw=clean_raw(data),
             gateway_reference=identifier_or_none(data.get("reference")) or q.gateway_reference,
@@ -298,7 +303,7 @@ def _parse_nested(data: dict) -> StkResult:
     else:
         amount = amount_or_none(inner.get("Amount"))
         receipt = receipt_or_none(inner.get("MpesaReceiptNumber"))
-        phone = normalise_msisdn(inner.get("Phone"))
+        phone = try_normalise_msisdn(inner.get("Phone"), as_reported=True)
     desc = safe_text(inner.get("ResultDesc"))
     return StkResult(
         status=status,
@@ -349,7 +354,7 @@ def _parse_flat(data: dict, now: datetime | None) -> StkResult:
     else:
         amount = amount_or_none(data.get("amount"))
         receipt = receipt_or_none(data.get("provider_reference"))
-        phone = normalise_msisdn(data.get("phone_number") or data.get("phone"))
+        phone = try_normalise_msisdn(data.get("phone_number") or data.get("phone"), as_reported=True)
         paid_at = parse_iso_datetime(data.get("transaction_date"))
     return StkResult(
         status=status,

@@ -34,8 +34,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from console.kernel.clock import NAIROBI as EAT
+from console.kernel.clock import now as eat_now
+from console.kernel.mpesa import date_prefix
+from console.kernel.phones import try_normalise_msisdn
+
 from .base import (
-    EAT,
     OFFICIAL_RESULT_DESCS,
     STILL_PROCESSING_CODE,
     Gateway,
@@ -43,14 +47,14 @@ from .base import (
     StkAccepted,
     StkPushRequest,
     StkResult,
-    amount_or_none,
-    eat_now,
-    normalise_msisdn,
     normalise_result_code,
-    parse_eat_timestamp,
     status_for_result_code,
 )
 from .daraja import parse_daraja_callback
+from .values import (
+    amount_or_none,
+    parse_eat_timestamp,
+)
 
 SIMULATED_FAILURES: dict[str, int] = {
     "254700000001": 1032,
@@ -71,15 +75,6 @@ _CHECKOUT_TIME_RE = re.compile(r"^ws_CO_([0-9]{14})([0-9]{3})[0-9]{9}$")
 def simulated_result_code(phone: str) -> int:
     """The ResultCode the simulator will report for ``phone`` (0 unless listed above)."""
     return SIMULATED_FAILURES.get(phone, 0)
-
-
-def receipt_prefix(day: datetime) -> str:
-    """The 3 date characters of an M-Pesa code (formats doc §3.5): year (L=2017, M=2018, …),
-    month (A=Jan … L=Dec), day (1-9, then A=10 … V=31)."""
-    year = chr(ord("A") + (day.year - 2017 + 11) % 26)
-    month = chr(ord("A") + day.month - 1)
-    dom = str(day.day) if day.day < 10 else chr(ord("A") + day.day - 10)
-    return f"{year}{month}{dom}"
 
 
 def sent_time_from_checkout(checkout_request_id: str | None) -> datetime | None:
@@ -106,7 +101,7 @@ def receipt_for(
     when = _aware(sent_at) or sent_time_from_checkout(checkout_request_id) or now or eat_now()
     day = when.astimezone(EAT)
     digest = hashlib.sha256(checkout_request_id.encode()).digest()
-    return receipt_prefix(day) + "".join(_RECEIPT_ALPHABET[b % len(_RECEIPT_ALPHABET)] for b in digest[:7])
+    return date_prefix(day) + "".join(_RECEIPT_ALPHABET[b % len(_RECEIPT_ALPHABET)] for b in digest[:7])
 
 
 def _json_amount(amount: Any) -> int | float:
@@ -198,7 +193,7 @@ class SimulatorGateway(Gateway):
             result_desc=body["Body"]["stkCallback"]["ResultDesc"],
             receipt=receipt if success else None,
             amount=amount_or_none(items.get("Amount")) if success else None,
-            phone=normalise_msisdn(q.phone) if success else None,
+            phone=try_normalise_msisdn(q.phone, as_reported=True) if success else None,
             paid_at=parse_eat_timestamp(items.get("TransactionDate")) if success else None,
             raw=body,
             gateway_reference=q.gateway_reference,

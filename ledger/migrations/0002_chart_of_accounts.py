@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from ledger.chart import chart_ensure
+from ledger.books.chart import chart_ensure
 
 
 def create_chart(apps, schema_editor):

@@ -5,8 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from ledger import books, exports
-from ledger.book_selectors import nairobi_today
+from console.kernel.clock import today as nairobi_today
+from ledger import books
+from ledger.books import exports
 from ledger.models import EntryKind, ExportJob, JournalEntry, OrderStatus
 from tests.browser.conftest import login, screenshot
 from tests.ledger.factories import OrderFactory

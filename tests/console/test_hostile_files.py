@@ -20,9 +20,10 @@ from django.urls import reverse
 from catalog.formats import BundleCSVImport, BundleXLSXImport
 from catalog.models import Bundle
 from console.kernel import uploads
+from console.kernel.clock import NAIROBI
 from console.kernel.uploads import UploadRefused, decode_text, spreadsheet_safe
-from ledger import books, exports
-from ledger.book_selectors import NAIROBI
+from ledger import books
+from ledger.books import exports
 from reconciliation.models import Claim, StatementImport, TillReceipt, WhatsAppImport
 from reconciliation.parsers.whatsapp import ChatExportError, parse_chat_export
 from reconciliation.services import receipts as receipt_services

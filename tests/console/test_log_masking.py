@@ -18,8 +18,8 @@ import pytest
 import responses
 from django.utils import timezone
 
+from console.kernel.clock import NAIROBI
 from console.logging import RedactSecretsFilter
-from ledger.gateways.base import EAT
 from ledger.models import Order, StkRequest
 from tests.ledger.factories import BundleFactory, ledger_settings  # noqa: F401
 
@@ -103,7 +103,7 @@ def test_callbacks_and_api_traffic_log_no_token_credential_or_full_phone(client,
     assert order.payer_msisdn == PAYER and order.recipient_msisdn == RECIPIENT
 
     # Its callback, carrying the payer's full number.
-    paid_at = int(timezone.now().astimezone(EAT).strftime("%Y%m%d%H%M%S"))
+    paid_at = int(timezone.now().astimezone(NAIROBI).strftime("%Y%m%d%H%M%S"))
     callback = {
         "Body": {
             "stkCallback": {
@@ -131,7 +131,7 @@ def test_callbacks_and_api_traffic_log_no_token_credential_or_full_phone(client,
     assert resp.status_code == 400
 
     # A C2B confirmation with the payer's number unmasked (as Daraja sent it before 2021).
-    when = (timezone.now() - dt.timedelta(minutes=5)).astimezone(EAT).strftime("%Y%m%d%H%M%S")
+    when = (timezone.now() - dt.timedelta(minutes=5)).astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
     c2b = {
         "TransactionType": "Buy Goods",
         "TransID": "UCC2LOGS3Z",

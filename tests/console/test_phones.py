@@ -8,6 +8,7 @@ from console.kernel.phones import (
     find_kenyan_numbers,
     mask_msisdn,
     normalise_msisdn,
+    try_normalise_msisdn,
 )
 
 
@@ -103,3 +104,50 @@ def test_find_kenyan_numbers_handles_empty_text():
 )
 def test_mask_msisdn(value, expected):
     assert mask_msisdn(value) == expected
+
+
+# --- try_normalise_msisdn: what JSON and payment gateways carry --------------------------------
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (254712345678, "254712345678"),
+        (254712345678.0, "254712345678"),
+        ("+254712345678", "254712345678"),
+        ("0712 345 678", "254712345678"),
+        ("2547****678", None),  # masked: the hidden digits are unknown
+        ("123456789012345", None),  # not a Kenyan mobile
+        (True, None),
+        ([254712345678], None),
+        (2.5, None),
+        (float("nan"), None),
+        (None, None),
+    ],
+)
+def test_try_normalise_reads_json_numbers_and_refuses_masked_and_foreign(value, expected):
+    assert try_normalise_msisdn(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (254708374149, "254708374149"),
+        (254708374149.0, "254708374149"),
+        ("+254709099876", "254709099876"),
+        ("0709099876", "254709099876"),
+        ("254 709 099 876", "254709099876"),
+        ("123456789012345", "123456789012345"),  # another country's number, kept as reported
+        ("2547****149", None),  # masked by the gateway: no number, never a shorter wrong one
+        ("1234567890123456", None),  # more than 15 digits
+        ("+", None),
+        ("abc", None),
+        ("1" * 50, None),
+        ("\u0660\u0667\u0660\u0668\u0663\u0667\u0664\u0661\u0664\u0669", None),  # non-ASCII digits
+        ("０７０８３７４１４９", None),
+        (10**16, None),
+        (1e17, None),
+        ({"n": 1}, None),
+        ("", None),
+    ],
+)
+def test_try_normalise_as_reported_keeps_other_numbers_as_digits(value, expected):
+    assert try_normalise_msisdn(value, as_reported=True) == expected

@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from console.kernel.admin_base import money, nairobi
 from ledger import books
+from ledger.books import posting
 from ledger.models import JournalEntry
 from reconciliation.models import ReceiptSource, TillReceipt
 
@@ -48,8 +49,8 @@ def stored_edges(db, monkeypatch):
     Such rows come from older code or straight SQL, not through today's booking rules (which
     would refuse them): the closed-day lookup is bypassed so the raw values are stored as they are.
     """
-    monkeypatch.setattr(books, "nairobi_day", lambda when: dt.date(2000, 1, 1))
-    monkeypatch.setattr(books, "booking_time", lambda value_at, closed=None: value_at)
+    monkeypatch.setattr(posting, "nairobi_day", lambda when: dt.date(2000, 1, 1))
+    monkeypatch.setattr(posting, "booking_time", lambda value_at, closed=None: value_at)
     codes = []
     for i, when in enumerate(_edge_times()):
         code = f"QZZ{i:07d}"

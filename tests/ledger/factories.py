@@ -72,10 +72,10 @@ def daraja_callback_body(stk, *, code=0, amount=None, receipt=None, phone=None) 
     """
     from django.utils import timezone
 
-    from ledger.gateways.base import EAT
+    from console.kernel.clock import NAIROBI
 
     receipt = receipt or simulator_receipt(stk)
-    paid_at = int(timezone.now().astimezone(EAT).strftime("%Y%m%d%H%M%S"))
+    paid_at = int(timezone.now().astimezone(NAIROBI).strftime("%Y%m%d%H%M%S"))
     callback = {
         "MerchantRequestID": stk.merchant_request_id,
         "CheckoutRequestID": stk.checkout_request_id,

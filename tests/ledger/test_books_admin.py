@@ -10,10 +10,11 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from console.kernel.clock import NAIROBI
 from ledger import books
 from ledger.admin.books import order_refund_action
-from ledger.book_forms import ADJUSTMENT_UNBALANCED
-from ledger.book_selectors import NAIROBI, daily_summary, trial_balance
+from ledger.books.forms import ADJUSTMENT_UNBALANCED
+from ledger.books.selectors import daily_summary, trial_balance
 from ledger.models import Account, EntryKind, JournalEntry, Order, OrderStatus, Posting
 from tests.ledger.factories import OrderFactory
 
@@ -98,20 +99,22 @@ def test_reverse_asks_for_confirmation_and_a_reason_first(client_for, finance, e
     client = client_for(finance)
     page = client.get(_reverse_url(entry))
     assert page.status_code == 200 and "Post reversal" in page.content.decode()
-    response = client.post(_reverse_url(entry), {"reason": "   "})
+    response = client.post(_reverse_url(entry), {"confirmed": "1", "reason": "   "})
     assert response.status_code == 200  # the form again, with its error
     assert not JournalEntry.objects.filter(kind=EntryKind.REVERSAL).exists()
 
 
 def test_reverse_with_a_reason_posts_the_linked_mirror(client_for, finance, entry):
-    response = client_for(finance).post(_reverse_url(entry), {"reason": "Posted to the wrong gateway"})
+    response = client_for(finance).post(
+        _reverse_url(entry), {"confirmed": "1", "reason": "Posted to the wrong gateway"}
+    )
     reversal = JournalEntry.objects.get(kind=EntryKind.REVERSAL)
     assert response.status_code == 302
     assert reversal.reverses == entry and reversal.reason == "Posted to the wrong gateway"
 
 
 def test_reverse_is_refused_to_an_agent(client_for, agent, entry):
-    assert client_for(agent).post(_reverse_url(entry), {"reason": "x"}).status_code == 403
+    assert client_for(agent).post(_reverse_url(entry), {"confirmed": "1", "reason": "x"}).status_code == 403
     assert not JournalEntry.objects.filter(kind=EntryKind.REVERSAL).exists()
 
 
@@ -217,7 +220,7 @@ def test_refund_action_confirms_then_refunds_with_the_reason(finance, paid_order
     page = _call_refund_action(finance, paid_order)
     page.render()
     assert "Refund order" in page.content.decode()
-    response = _call_refund_action(finance, paid_order, {"reason": "Customer asked"})
+    response = _call_refund_action(finance, paid_order, {"confirmed": "1", "reason": "Customer asked"})
     assert response.status_code == 302
     paid_order.refresh_from_db()
     assert paid_order.status == OrderStatus.REFUNDED
@@ -228,7 +231,7 @@ def test_refund_action_is_refused_without_permission(agent, paid_order):
     from django.core.exceptions import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        _call_refund_action(agent, paid_order, {"reason": "x"})
+        _call_refund_action(agent, paid_order, {"confirmed": "1", "reason": "x"})
     paid_order.refresh_from_db()
     assert paid_order.status == OrderStatus.PAID
 

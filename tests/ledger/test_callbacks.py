@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from console.kernel.clock import NAIROBI
 from ledger import services
-from ledger.gateways.base import EAT
 from ledger.models import CallbackLog, CallbackOutcome, JournalEntry, OrderStatus, StkStatus
 from tests.ledger.factories import (  # noqa: F401
     StkRequestFactory,
@@ -29,7 +29,7 @@ def dated_now(body: dict) -> dict:
 
     for item in body["Body"]["stkCallback"].get("CallbackMetadata", {}).get("Item", []):
         if item["Name"] == "TransactionDate":
-            item["Value"] = int(timezone.now().astimezone(EAT).strftime("%Y%m%d%H%M%S"))
+            item["Value"] = int(timezone.now().astimezone(NAIROBI).strftime("%Y%m%d%H%M%S"))
     return body
 
 

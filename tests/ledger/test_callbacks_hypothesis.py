@@ -10,7 +10,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.gateways.base import EAT
+from console.kernel.clock import NAIROBI
 from ledger.models import JournalEntry, Order, OrderStatus, Posting
 from tests.ledger.factories import StkRequestFactory, ledger_settings, simulator_receipt  # noqa: F401
 
@@ -54,7 +54,7 @@ def _post(client, url, body):
 
 
 def _stamp():
-    return int(timezone.now().astimezone(EAT).strftime("%Y%m%d%H%M%S"))
+    return int(timezone.now().astimezone(NAIROBI).strftime("%Y%m%d%H%M%S"))
 
 
 @pytest.fixture

@@ -10,9 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from console.kernel.clock import NAIROBI
 from console.models import AuditEvent
-from ledger import books, exports
-from ledger.book_selectors import EXPORT_COLUMNS, NAIROBI
+from ledger import books
+from ledger.books import exports
+from ledger.books.selectors import EXPORT_COLUMNS
 from ledger.models import ExportJob, ExportStatus, OrderStatus
 from tests.ledger.factories import OrderFactory
 

@@ -8,6 +8,8 @@ import pytest
 import requests
 import responses
 
+from console.kernel.clock import NAIROBI
+from console.kernel.phones import try_normalise_msisdn
 from ledger.gateways import (
     GATEWAY_NAMES,
     CallbackParseError,
@@ -21,25 +23,26 @@ from ledger.gateways import (
     get_gateway,
 )
 from ledger.gateways.base import (
-    EAT,
-    Deadline,
     Gateway,
-    call_with_retries,
-    clean_raw,
     describe_result,
-    normalise_msisdn,
     normalise_result_code,
+    status_for_result_code,
+    strip_desc_prefix,
+)
+from ledger.gateways.clean import clean_raw, safe_text, strict_json_loads
+from ledger.gateways.http import Deadline, call_with_retries, session_with_retries
+from ledger.gateways.values import (
     parse_eat_timestamp,
     parse_identifier,
     parse_iso_datetime,
     parse_result_code,
-    safe_text,
-    session_with_retries,
-    status_for_result_code,
-    strict_json_loads,
-    strip_desc_prefix,
     to_decimal,
 )
+
+
+def normalise_msisdn(value):
+    """How the gateways read a phone they report (``try_normalise_msisdn(as_reported=True)``)."""
+    return try_normalise_msisdn(value, as_reported=True)
 
 
 def make_request(**overrides):
@@ -196,7 +199,7 @@ def test_strip_desc_prefix():
 # -- small parsers -----------------------------------------------------------------------------
 def test_parse_eat_timestamp_is_aware_eat():
     when = parse_eat_timestamp(20191219102115)
-    assert when == datetime(2019, 12, 19, 10, 21, 15, tzinfo=EAT)
+    assert when == datetime(2019, 12, 19, 10, 21, 15, tzinfo=NAIROBI)
     assert when.utcoffset().total_seconds() == 3 * 3600
     assert when.astimezone(UTC) == datetime(2019, 12, 19, 7, 21, 15, tzinfo=UTC)
     assert parse_eat_timestamp("20191219102115") == when
@@ -526,8 +529,8 @@ def test_parse_eat_timestamp_needs_exactly_14_digits(value):
 
 
 def test_parse_eat_timestamp_extremes_parse_and_are_left_to_the_window():
-    assert parse_eat_timestamp("00010101000000") == datetime(1, 1, 1, tzinfo=EAT)
-    assert parse_eat_timestamp(20191219102115.0) == datetime(2019, 12, 19, 10, 21, 15, tzinfo=EAT)
+    assert parse_eat_timestamp("00010101000000") == datetime(1, 1, 1, tzinfo=NAIROBI)
+    assert parse_eat_timestamp(20191219102115.0) == datetime(2019, 12, 19, 10, 21, 15, tzinfo=NAIROBI)
 
 
 def test_parse_iso_datetime_refuses_unconvertible_extremes():

@@ -12,6 +12,7 @@ import requests
 import responses
 from responses import matchers
 
+from console.kernel.clock import NAIROBI
 from ledger.gateways import (
     CallbackParseError,
     DarajaConfig,
@@ -23,7 +24,7 @@ from ledger.gateways import (
     StkPushRequest,
 )
 from ledger.gateways import daraja as daraja_module
-from ledger.gateways.base import EAT, describe_result
+from ledger.gateways.base import describe_result
 from ledger.gateways.daraja import REDACTED, parse_daraja_callback, stk_password
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "daraja"
@@ -83,11 +84,11 @@ def basic(user, password):
 
 def eat_stamp(when: datetime) -> int:
     """A Daraja TransactionDate (Nairobi YYYYMMDDHHmmss) for ``when``."""
-    return int(when.astimezone(EAT).strftime("%Y%m%d%H%M%S"))
+    return int(when.astimezone(NAIROBI).strftime("%Y%m%d%H%M%S"))
 
 
 def now_eat() -> datetime:
-    return datetime.now(EAT).replace(microsecond=0)
+    return datetime.now(NAIROBI).replace(microsecond=0)
 
 
 def dated(name: str = "callback_success.json", when: datetime | None = None) -> dict:
@@ -314,7 +315,7 @@ def test_initiate_stk_timestamp_and_password_agree():
     body = json.loads(responses.calls[1].request.body)
     assert len(body["Timestamp"]) == 14
     assert base64.b64decode(body["Password"]).decode() == "174379" + SANDBOX_PASSKEY + body["Timestamp"]
-    stamp = datetime.strptime(body["Timestamp"], "%Y%m%d%H%M%S").replace(tzinfo=EAT)
+    stamp = datetime.strptime(body["Timestamp"], "%Y%m%d%H%M%S").replace(tzinfo=NAIROBI)
     assert abs((datetime.now(UTC) - stamp).total_seconds()) < 120  # Nairobi time, not UTC
 
 
@@ -616,9 +617,9 @@ def test_official_sample_as_published_is_refused_for_its_old_date():
 
 
 def test_official_sample_is_read_as_nairobi_time_on_its_own_day():
-    now = datetime(2019, 12, 19, 10, 30, tzinfo=EAT)
+    now = datetime(2019, 12, 19, 10, 30, tzinfo=NAIROBI)
     result = parse_daraja_callback(raw("callback_success.json"), now=now)
-    assert result.paid_at == datetime(2019, 12, 19, 10, 21, 15, tzinfo=EAT)
+    assert result.paid_at == datetime(2019, 12, 19, 10, 21, 15, tzinfo=NAIROBI)
     assert result.paid_at.astimezone(UTC) == datetime(2019, 12, 19, 7, 21, 15, tzinfo=UTC)
     assert result.raw == load("callback_success.json")
 
@@ -653,9 +654,9 @@ def test_real_callback_with_balance_item_without_value():
 
 
 def test_real_callback_at_its_own_time():
-    now = datetime(2019, 3, 11, 12, 25, tzinfo=EAT)
+    now = datetime(2019, 3, 11, 12, 25, tzinfo=NAIROBI)
     result = parse_daraja_callback(raw("callback_real_success_balance_no_value.json"), now=now)
-    assert result.paid_at == datetime(2019, 3, 11, 12, 21, 21, tzinfo=EAT)
+    assert result.paid_at == datetime(2019, 3, 11, 12, 21, 21, tzinfo=NAIROBI)
     with pytest.raises(CallbackParseError, match="more than 3 days ago"):
         parse_daraja_callback(raw("callback_real_success_balance_no_value.json"))
 
@@ -939,6 +940,11 @@ def test_success_with_unreadable_phone_is_refused(phone):
 )
 def test_success_phone_forms(phone, expected):
     assert parse_daraja_callback(encode(set_item(dated(), "PhoneNumber", phone))).phone == expected
+
+
+def test_success_with_a_masked_phone_is_accepted_without_a_phone():
+    """A masked number is no number (never its visible digits as a shorter wrong one)."""
+    assert parse_daraja_callback(encode(set_item(dated(), "PhoneNumber", "2547****149"))).phone is None
 
 
 def test_success_without_phone_is_accepted():

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from console.kernel.clock import NAIROBI
 from console.kernel.plausible import max_payment_amount
-from ledger.gateways.base import EAT, CallbackParseError, StkResult
+from ledger.gateways.base import CallbackParseError, StkResult
 from ledger.gateways.daraja import parse_daraja_callback
 from ledger.gateways.payhero import parse_payhero_callback
 
@@ -95,8 +96,8 @@ receipts = st.one_of(
 )
 near_now = st.floats(min_value=-5 * 86400, max_value=5 * 86400).map(lambda s: NOW + timedelta(seconds=s))
 daraja_dates = st.one_of(
-    near_now.map(lambda d: int(d.astimezone(EAT).strftime("%Y%m%d%H%M%S"))),
-    near_now.map(lambda d: d.astimezone(EAT).strftime("%Y%m%d%H%M%S")),
+    near_now.map(lambda d: int(d.astimezone(NAIROBI).strftime("%Y%m%d%H%M%S"))),
+    near_now.map(lambda d: d.astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")),
     st.sampled_from([0, 20191219102115, "00010101000000", "99991231235959", 2019121910211, "yesterday"]),
     anything,
 )
@@ -204,7 +205,7 @@ def test_random_json_in_the_right_envelope(gateway, value, wrapper):
     amount=1.0,
     code=0,
     receipt="NLJ7RT61SV",
-    date=int(NOW.astimezone(EAT).strftime("%Y%m%d%H%M%S")),
+    date=int(NOW.astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")),
     phone=254708374149,
     checkout="ws_CO_191220191020363925",
     merchant="29115-34620561-1",
@@ -332,7 +333,7 @@ def test_daraja_one_field_at_a_time(data, field):
     items = {
         "Amount": data.draw(valid_amounts, label="valid amount"),
         "MpesaReceiptNumber": "NLJ7RT61SV",
-        "TransactionDate": int(NOW.astimezone(EAT).strftime("%Y%m%d%H%M%S")),
+        "TransactionDate": int(NOW.astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")),
         "PhoneNumber": 254708374149,
     }
     callback = {
@@ -412,7 +413,7 @@ def test_daraja_numeric_literals(field, literal):
     items = [
         {"Name": "Amount", "Value": 150},
         {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
-        {"Name": "TransactionDate", "Value": int(NOW.astimezone(EAT).strftime("%Y%m%d%H%M%S"))},
+        {"Name": "TransactionDate", "Value": int(NOW.astimezone(NAIROBI).strftime("%Y%m%d%H%M%S"))},
         {"Name": "PhoneNumber", "Value": 254708374149},
     ]
     callback = {"CheckoutRequestID": "ws_CO_1", "ResultCode": 0, "CallbackMetadata": {"Item": items}}

@@ -10,12 +10,13 @@ import pytest
 import responses
 
 import ledger.gateways.simulator as module
+from console.kernel.clock import NAIROBI
+from console.kernel.mpesa import date_prefix
 from ledger.gateways import SIMULATED_FAILURES, SimulatorGateway, StatusQuery, StkPushRequest, get_gateway
-from ledger.gateways.base import EAT, OFFICIAL_RESULT_DESCS, describe_result
+from ledger.gateways.base import OFFICIAL_RESULT_DESCS, describe_result
 from ledger.gateways.daraja import parse_daraja_callback
 from ledger.gateways.simulator import (
     receipt_for,
-    receipt_prefix,
     sent_time_from_checkout,
     simulated_result_code,
 )
@@ -56,8 +57,8 @@ def test_initiate_needs_no_network_and_looks_like_daraja():
     assert first.raw_response["ResponseCode"] == "0"
     assert first.raw_request["Amount"] == 99
     # ws_CO_ + DDMMYYYYHHmmss in Nairobi time
-    stamp = datetime.strptime(first.checkout_request_id[6:20], "%d%m%Y%H%M%S").replace(tzinfo=EAT)
-    assert abs((datetime.now(EAT) - stamp).total_seconds()) < 120
+    stamp = datetime.strptime(first.checkout_request_id[6:20], "%d%m%Y%H%M%S").replace(tzinfo=NAIROBI)
+    assert abs((datetime.now(NAIROBI) - stamp).total_seconds()) < 120
 
 
 def test_simulated_failures_table():
@@ -89,11 +90,11 @@ def test_simulated_failures_table():
     ],
 )
 def test_receipt_prefix_encodes_the_date(day, prefix):
-    assert receipt_prefix(day) == prefix
+    assert date_prefix(day) == prefix
 
 
 def test_receipt_is_ten_uppercase_alphanumerics_dated_and_stable_per_prompt():
-    when = datetime(2024, 11, 26, 10, 0, tzinfo=EAT)
+    when = datetime(2024, 11, 26, 10, 0, tzinfo=NAIROBI)
     receipt = receipt_for("ws_CO_26112024100000001", when)
     assert re.fullmatch(r"[A-Z0-9]{10}", receipt)
     assert receipt.startswith("SKQ")
@@ -124,7 +125,7 @@ def test_status_query_answers_the_outcome_the_callback_would_carry():
 
 def test_build_success_callback_matches_the_daraja_sample_shape():
     gateway = SimulatorGateway()
-    when = datetime(2019, 12, 19, 10, 21, 15, tzinfo=EAT)
+    when = datetime(2019, 12, 19, 10, 21, 15, tzinfo=NAIROBI)
     body = gateway.build_callback(
         "ws_CO_191220191020363925", "29115-34620561-1", 1, "254708374149", 0, now=when
     )
@@ -151,7 +152,7 @@ def test_build_success_callback_matches_the_daraja_sample_shape():
 def test_build_success_callback_uses_todays_date_by_default():
     body = SimulatorGateway.build_callback("ws_CO_1", "1-2-1", Decimal("250"), "254708374149", 0)
     items = {i["Name"]: i["Value"] for i in body["Body"]["stkCallback"]["CallbackMetadata"]["Item"]}
-    assert items["MpesaReceiptNumber"].startswith(receipt_prefix(datetime.now(EAT)))
+    assert items["MpesaReceiptNumber"].startswith(date_prefix(datetime.now(NAIROBI)))
     assert items["Amount"] == 250
     json.dumps(body)  # serialisable
 
@@ -200,7 +201,7 @@ class Clock:
         return self.now
 
 
-SENT = datetime(2026, 11, 30, 14, 0, 0, tzinfo=EAT)
+SENT = datetime(2026, 11, 30, 14, 0, 0, tzinfo=NAIROBI)
 
 
 def ask(gateway, phone="254712345678", sent_at=SENT, checkout="ws_CO_1", amount=Decimal("150")):
@@ -248,7 +249,7 @@ def test_without_sent_at_the_send_time_is_read_from_the_checkout_id():
     gateway = SimulatorGateway(callback_delay=3.0)
     accepted = gateway.initiate_stk(make_request())
     sent = sent_time_from_checkout(accepted.checkout_request_id)
-    assert abs((datetime.now(EAT) - sent).total_seconds()) < 5
+    assert abs((datetime.now(NAIROBI) - sent).total_seconds()) < 5
     assert ask(gateway, sent_at=None, checkout=accepted.checkout_request_id).status == "pending"
     later = SimulatorGateway(callback_delay=3.0, clock=Clock(sent + timedelta(seconds=4)))
     assert ask(later, sent_at=None, checkout=accepted.checkout_request_id).status == "success"
@@ -256,7 +257,7 @@ def test_without_sent_at_the_send_time_is_read_from_the_checkout_id():
 
 def test_sent_time_from_checkout():
     assert sent_time_from_checkout("ws_CO_30112026235959123456789012") == datetime(
-        2026, 11, 30, 23, 59, 59, 123000, tzinfo=EAT
+        2026, 11, 30, 23, 59, 59, 123000, tzinfo=NAIROBI
     )
     for other in (
         "ws_CO_1",
@@ -273,7 +274,7 @@ def test_sent_at_in_utc_is_the_same_moment():
 
 
 def test_callback_and_query_agree_on_the_receipt_across_midnight():
-    sent = datetime(2026, 11, 30, 23, 59, 59, tzinfo=EAT)  # prompt sent one second before midnight
+    sent = datetime(2026, 11, 30, 23, 59, 59, tzinfo=NAIROBI)  # prompt sent one second before midnight
     checkout = "ws_CO_30112026235959000123456789"
     after_midnight = sent + timedelta(seconds=6)
     gateway = SimulatorGateway(callback_delay=3.0, clock=Clock(after_midnight))
@@ -284,8 +285,8 @@ def test_callback_and_query_agree_on_the_receipt_across_midnight():
     )
     items = {i["Name"]: i["Value"] for i in body["Body"]["stkCallback"]["CallbackMetadata"]["Item"]}
     assert items["MpesaReceiptNumber"] == queried.receipt
-    assert queried.receipt.startswith(receipt_prefix(sent))  # the day the prompt was sent
-    assert not queried.receipt.startswith(receipt_prefix(after_midnight))
+    assert queried.receipt.startswith(date_prefix(sent))  # the day the prompt was sent
+    assert not queried.receipt.startswith(date_prefix(after_midnight))
     # A non-simulator id: the sent_at given to both sides decides.
     other = SimulatorGateway.build_callback(
         "ws_CO_1", "1-2-1", 150, "254712345678", 0, now=after_midnight, sent_at=sent
@@ -295,7 +296,7 @@ def test_callback_and_query_agree_on_the_receipt_across_midnight():
 
 
 def test_receipt_for_prefers_sent_at_over_now():
-    sent = datetime(2026, 11, 30, 23, 59, tzinfo=EAT)
+    sent = datetime(2026, 11, 30, 23, 59, tzinfo=NAIROBI)
     assert receipt_for("ws_CO_1", sent + timedelta(hours=1), sent_at=sent) == receipt_for("ws_CO_1", sent)
     assert receipt_for("ws_CO_1", sent_at=sent).startswith("UKU")  # U=2026, K=November, U=30
 
@@ -303,7 +304,7 @@ def test_receipt_for_prefers_sent_at_over_now():
 def test_query_never_raises_a_parse_error():
     gateway = SimulatorGateway(callback_delay=0)
     # An amount the callback parser would refuse (not below MAX_PAYMENT_AMOUNT) is simply None here.
-    result = ask(gateway, amount=Decimal("250000"), sent_at=datetime(2020, 1, 1, tzinfo=EAT))
+    result = ask(gateway, amount=Decimal("250000"), sent_at=datetime(2020, 1, 1, tzinfo=NAIROBI))
     assert result.status == "success"
     assert result.amount is None
 

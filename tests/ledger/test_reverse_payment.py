@@ -169,7 +169,7 @@ def test_admin_says_what_reversing_a_payment_does_to_the_order(client_for, finan
     payment = order.journal_entries.get(kind=EntryKind.STK_PAYMENT)
     page = client_for(finance).get(_reverse_url(payment)).content.decode()
     assert "needs review" in page.lower() and order.reference in page
-    client_for(finance).post(_reverse_url(payment), {"reason": "Gateway reversed it"})
+    client_for(finance).post(_reverse_url(payment), {"confirmed": "1", "reason": "Gateway reversed it"})
     order.refresh_from_db()
     assert order.status == OrderStatus.NEEDS_REVIEW
 
@@ -180,5 +180,5 @@ def test_admin_refuses_to_reverse_a_delivered_orders_payment(client_for, finance
     client = client_for(finance)
     response = client.get(_reverse_url(payment), follow=True)
     assert books.PAYMENT_OF_DELIVERED_ORDER.format(reference=order.reference) in response.content.decode()
-    client.post(_reverse_url(payment), {"reason": "mistake"})
+    client.post(_reverse_url(payment), {"confirmed": "1", "reason": "mistake"})
     assert not JournalEntry.objects.filter(kind=EntryKind.REVERSAL).exists()

@@ -5,7 +5,7 @@
 
 Seeds N postings (N/2 balanced two-line entries spread over January 2026) with set-based SQL
 (generate_series on PostgreSQL; batched executemany on SQLite) unless the database already holds
-them, then times `ledger.exports.export_write` for the whole month and prints seconds, rows/s and
+them, then times `ledger.books.exports.export_write` for the whole month and prints seconds, rows/s and
 peak RSS (resource.getrusage) before and after. Use a database of its own: it migrates it and
 adds rows. On PostgreSQL the seeding skips the ledger triggers (session_replication_role =
 replica, superuser only): one million deferred balance checks would time the seeding, not the
@@ -122,7 +122,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from ledger import exports
+    from ledger.books import exports
 
     if not args.no_migrate:
         call_command("migrate", verbosity=0)

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.book_selectors import trial_balance
 from ledger.books import books_check
+from ledger.books.selectors import trial_balance
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from console.kernel.exceptions import DomainError
-from ledger import exports
+from ledger.books import exports
 
 
 def _date(value: str) -> dt.date:

@@ -13,7 +13,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
-from ledger.book_selectors import nairobi_today
+from console.kernel.clock import today
 from ledger.models import Account
 
 ADJUSTMENT_UNBALANCED = "Debits ({debit}) and credits ({credit}) must be equal."
@@ -52,7 +52,7 @@ class DayForm(forms.Form):
     def day_or_today(self):
         if self.is_valid() and self.cleaned_data.get("day"):
             return self.cleaned_data["day"]
-        return nairobi_today()
+        return today()
 
 
 class AsOfForm(forms.Form):
@@ -63,7 +63,7 @@ class AsOfForm(forms.Form):
     def as_of_or_today(self):
         if self.is_valid() and self.cleaned_data.get("as_of"):
             return self.cleaned_data["as_of"]
-        return nairobi_today()
+        return today()
 
 
 def _account_choices():
@@ -135,12 +135,12 @@ class AdjustmentForm(forms.Form):
 
 
 def _first_of_month():
-    return nairobi_today().replace(day=1)
+    return today().replace(day=1)
 
 
 class ExportForm(forms.Form):
     date_from = forms.DateField(label="From (Nairobi day)", widget=_date_widget(), initial=_first_of_month)
-    date_to = forms.DateField(label="To (inclusive)", widget=_date_widget(), initial=nairobi_today)
+    date_to = forms.DateField(label="To (inclusive)", widget=_date_widget(), initial=today)
     accounts = forms.MultipleChoiceField(
         required=False,
         help_text="Leave empty for every account.",

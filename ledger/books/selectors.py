@@ -9,15 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from ledger.books import PAYMENT_KINDS
+from console.kernel.clock import day_range, day_start, today
+from console.kernel.money import ZERO
+from ledger.books.posting import PAYMENT_KINDS
 from ledger.models import Account, EntryKind, Posting
-
-NAIROBI = ZoneInfo("Africa/Nairobi")
-ZERO = Decimal("0.00")
 
 # The exported columns, in order; exports and tests name them from here.
 EXPORT_COLUMNS = [
@@ -44,19 +42,6 @@ EXPORT_FIELDS = (
     "entry__channel",
     "entry__memo",
 )
-
-
-def nairobi_day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=NAIROBI)
-
-
-def nairobi_range(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """[start, end) of the inclusive Nairobi date range."""
-    return nairobi_day_start(date_from), nairobi_day_start(date_to + dt.timedelta(days=1))
-
-
-def nairobi_today() -> dt.date:
-    return dt.datetime.now(tz=NAIROBI).date()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,8 +81,8 @@ class TrialBalance:
 
 def trial_balance(*, as_of: dt.date | None = None) -> TrialBalance:
     """Every account's balance at the end of Nairobi day `as_of` (default: today)."""
-    as_of = as_of or nairobi_today()
-    end = nairobi_day_start(as_of + dt.timedelta(days=1))
+    as_of = as_of or today()
+    end = day_start(as_of + dt.timedelta(days=1))
     sums = dict(
         Posting.objects.filter(entry__posted_at__lt=end)
         .values("account_id")
@@ -141,7 +126,7 @@ CHANNEL_LABELS = {"stk": "STK push", "till": "Till (manual)"}
 def daily_summary(*, day: dt.date) -> DailySummary:
     """Sales (payment entries not reversed) of one Nairobi day by channel and by bundle, with
     that day's deliveries and refunds. Amounts are the debit side of each entry."""
-    start, end = nairobi_range(day, day)
+    start, end = day_range(day, day)
     debits = Posting.objects.filter(amount__gt=0, entry__posted_at__gte=start, entry__posted_at__lt=end)
     sales = debits.filter(entry__kind__in=PAYMENT_KINDS, entry__reversed_by__isnull=True)
 
@@ -182,7 +167,7 @@ def postings_for_export(
     channel: str = "",
 ) -> QuerySet:
     """Postings of the inclusive Nairobi date range, in journal order, as tuples of EXPORT_FIELDS."""
-    start, end = nairobi_range(date_from, date_to)
+    start, end = day_range(date_from, date_to)
     q = Q(entry__posted_at__gte=start, entry__posted_at__lt=end)
     if account_keys:
         q &= Q(account__key__in=account_keys)

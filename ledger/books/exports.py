@@ -13,17 +13,18 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
+from console.kernel.clock import NAIROBI
 from console.kernel.exceptions import DomainError
+from console.kernel.money import plain
 from console.kernel.uploads import spreadsheet_safe, xlsx_text_cell
-from ledger.book_selectors import EXPORT_COLUMNS, NAIROBI, postings_for_export
+from ledger.books.selectors import EXPORT_COLUMNS, postings_for_export
 from ledger.models import Account, ExportJob, ExportStatus
 
 logger = logging.getLogger(__name__)
@@ -98,10 +99,6 @@ def export_filename(filters: dict, fmt: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Rows and writers
 # ---------------------------------------------------------------------------------------------
-def _money(amount: Decimal) -> str:
-    return f"{amount:.2f}"
-
-
 def export_rows(filters: dict) -> Iterator[tuple]:
     """(number, Nairobi datetime, code, name, debit, credit, order ref, receipt, channel, memo)."""
     for number, posted_at, code, name, amount, ref, receipt, channel, memo in _queryset(filters).iterator(
@@ -147,8 +144,8 @@ def write_csv(rows: Iterable[tuple], fh) -> None:
                 when.strftime("%Y-%m-%d %H:%M:%S"),
                 spreadsheet_safe(code),
                 spreadsheet_safe(name),
-                _money(debit) if debit is not None else "",
-                _money(credit) if credit is not None else "",
+                plain(debit) if debit is not None else "",
+                plain(credit) if credit is not None else "",
                 spreadsheet_safe(ref),
                 spreadsheet_safe(receipt),
                 spreadsheet_safe(channel),
@@ -236,7 +233,9 @@ def export_job_create(*, filters: dict, fmt: str, user, rows_total: int | None =
     if fmt == "xlsx" and rows_total is not None and rows_total > XLSX_MAX_ROWS:
         raise InvalidExport(XLSX_TOO_BIG.format(count=rows_total, limit=XLSX_MAX_ROWS))
     job = ExportJob.objects.create(created_by=user, format=fmt, filters=filters, rows_total=rows_total)
-    audit_record(actor=user, action="ledger.export_queued", obj=job, after={"format": fmt, **filters})
+    audit_record(
+        actor=user, action=AuditAction.LEDGER_EXPORT_QUEUED, obj=job, after={"format": fmt, **filters}
+    )
     transaction.on_commit(lambda: _enqueue(job.pk))
     return job
 
@@ -244,7 +243,7 @@ def export_job_create(*, filters: dict, fmt: str, user, rows_total: int | None =
 def _enqueue(job_id: int) -> None:
     from django_q.tasks import async_task
 
-    async_task("ledger.exports.run_export_job", job_id, task_name=f"ledger export #{job_id}")
+    async_task("ledger.books.exports.run_export_job", job_id, task_name=f"ledger export #{job_id}")
 
 
 @transaction.atomic
@@ -261,7 +260,9 @@ def export_record_direct(*, filters: dict, fmt: str, user, rows: int) -> ExportJ
         started_at=now,
         finished_at=now,
     )
-    audit_record(actor=user, action="ledger.export_downloaded", obj=job, after={"format": fmt, **filters})
+    audit_record(
+        actor=user, action=AuditAction.LEDGER_EXPORT_DOWNLOADED, obj=job, after={"format": fmt, **filters}
+    )
     return job
 
 
