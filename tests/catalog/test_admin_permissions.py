@@ -7,7 +7,7 @@ from tests.catalog.factories import BundleFactory
 
 pytestmark = pytest.mark.django_db
 
-OK, FORBIDDEN, LOGIN = 200, 403, "login"
+OK, FORBIDDEN, LOGIN, TO_AUDIT_TRAIL = 200, 403, "login", 302
 
 # url template -> expected for (anonymous, agent, finance, manager, superuser)
 GET_MATRIX = {
@@ -15,7 +15,8 @@ GET_MATRIX = {
     "/admin/catalog/bundle/add/": (LOGIN, FORBIDDEN, FORBIDDEN, OK, OK),
     "/admin/catalog/bundle/{pk}/change/": (LOGIN, OK, OK, OK, OK),
     "/admin/catalog/bundle/{pk}/delete/": (LOGIN, FORBIDDEN, FORBIDDEN, OK, OK),
-    "/admin/catalog/bundle/{pk}/history/": (LOGIN, OK, OK, OK, OK),
+    # The history is the bundle's audit trail, for those who may read the trail (finance, superuser).
+    "/admin/catalog/bundle/{pk}/history/": (LOGIN, FORBIDDEN, TO_AUDIT_TRAIL, FORBIDDEN, TO_AUDIT_TRAIL),
     "/admin/catalog/bundle/import/": (LOGIN, FORBIDDEN, FORBIDDEN, OK, OK),
     "/admin/catalog/bundle/export/": (LOGIN, OK, OK, OK, OK),
     "/admin/catalog/bundle/{pk}/retire/": (LOGIN, FORBIDDEN, FORBIDDEN, OK, OK),
