@@ -24,7 +24,7 @@ from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
 from console.kernel.exceptions import DomainError
-from ledger import book_selectors, books, exports
+from ledger import book_selectors, books, exports, services
 from ledger.book_forms import AdjustmentForm, AsOfForm, DayForm, ExportForm, ReasonForm
 from ledger.models import Account, ExportJob, ExportStatus, JournalEntry, Order, OrderStatus, Posting
 
@@ -365,7 +365,7 @@ def _order_url(order) -> str:
     description="Refund", icon="currency_exchange", permissions=["ledger.refund_order"], url_path="refund"
 )
 def order_refund_action(model_admin, request, object_id):
-    """Confirmation page with a reason, then `books.order_refund`. Use as an actions_detail or
+    """Confirmation page with a reason, then `services.order_refund`. Use as an actions_detail or
     actions_row entry: `refund = order_refund_action` on the Order ModelAdmin."""
     order = get_object_or_404(Order.objects.select_related("bundle"), pk=object_id)
     change_url = _order_url(order)
@@ -375,7 +375,7 @@ def order_refund_action(model_admin, request, object_id):
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            entry = books.order_refund(order=order, reason=form.cleaned_data["reason"], user=request.user)
+            entry = services.order_refund(order=order, reason=form.cleaned_data["reason"], user=request.user)
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
