@@ -1,3 +1,3 @@
-"""Admin for payments (orders.py) and the books (books.py)."""
+"""Admin for payments (orders.py, stk.py, callbacks.py) and the books (books.py)."""
 
-from ledger.admin import books, orders  # noqa: F401  (registers the ModelAdmins)
+from ledger.admin import books, callbacks, orders, stk  # noqa: F401  (registers the ModelAdmins)

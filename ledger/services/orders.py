@@ -161,11 +161,17 @@ def order_retry(*, order: Order, created_by=None) -> StkRequest:
     return stk_send(order=locked, created_by=created_by)
 
 
+def order_cancellable(order: Order) -> bool:
+    """Staff cancel only an order still waiting for payment (a paid till order is cancelled by
+    undoing its claim's verification, see till_order_cancel)."""
+    return order.status == OrderStatus.PENDING_PAYMENT and order.can_become(OrderStatus.CANCELLED)
+
+
 @transaction.atomic
 def order_cancel(*, order: Order, actor, reason: str = "") -> Order:
     """Cancel an order still waiting for payment. A payment arriving later is held for review."""
     locked, _ = _lock(order.pk)
-    if locked.status != OrderStatus.PENDING_PAYMENT:
+    if not order_cancellable(locked):
         raise OrderNotCancellable(ORDER_NOT_CANCELLABLE)
     before = _order_state(locked)
     _set_status(locked, OrderStatus.CANCELLED, reason=reason or "Cancelled by staff")
@@ -197,7 +203,7 @@ def order_mark_delivered(*, order: Order, actor) -> str:
     OrderNotDeliverable.
     """
     locked, _ = _lock(order.pk)
-    if locked.status != OrderStatus.PAID:
+    if not locked.can_become(OrderStatus.DELIVERED):
         raise OrderNotDeliverable(ORDER_NOT_DELIVERABLE)
     before = _order_state(locked)
     _set_status(locked, OrderStatus.DELIVERED)
