@@ -28,7 +28,7 @@ from ledger.callbacks import (
     stk_token_is_valid,
 )
 from ledger.gateways import CallbackParseError
-from ledger.models import CallbackOutcome, CallbackSource, StkStatus
+from ledger.models import CallbackOutcome, CallbackSource
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def stk_push(request):
         return _error(429, RATE_LIMITED, "phone_number")
 
     try:
-        order = services.order_create(
+        checkout = services.stk_checkout(
             bundle=bundle, payer_msisdn=payer, recipient_msisdn=str(recipient) if recipient else None
         )
     except services.InvalidOrderPhone as exc:
@@ -125,20 +125,18 @@ def stk_push(request):
     except services.PromptAlreadyWaiting as exc:
         # A second tap on Pay: the caller follows the prompt already on the phone.
         return _order_created(exc.order, status=200, duplicate=True)
-    try:
-        stk = services.stk_send(order=order)
-    except services.StkSendFailed as exc:
+    order = checkout.order
+    if checkout.failed:
         return JsonResponse(
             {
-                "error": GATEWAY_FAILED.format(reason=exc.message),
+                "error": GATEWAY_FAILED.format(reason=checkout.failed),
                 "field": None,
                 "reference": order.reference,
                 "status": "failed",
             },
             status=502,
         )
-    order.refresh_from_db()
-    if stk.status == StkStatus.UNKNOWN:
+    if checkout.unknown:
         # M-Pesa did not answer the send: the prompt may still reach the phone. Follow the order.
         return _order_created(order, status=202, message=order.status_reason)
     return _order_created(order, status=201)

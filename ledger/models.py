@@ -37,6 +37,24 @@ class OrderStatus(models.TextChoices):
 # An order counts as a sale once its money is in: paid, whether or not delivered yet.
 SALE_STATUSES = (OrderStatus.PAID, OrderStatus.DELIVERED)
 
+_S = OrderStatus
+# Every status an order may move to from each status: the one table of an order's life. Only the
+# status setter in ledger.services changes an order's status, and it refuses anything not here.
+ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    # Paid by a prompt or a till receipt; an amount or figures that disagree -> review.
+    _S.PENDING_PAYMENT: frozenset({_S.PAID, _S.NEEDS_REVIEW, _S.FAILED, _S.EXPIRED, _S.CANCELLED}),
+    # Sent again, or a late payment of the old prompt is still taken.
+    _S.FAILED: frozenset({_S.PENDING_PAYMENT, _S.PAID, _S.NEEDS_REVIEW}),
+    _S.EXPIRED: frozenset({_S.PENDING_PAYMENT, _S.PAID, _S.NEEDS_REVIEW}),
+    # Money that arrives after a cancel is held for a person to decide.
+    _S.CANCELLED: frozenset({_S.NEEDS_REVIEW}),
+    # Delivered, refunded, its payment reversed (review), or its till claim's verification undone.
+    _S.PAID: frozenset({_S.DELIVERED, _S.REFUNDED, _S.NEEDS_REVIEW, _S.CANCELLED}),
+    _S.DELIVERED: frozenset({_S.REFUNDED}),
+    _S.NEEDS_REVIEW: frozenset(),
+    _S.REFUNDED: frozenset(),
+}
+
 
 class Order(models.Model):
     reference = models.CharField(max_length=12, unique=True, default=new_order_reference, editable=False)
@@ -79,6 +97,10 @@ class Order(models.Model):
 
     def __str__(self):
         return self.reference
+
+    def can_become(self, status: str) -> bool:
+        """Whether ORDER_TRANSITIONS lets this order move from its status to ``status``."""
+        return status in ORDER_TRANSITIONS.get(self.status, frozenset())
 
 
 class StkStatus(models.TextChoices):

@@ -21,7 +21,7 @@ from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.confirm import admin_page, confirm_page, confirmed
 from console.kernel.exceptions import DomainError
 from console.kernel.money import money
-from ledger import books
+from ledger import books, services
 from ledger.books import selectors
 from ledger.books.forms import AdjustmentForm, AsOfForm, DayForm, ReasonForm
 from ledger.models import Account, JournalEntry, Order, OrderStatus, Posting
@@ -355,7 +355,7 @@ def _order_url(order) -> str:
     description="Refund", icon="currency_exchange", permissions=["ledger.refund_order"], url_path="refund"
 )
 def order_refund_action(model_admin, request, object_id):
-    """Confirmation page with a reason, then `books.order_refund`. Use as an actions_detail or
+    """Confirmation page with a reason, then `services.order_refund`. Use as an actions_detail or
     actions_row entry: `refund = order_refund_action` on the Order ModelAdmin."""
     order = get_object_or_404(Order.objects.select_related("bundle"), pk=object_id)
     change_url = _order_url(order)
@@ -365,7 +365,7 @@ def order_refund_action(model_admin, request, object_id):
     form = ReasonForm(request.POST if confirmed(request) else None)
     if confirmed(request) and form.is_valid():
         try:
-            entry = books.order_refund(order=order, reason=form.cleaned_data["reason"], user=request.user)
+            entry = services.order_refund(order=order, reason=form.cleaned_data["reason"], user=request.user)
         except DomainError as exc:
             messages.error(request, exc.message)
         else:

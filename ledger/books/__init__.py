@@ -22,9 +22,9 @@ from ledger.books.corrections import (
     REVERSAL_OF_REVERSAL,
     adjustment_post,
     entry_reverse,
-    order_refund,
     payment_reversal_refusal,
     pays_order,
+    post_refund,
 )
 from ledger.books.errors import (
     REASON_REQUIRED,
@@ -91,7 +91,7 @@ __all__ = [
     "closed_days",
     "entry_post",
     "entry_reverse",
-    "order_refund",
+    "post_refund",
     "payment_reversal_refusal",
     "pays_order",
     "post_claim_verified",

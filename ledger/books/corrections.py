@@ -14,8 +14,6 @@ from console.kernel.audit import AuditAction, audit_record
 from ledger.books.errors import (
     EntryNotReversible,
     InvalidEntry,
-    OrderAlreadyRefunded,
-    OrderNotRefundable,
 )
 from ledger.books.errors import require_reason as _require_reason
 from ledger.books.posting import (
@@ -26,7 +24,7 @@ from ledger.books.posting import (
     entry_post,
     stk_clearing,
 )
-from ledger.models import EntryKind, JournalEntry, Order
+from ledger.models import EntryKind, JournalEntry, Order, OrderStatus
 
 ORDER_NOT_REFUNDABLE = "Only paid or delivered orders can be refunded; this one is {status}."
 ORDER_ALREADY_REFUNDED = "This order has already been refunded."
@@ -51,27 +49,19 @@ def _refund_source_account(order: Order) -> str:
 
 
 @transaction.atomic
-def order_refund(*, order: Order, reason: str, user) -> JournalEntry:
-    """Refund a paid or delivered order to the account its money came from.
+def post_refund(*, order: Order, reason: str, user) -> JournalEntry:
+    """Post the refund of a paid or delivered order to the account its money came from.
 
     Paid, not delivered: Dr Bundles owed. Delivered: Dr Sales refunds. Credit: STK clearing of
-    the order's gateway, or the M-Pesa till for till orders. The order becomes `refunded`.
-    Atomic (order row locked, entry, status and audit row commit together). Raises ReasonRequired,
-    OrderAlreadyRefunded, OrderNotRefundable, InvalidEntry; writes nothing then.
+    the order's gateway, or the M-Pesa till for till orders. Only the entry: the order's status
+    is ledger.services.order_refund's, which locks the order and calls this. Idempotent by order.
+    Atomic. Raises ReasonRequired, InvalidEntry; writes nothing then.
     """
-    from console.kernel.audit import audit_record
-    from ledger.models import OrderStatus
-
     reason = _require_reason(reason)
-    order = Order.objects.select_for_update().get(pk=order.pk)
-    if order.status == OrderStatus.REFUNDED:
-        raise OrderAlreadyRefunded(ORDER_ALREADY_REFUNDED)
-    if order.status not in (OrderStatus.PAID, OrderStatus.DELIVERED):
-        raise OrderNotRefundable(ORDER_NOT_REFUNDABLE.format(status=order.get_status_display().lower()))
     amount = order.amount_paid or order.price
     debit = SALES_REFUNDS if order.status == OrderStatus.DELIVERED else BUNDLES_OWED
     credit = _refund_source_account(order)
-    entry = entry_post(
+    return entry_post(
         kind=EntryKind.REFUND,
         lines=[(debit, amount), (credit, -amount)],
         memo=f"Refund {order.reference}",
@@ -82,19 +72,6 @@ def order_refund(*, order: Order, reason: str, user) -> JournalEntry:
         created_by=user,
         idempotency_key=f"refund:{order.reference}",
     )
-    before = {"status": order.status}
-    order.status = OrderStatus.REFUNDED
-    order.status_reason = reason[:255]
-    order.save(update_fields=["status", "status_reason", "updated_at"])
-    audit_record(
-        actor=user,
-        action="order.refund",
-        obj=order,
-        before=before,
-        after={"status": order.status, "entry": entry.number, "amount": amount},
-        reason=reason,
-    )
-    return entry
 
 
 @transaction.atomic

@@ -51,12 +51,25 @@ __all__ = [
     "StkPushRequest",
     "StkResult",
     "describe_result",
+    "gateway_class",
     "get_gateway",
     "session_with_retries",
     "status_for_result_code",
 ]
 
 GATEWAY_NAMES = ("simulator", "payhero", "daraja")
+GATEWAY_CLASSES: dict[str, type[Gateway]] = {
+    "simulator": SimulatorGateway,
+    "payhero": PayHeroGateway,
+    "daraja": DarajaGateway,
+}
+
+
+def gateway_class(name: str) -> type[Gateway] | None:
+    """The gateway class called ``name`` (a callback source is named after its gateway), without
+    building a client: parsing a callback needs no credentials. None when there is none."""
+    return GATEWAY_CLASSES.get(name)
+
 
 # One instance per configuration, so the Daraja token cache and HTTP connection pools survive
 # between calls; a settings change (or override_settings in tests) builds a new instance.

@@ -265,9 +265,16 @@ class Gateway(ABC):
     def query_status(self, q: StatusQuery) -> StkResult:
         """Ask the gateway what happened. Safe to call repeatedly."""
 
+    @classmethod
     @abstractmethod
-    def parse_callback(self, body: bytes) -> StkResult:
-        """Parse a callback body. Raises CallbackParseError on anything unexpected."""
+    def parse_callback(cls, body: bytes) -> StkResult:
+        """Parse a callback body (no credentials needed). Raises CallbackParseError on anything
+        unexpected."""
+
+    def after_send(self, stk_id: int) -> None:
+        """Called inside the transaction that stores an accepted prompt (a gateway that plays the
+        customer queues its callback here, on commit). Real gateways do nothing."""
+        return None
 
 
 # ------------------------------------------------------------------------------------------------

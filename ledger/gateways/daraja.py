@@ -466,5 +466,6 @@ class DarajaGateway(Gateway):
         )
 
     # -- callback ---------------------------------------------------------------------------
-    def parse_callback(self, body: bytes) -> StkResult:
+    @classmethod
+    def parse_callback(cls, body: bytes) -> StkResult:
         return parse_daraja_callback(body)

@@ -228,7 +228,8 @@ class PayHeroGateway(Gateway):
         )
 
     # -- callback ---------------------------------------------------------------------------
-    def parse_callback(self, body: bytes) -> StkResult:
+    @classmethod
+    def parse_callback(cls, body: bytes) -> StkResult:
         return parse_payhero_callback(body)
 
     # -- helpers ----------------------------------------------------------------------------

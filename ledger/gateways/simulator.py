@@ -34,6 +34,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
+
 from console.kernel.clock import NAIROBI as EAT
 from console.kernel.clock import now as eat_now
 from console.kernel.mpesa import date_prefix
@@ -216,8 +218,20 @@ class SimulatorGateway(Gateway):
             gateway_reference=q.gateway_reference or q.checkout_request_id,
         )
 
-    def parse_callback(self, body: bytes) -> StkResult:
+    @classmethod
+    def parse_callback(cls, body: bytes) -> StkResult:
         return parse_daraja_callback(body)
+
+    def after_send(self, stk_id: int) -> None:
+        """Play the customer: once the accepted prompt is committed, queue its simulated callback."""
+        # Imported here: django_q.tasks loads Django models, and this package imports none at load.
+        from django_q.tasks import async_task
+
+        transaction.on_commit(
+            lambda: async_task(
+                "ledger.tasks.simulator_callback_deliver", stk_id, task_name=f"simulate-stk-{stk_id}"
+            )
+        )
 
     @staticmethod
     def result_code_for(phone: str) -> int:

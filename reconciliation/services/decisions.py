@@ -23,7 +23,8 @@ from catalog.selectors import ksh
 from console.kernel.audit import audit_record
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import books
-from ledger.models import Channel, JournalEntry, Order, OrderStatus
+from ledger.models import JournalEntry, Order, OrderStatus
+from ledger.services import till_order_cancel, till_order_create_paid
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
 
 from .corrections import claims_superseded_by
@@ -116,18 +117,14 @@ def _verify_locked(
             raise VerificationInvalid(ALREADY_CLAIMED_BY_SENDER.format(code=receipt.code, pk=twin))
         claim.code = receipt.code
     now = timezone.now()
-    order = Order.objects.create(
+    order = till_order_create_paid(
         bundle=bundle,
         price=price,  # the bundle's price at payment time, not the whole receipt
-        payer_msisdn=claim.sender_msisdn,
-        recipient_msisdn=recipient,
-        channel=Channel.TILL,
-        status=OrderStatus.PAID,
-        mpesa_receipt=receipt.code,
-        # The part of the receipt this order used: delivery and refund move this much, no more.
-        amount_paid=price,
+        payer=claim.sender_msisdn,
+        recipient=recipient,
+        receipt_code=receipt.code,
         paid_at=receipt.paid_at,
-        created_by=user if getattr(user, "pk", None) else None,
+        created_by=user,
     )
     receipt.order = order
     receipt.save(update_fields=["order"])
@@ -321,10 +318,9 @@ def claim_verification_undo(*, claim_id: int, reason: str, user) -> Claim:
         books.entry_reverse(
             entry=entry, reason=f"Claim verification undone: {reason}", user=user, order_follows=False
         )
-    order.status = OrderStatus.CANCELLED
-    order.status_reason = f"Claim verification undone by {user.get_username()}: {reason}"[:255]
-    order.mpesa_receipt = None  # the receipt may pay a corrected order later
-    order.save(update_fields=["status", "status_reason", "mpesa_receipt", "updated_at"])
+    order = till_order_cancel(  # gives up the receipt: it may pay a corrected order later
+        order=order, reason=f"Claim verification undone by {user.get_username()}: {reason}", actor=user
+    )
     receipt.order = None
     receipt.save(update_fields=["order"])
     claim.status = ClaimStatus.NEEDS_REVIEW

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from console.models import AuditEvent
-from ledger import books
+from ledger import books, services
 from ledger.models import EntryKind, JournalEntry, OrderStatus, Posting
 from tests.ledger.factories import OrderFactory
 
@@ -91,7 +91,7 @@ def test_an_unbalanced_entry_is_refused_and_nothing_is_written():
 # --- refunds ----------------------------------------------------------------------------------
 def test_refund_of_paid_undelivered_stk_order_debits_bundles_owed_and_credits_its_gateway(finance):
     order = stk_order(gateway="payhero")
-    entry = books.order_refund(order=order, reason="Customer paid twice", user=finance)
+    entry = services.order_refund(order=order, reason="Customer paid twice", user=finance)
     assert entry.kind == EntryKind.REFUND
     assert lines_of(entry) == {"bundles_owed": D("150.00"), "stk_clearing_payhero": D("-150.00")}
     order.refresh_from_db()
@@ -104,19 +104,19 @@ def test_refund_of_delivered_order_debits_sales_refunds(finance):
     books.post_delivery(order=order)
     order.status = OrderStatus.DELIVERED
     order.save()
-    entry = books.order_refund(order=order, reason="Bundle never arrived", user=finance)
+    entry = services.order_refund(order=order, reason="Bundle never arrived", user=finance)
     assert lines_of(entry) == {"sales_refunds": D("150.00"), "stk_clearing_daraja": D("-150.00")}
 
 
 def test_refund_of_till_order_credits_the_till(finance):
     order = till_order()
-    entry = books.order_refund(order=order, reason="Wrong number", user=finance)
+    entry = services.order_refund(order=order, reason="Wrong number", user=finance)
     assert lines_of(entry) == {"bundles_owed": D("150.00"), "mpesa_till": D("-150.00")}
 
 
 def test_refund_is_audited_in_the_same_transaction(finance):
     order = stk_order()
-    books.order_refund(order=order, reason="Duplicate", user=finance)
+    services.order_refund(order=order, reason="Duplicate", user=finance)
     event = AuditEvent.objects.get(action="order.refund")
     assert event.actor == finance and event.reason == "Duplicate"
     assert event.before == {"status": "paid"} and event.after["status"] == "refunded"
@@ -125,7 +125,7 @@ def test_refund_is_audited_in_the_same_transaction(finance):
 def test_refund_needs_a_reason(finance):
     order = stk_order()
     with pytest.raises(books.ReasonRequired):
-        books.order_refund(order=order, reason="  ", user=finance)
+        services.order_refund(order=order, reason="  ", user=finance)
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
     assert not JournalEntry.objects.filter(kind=EntryKind.REFUND).exists()
@@ -134,14 +134,14 @@ def test_refund_needs_a_reason(finance):
 def test_unpaid_order_cannot_be_refunded(finance):
     order = OrderFactory(status=OrderStatus.PENDING_PAYMENT)
     with pytest.raises(books.OrderNotRefundable):
-        books.order_refund(order=order, reason="x", user=finance)
+        services.order_refund(order=order, reason="x", user=finance)
 
 
 def test_order_is_refunded_only_once(finance):
     order = stk_order()
-    books.order_refund(order=order, reason="once", user=finance)
+    services.order_refund(order=order, reason="once", user=finance)
     with pytest.raises(books.OrderAlreadyRefunded):
-        books.order_refund(order=order, reason="twice", user=finance)
+        services.order_refund(order=order, reason="twice", user=finance)
     assert JournalEntry.objects.filter(kind=EntryKind.REFUND).count() == 1
 
 

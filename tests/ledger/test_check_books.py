@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from ledger import books
+from ledger import books, services
 from ledger.models import Account, OrderStatus
 from tests.ledger.factories import OrderFactory
 
@@ -99,5 +99,5 @@ def test_a_reversed_payment_no_longer_counts(finance):
 
 
 def test_a_refunded_order_keeps_its_payment_entry(healthy_books, finance):
-    books.order_refund(order=healthy_books, reason="customer asked", user=finance)
+    services.order_refund(order=healthy_books, reason="customer asked", user=finance)
     assert books.books_check() == []

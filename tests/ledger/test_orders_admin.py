@@ -30,7 +30,7 @@ def test_changelist_shows_orders_with_local_phones_and_status(client_for, agent)
     resp = client_for(agent).get(CHANGELIST)
     assert resp.status_code == 200
     html = resp.content.decode()
-    assert order.reference in html and "0712345678" in html and "SAE3YULR0Y" in html and "150.00" in html
+    assert order.reference in html and "0712 345 678" in html and "SAE3YULR0Y" in html and "150.00" in html
 
 
 @pytest.mark.parametrize("term", ["0712 345 678", "+254712345678", "254712345678", "712345678"])

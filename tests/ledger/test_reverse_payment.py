@@ -140,7 +140,7 @@ def test_reversing_a_delivered_orders_payment_is_refused_and_posts_nothing(finan
 
 def test_reversing_a_refunded_orders_payment_is_refused(finance):
     order = stk_order()
-    books.order_refund(order=order, reason="customer asked", user=finance)
+    orders.order_refund(order=order, reason="customer asked", user=finance)
     payment = order.journal_entries.get(kind=EntryKind.STK_PAYMENT)
     with pytest.raises(books.EntryNotReversible):
         books.entry_reverse(entry=payment, reason="mistake", user=finance)
