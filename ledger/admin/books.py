@@ -304,7 +304,7 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
         form = ReasonForm(request.POST if confirmed(request) else None)
         if confirmed(request) and form.is_valid():
             try:
-                reversal = books.entry_reverse(
+                reversal = services.entry_reverse(
                     entry=entry, reason=form.cleaned_data["reason"], user=request.user
                 )
             except DomainError as exc:

@@ -21,10 +21,10 @@ from ledger.books.corrections import (
     REFUND_SOURCE_UNKNOWN,
     REVERSAL_OF_REVERSAL,
     adjustment_post,
-    entry_reverse,
     payment_reversal_refusal,
     pays_order,
     post_refund,
+    post_reversal,
 )
 from ledger.books.errors import (
     REASON_REQUIRED,
@@ -90,7 +90,7 @@ __all__ = [
     "books_day_reopen",
     "closed_days",
     "entry_post",
-    "entry_reverse",
+    "post_reversal",
     "post_refund",
     "payment_reversal_refusal",
     "pays_order",

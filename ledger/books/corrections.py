@@ -125,13 +125,13 @@ def payment_reversal_refusal(entry: JournalEntry, order: Order | None = None) ->
 
 
 @transaction.atomic
-def entry_reverse(*, entry: JournalEntry, reason: str, user=None, order_follows: bool = True) -> JournalEntry:
-    """Post the mirror of `entry` (every posting with its sign flipped), linked by `reverses`.
+def post_reversal(*, entry: JournalEntry, reason: str, user=None) -> tuple[JournalEntry, bool]:
+    """Post the mirror of `entry` (every posting with its sign flipped), linked by `reverses`;
+    returns (the reversal, whether it was posted now).
 
-    The payment of an order (see pays_order) is refused once the order is delivered (refund it)
-    or refunded; otherwise the order follows in the same transaction through
-    ledger.services.order_payment_reversed (needs review; a till order's claim and receipt are
-    reopened), unless ``order_follows`` is False because the caller settles the order itself.
+    Only the entry: when it is an order's payment (see pays_order), ledger.services.entry_reverse
+    calls this and then moves the order (the order service sits above the books). The payment of
+    a delivered or refunded order is refused (refund it instead).
     Idempotent: an entry is reversed at most once; reversing it again returns the reversal
     already posted (and writes nothing). Atomic with its audit row. Raises ReasonRequired and
     EntryNotReversible (a reversal is not itself reversed; the payment of a delivered or refunded
@@ -145,7 +145,7 @@ def entry_reverse(*, entry: JournalEntry, reason: str, user=None, order_follows:
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     existing = JournalEntry.objects.filter(reverses=entry).first()
     if existing:
-        return existing
+        return existing, False
     if entry.kind == EntryKind.REVERSAL:
         raise EntryNotReversible(REVERSAL_OF_REVERSAL)
     refusal = payment_reversal_refusal(entry, order)
@@ -171,8 +171,4 @@ def entry_reverse(*, entry: JournalEntry, reason: str, user=None, order_follows:
         after={"reversed_by": reversal.number},
         reason=reason,
     )
-    if order_follows and pays_order(entry):
-        from ledger.services import order_payment_reversed  # the order service sits above the books
-
-        order_payment_reversed(order=order, entry=entry, reason=reason, user=user)
-    return reversal
+    return reversal, True

@@ -248,9 +248,21 @@ def payment_reversed_hook_register(hook: Callable[..., None]) -> None:
 
 
 @transaction.atomic
+def entry_reverse(*, entry, reason: str, user=None):
+    """Reverse a journal entry (books.post_reversal); when it was an order's payment, the order
+    follows in the same transaction (order_payment_reversed: needs review; a till order's claim
+    and receipt are reopened). Reversing twice returns the first reversal and moves nothing.
+    Raises books.ReasonRequired and books.EntryNotReversible; writes nothing then."""
+    reversal, posted = books.post_reversal(entry=entry, reason=reason, user=user)
+    if posted and books.pays_order(entry):
+        order_payment_reversed(order=entry.order, entry=entry, reason=reason, user=user)
+    return reversal
+
+
+@transaction.atomic
 def order_payment_reversed(*, order: Order, entry, reason: str, user=None) -> Order:
-    """The order follows the reversal of its payment ``entry`` (books.entry_reverse calls this in
-    the same transaction, after posting the reversal).
+    """The order follows the reversal of its payment ``entry`` (entry_reverse calls this in the
+    same transaction, after posting the reversal).
 
     The order needs review, so it is no longer deliverable, with the entry, who and why in its
     status reason. When the reversed payment came out of Unallocated receipts (a verified claim, or

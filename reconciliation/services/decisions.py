@@ -315,9 +315,7 @@ def claim_verification_undo(*, claim_id: int, reason: str, user) -> Claim:
     entry = JournalEntry.objects.filter(idempotency_key=f"claim_verified:{order.reference}").first()
     if entry is not None:
         # This function settles the order, claim and receipt itself (cancelled, not needs review).
-        books.entry_reverse(
-            entry=entry, reason=f"Claim verification undone: {reason}", user=user, order_follows=False
-        )
+        books.post_reversal(entry=entry, reason=f"Claim verification undone: {reason}", user=user)
     order = till_order_cancel(  # gives up the receipt: it may pay a corrected order later
         order=order, reason=f"Claim verification undone by {user.get_username()}: {reason}", actor=user
     )

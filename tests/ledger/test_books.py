@@ -178,7 +178,7 @@ def test_bad_adjustments_are_refused_whole(finance, lines, reason, error):
 def test_reversal_posts_the_mirror_entry_linked_to_the_original(finance):
     order = till_order()
     claim = JournalEntry.objects.get(kind=EntryKind.CLAIM_VERIFIED)
-    reversal = books.entry_reverse(entry=claim, reason="Verified the wrong claim", user=finance)
+    reversal = services.entry_reverse(entry=claim, reason="Verified the wrong claim", user=finance)
     assert reversal.kind == EntryKind.REVERSAL
     assert reversal.reverses == claim
     assert lines_of(reversal) == {k: -v for k, v in lines_of(claim).items()}
@@ -191,23 +191,23 @@ def test_reversal_posts_the_mirror_entry_linked_to_the_original(finance):
 def test_reversing_twice_returns_the_first_reversal(finance):
     order = stk_order()
     entry = order.journal_entries.get()
-    first = books.entry_reverse(entry=entry, reason="mistake", user=finance)
-    second = books.entry_reverse(entry=entry, reason="mistake again", user=finance)
+    first = services.entry_reverse(entry=entry, reason="mistake", user=finance)
+    second = services.entry_reverse(entry=entry, reason="mistake again", user=finance)
     assert second.pk == first.pk
     assert JournalEntry.objects.filter(kind=EntryKind.REVERSAL).count() == 1
 
 
 def test_a_reversal_is_not_itself_reversed(finance):
     entry = stk_order().journal_entries.get()
-    reversal = books.entry_reverse(entry=entry, reason="mistake", user=finance)
+    reversal = services.entry_reverse(entry=entry, reason="mistake", user=finance)
     with pytest.raises(books.EntryNotReversible):
-        books.entry_reverse(entry=reversal, reason="undo the undo", user=finance)
+        services.entry_reverse(entry=reversal, reason="undo the undo", user=finance)
 
 
 def test_reversal_needs_a_reason(finance):
     entry = stk_order().journal_entries.get()
     with pytest.raises(books.ReasonRequired):
-        books.entry_reverse(entry=entry, reason="", user=finance)
+        services.entry_reverse(entry=entry, reason="", user=finance)
     assert not JournalEntry.objects.filter(kind=EntryKind.REVERSAL).exists()
 
 

@@ -94,7 +94,7 @@ def test_a_reversed_payment_no_longer_counts(finance):
     order = OrderFactory(status=OrderStatus.PAID, gateway="payhero", price=D("150"), amount_paid=D("150"))
     payment = books.post_stk_payment(order=order, amount=D("150"), receipt="SAE3YULR0Y", gateway="payhero")
     # A reversal the order did not follow (it stays paid): the check counts payments net of reversals.
-    books.entry_reverse(entry=payment, reason="posted twice by mistake", user=finance, order_follows=False)
+    books.post_reversal(entry=payment, reason="posted twice by mistake", user=finance)
     assert books.books_check() == [f"{order.reference} has 0 payment entries (expected 1)."]
 
 

@@ -62,7 +62,7 @@ def suspense() -> Decimal:
 def test_reversing_a_paid_stk_orders_payment_puts_the_order_in_review(finance):
     order = stk_order()
     payment = order.journal_entries.get(kind=EntryKind.STK_PAYMENT)
-    books.entry_reverse(entry=payment, reason="Gateway says it never settled", user=finance)
+    orders.entry_reverse(entry=payment, reason="Gateway says it never settled", user=finance)
     order.refresh_from_db()
     assert order.status == OrderStatus.NEEDS_REVIEW
     assert "reversed" in order.status_reason and "finance" in order.status_reason
@@ -78,7 +78,7 @@ def test_reversing_a_verified_till_payment_reopens_the_claim_and_the_receipt(bun
     claim, till, order = verified_till_order(bundles)
     assert unallocated() == 0
     payment = order.journal_entries.get(kind=EntryKind.CLAIM_VERIFIED)
-    reversal = books.entry_reverse(entry=payment, reason="Loaded the wrong number", user=finance)
+    reversal = orders.entry_reverse(entry=payment, reason="Loaded the wrong number", user=finance)
     # The reversal is the exact mirror: the money goes back to Unallocated receipts.
     assert sorted(reversal.postings.values_list("account__key", "amount")) == [
         ("bundles_owed", D("250.00")),
@@ -116,7 +116,7 @@ def test_reversing_an_stk_order_paid_from_a_till_receipt_puts_the_receipt_back_i
     assert tasks.reconcile()["unknown_prompt_paid"] == 1
     order = Order.objects.get(pk=stk.order_id)
     payment = order.journal_entries.get(kind=EntryKind.CLAIM_VERIFIED)
-    books.entry_reverse(entry=payment, reason="Not this customer's payment", user=finance)
+    orders.entry_reverse(entry=payment, reason="Not this customer's payment", user=finance)
     order.refresh_from_db()
     till.refresh_from_db()
     assert order.status == OrderStatus.NEEDS_REVIEW and order.mpesa_receipt is None
@@ -129,7 +129,7 @@ def test_reversing_a_delivered_orders_payment_is_refused_and_posts_nothing(finan
     payment = order.journal_entries.get(kind=EntryKind.STK_PAYMENT)
     entries = JournalEntry.objects.count()
     with pytest.raises(books.EntryNotReversible) as exc:
-        books.entry_reverse(entry=payment, reason="mistake", user=finance)
+        orders.entry_reverse(entry=payment, reason="mistake", user=finance)
     assert exc.value.message == books.PAYMENT_OF_DELIVERED_ORDER.format(reference=order.reference)
     assert "refund" in exc.value.message.lower()
     assert JournalEntry.objects.count() == entries
@@ -143,7 +143,7 @@ def test_reversing_a_refunded_orders_payment_is_refused(finance):
     orders.order_refund(order=order, reason="customer asked", user=finance)
     payment = order.journal_entries.get(kind=EntryKind.STK_PAYMENT)
     with pytest.raises(books.EntryNotReversible):
-        books.entry_reverse(entry=payment, reason="mistake", user=finance)
+        orders.entry_reverse(entry=payment, reason="mistake", user=finance)
     assert books.books_check() == []
 
 
