@@ -22,6 +22,8 @@ from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
+from openpyxl.utils.datetime import from_excel
+
 from console.kernel.phones import try_normalise_msisdn
 from console.kernel.plausible import Implausible, plausible_amount
 from console.kernel.uploads import (
@@ -524,8 +526,6 @@ def parse_datetime(value: object) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=NAIROBI) if value.tzinfo is None else value.astimezone(NAIROBI)
     if isinstance(value, int | float) and not isinstance(value, bool) and 20000 < value < 80000:
-        from openpyxl.utils.datetime import from_excel
-
         return from_excel(value).replace(tzinfo=NAIROBI)
     text = " ".join(str(value or "").split())
     if not text:

@@ -40,6 +40,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django_q import tasks as django_q_tasks
 
 from console.kernel.audit import audit_record
 from console.kernel.phones import (
@@ -62,6 +63,7 @@ from reconciliation.parsers.codes import join_across_messages
 
 from .corrections import near_copy, reads_as_correction
 from .errors import ImportRefused
+from .matcher import reconcile_later
 
 EMPTY_MESSAGE = "Paste the customer's message."
 UNREADABLE_SUMMARY = (
@@ -544,8 +546,6 @@ def _read_after_earlier_messages(sender_msisdn, sent_at, text, read: ReadMessage
 
 def _reconcile_codes(codes):
     if codes:
-        from reconciliation.services.matcher import reconcile_later
-
         reconcile_later(trigger="import", codes=codes)
 
 
@@ -587,9 +587,9 @@ def whatsapp_import_queue(
     _business_number_check(business_number)
     imp = _import_record(data, filename, user, ImportStatus.QUEUED, business_number, business_name)
     audit_record(actor=user, action="whatsapp.queued", obj=imp, after={"bytes": len(data)})
-    from django_q.tasks import async_task
-
-    transaction.on_commit(lambda: async_task("reconciliation.tasks.whatsapp_import_run", imp.pk))
+    transaction.on_commit(
+        lambda: django_q_tasks.async_task("reconciliation.tasks.whatsapp_import_run", imp.pk)
+    )
     return imp
 
 

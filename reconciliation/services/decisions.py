@@ -19,8 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Bundle
+from catalog.prices import PriceBook
 from catalog.selectors import ksh
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import books
 from ledger.models import Channel, JournalEntry, Order, OrderStatus
@@ -45,6 +46,7 @@ from .errors import (
     ReceiptNotFound,
     VerificationInvalid,
 )
+from .evaluate import other_payee_problem
 from .queue import claim_check_hold, claim_clear_hold
 
 OPEN_STATUSES = (ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW)
@@ -147,7 +149,9 @@ def _verify_locked(
     claim.save()
     books.post_claim_verified(order=order, amount=price, receipt=receipt.code, created_by=claim.decided_by)
     after = {**_snapshot(claim), "price": str(price), "unallocated": str(receipt.amount - price)}
-    audit_record(actor=user, action="claim.verified", obj=claim, before=before, after=after, reason=note)
+    audit_record(
+        actor=user, action=AuditAction.CLAIM_VERIFIED, obj=claim, before=before, after=after, reason=note
+    )
     claims_superseded_by(claim)  # the sender's earlier failed claim this one corrects
     return claim
 
@@ -158,8 +162,6 @@ def claim_verify_auto(*, claim_id: int, receipt_id: int, bundle_id: int, explana
     already used raises (ClaimAlreadyDecided / ReceiptAlreadyUsed) and changes nothing. A claim
     whose pasted SMS names another payee is never verified automatically (VerificationInvalid);
     the matcher sends it to review before it gets here."""
-    from reconciliation.services.matcher import other_payee_problem
-
     claim = _lock_open_claim(claim_id, "verified")
     problem = other_payee_problem(claim)
     if problem:
@@ -191,8 +193,6 @@ def verify_offer(receipt_code: str | None) -> tuple[TillReceipt | None, list[tup
 def receipt_bundles(receipt: TillReceipt, prices=None) -> list[tuple[Bundle, Decimal]]:
     """The bundles on sale that ``receipt`` pays for: (bundle, price at payment time), each price
     at most the receipt's amount. What the verify form offers; read-only."""
-    from reconciliation.services.matcher import PriceBook
-
     prices = prices or PriceBook.load()
     priced = ((bundle, prices.price_at(bundle, receipt.paid_at)) for bundle in prices.bundles)
     return [(bundle, price) for bundle, price in priced if price <= receipt.amount]
@@ -238,8 +238,6 @@ def claim_verify(
     ReceiptNotFound, ReceiptAlreadyUsed, VerificationInvalid (amount, bundle or recipient do not
     add up: RECEIPT_SHORT for a bundle dearer than the receipt, BUNDLE_NOT_ON_SALE).
     """
-    from reconciliation.services.matcher import PriceBook
-
     claim = _lock_open_claim(claim_id, "verified")
     claim_check_hold(claim=claim, user=user)
     code = receipt_code_normalise(receipt_code)
@@ -292,7 +290,12 @@ def claim_reject(*, claim_id: int, reason: str, user) -> Claim:
     claim.decision_note = reason.strip()
     claim.save()
     audit_record(
-        actor=user, action="claim.rejected", obj=claim, before=before, after=_snapshot(claim), reason=reason
+        actor=user,
+        action=AuditAction.CLAIM_REJECTED,
+        obj=claim,
+        before=before,
+        after=_snapshot(claim),
+        reason=reason,
     )
     return claim
 
@@ -338,7 +341,7 @@ def claim_verification_undo(*, claim_id: int, reason: str, user) -> Claim:
     claim.save()
     audit_record(
         actor=user,
-        action="claim.verification_undone",
+        action=AuditAction.CLAIM_VERIFICATION_UNDONE,
         obj=claim,
         before=before,
         after=_snapshot(claim),

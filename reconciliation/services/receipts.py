@@ -25,6 +25,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django_q import tasks as django_q_tasks
 
 from console.kernel.audit import audit_record
 from console.kernel.plausible import (
@@ -40,6 +41,7 @@ from ledger.models import CallbackLog, CallbackOutcome
 from reconciliation.models import ImportStatus, ReceiptSource, StatementImport, TillReceipt
 from reconciliation.parsers import StatementFormatError, parse_statement, parse_till_sms_receipts
 from reconciliation.parsers.sms import till_sms_problem
+from reconciliation.services.matcher import reconcile_later
 from reconciliation.services.settlement import settlements_book, settlements_prepare
 
 from .errors import (
@@ -107,8 +109,6 @@ def _post_and_reconcile(receipts: list[TillReceipt], payments: dict | None = Non
     settlements_book([r for r in receipts if r.settlement], payments or {})
     codes = [r.code for r in receipts]
     if codes:
-        from reconciliation.services.matcher import reconcile_later
-
         reconcile_later(trigger="receipt", codes=codes)
 
 
@@ -497,9 +497,9 @@ def statement_import_resume(
 
 def _statement_import_dispatch(imp: StatementImport, *, inline: bool) -> StatementImport:
     if imp.rows_total - imp.rows_done > ASYNC_ROWS and not inline:
-        from django_q.tasks import async_task
-
-        transaction.on_commit(lambda: async_task("reconciliation.tasks.statement_import_run", imp.pk))
+        transaction.on_commit(
+            lambda: django_q_tasks.async_task("reconciliation.tasks.statement_import_run", imp.pk)
+        )
         imp.refresh_from_db()
         return imp
     return statement_import_run(import_id=imp.pk)
