@@ -64,6 +64,8 @@ TAKEN_OVER = "You took over claim {code} until {until}."
 RELEASED = "Claim {code} released for the next agent."
 CHAT_QUEUED = "{name} is being imported in the background; this page shows when it is done."
 EMPTY_MESSAGE = "No claims waiting. Paste a WhatsApp message or upload a chat export."
+# The detail buttons that change the claim's status, and the transition (CLAIM_TRANSITIONS) each makes.
+BUTTON_TRANSITIONS = {"verify": "verify", "reject": "reject", "undo_verification": "undo_verification"}
 
 
 class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
@@ -127,23 +129,27 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
         return selectors.claims_for_admin()
 
     def get_actions_detail(self, request, object_id):
-        """Only the buttons that make sense for this claim's status."""
+        """Only the buttons whose transition (CLAIM_TRANSITIONS) applies to this claim; unfold
+        asks per object here. The hold buttons go with deciding: shown while it can be verified."""
         actions = super().get_actions_detail(request, object_id)
         claim = Claim.objects.filter(pk=object_id).only("status", "held_by", "held_until").first()
-        status = claim.status if claim else None
-        wanted = {"undo_verification"} if status == ClaimStatus.VERIFIED else set()
-        if status in (ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW):
-            wanted = {"verify", "reject"}
-            if queue.held_by_other(claim, request.user):
-                wanted.add("take_over")
-            elif queue.hold_is_active(claim):
-                wanted.add("release")
-        return [a for a in actions if a.action_name.rsplit("_claim_", 1)[-1] in wanted]
+        return [a for a in actions if claim and self._button_applies(a.action_name, claim, request.user)]
+
+    @staticmethod
+    def _button_applies(action_name: str, claim: Claim, user) -> bool:
+        name = action_name.rsplit("_claim_", 1)[-1]
+        if name in BUTTON_TRANSITIONS:
+            return claim.can(BUTTON_TRANSITIONS[name])
+        if name == "take_over":
+            return claim.is_open and queue.held_by_other(claim, user)
+        if name == "release":
+            return claim.is_open and not queue.held_by_other(claim, user) and queue.hold_is_active(claim)
+        return True
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         claim = Claim.objects.filter(pk=object_id).select_related("held_by").first()
         hold = None
-        if claim and claim.status in queue.OPEN_STATUSES and queue.hold_is_active(claim):
+        if claim and claim.is_open and queue.hold_is_active(claim):
             hold = {
                 "who": claim.held_by.get_username(),
                 "until": timezone.localtime(claim.held_until).strftime("%H:%M"),
@@ -206,7 +212,7 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @display(description="held by", ordering="held_until")
     def display_held(self, obj):
-        if obj.status not in queue.OPEN_STATUSES or not queue.hold_is_active(obj):
+        if not obj.is_open or not queue.hold_is_active(obj):
             return "—"
         return format_html(
             '<span class="whitespace-nowrap" data-testid="held-by">{} until {}</span>',
@@ -414,7 +420,7 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def verify(self, request, object_id):
         claim = self._claim(object_id)
         change_url = self._change_url(claim)
-        if claim.status not in (ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW):
+        if not claim.can("verify"):
             messages.error(
                 request, f"Only a claim waiting for a decision can be verified; this one is {claim.status}."
             )
@@ -520,7 +526,7 @@ class ClaimAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def undo_verification(self, request, object_id):
         claim = self._claim(object_id)
         change_url = self._change_url(claim)
-        if claim.status != ClaimStatus.VERIFIED:
+        if not claim.can("undo_verification"):
             messages.error(request, "Only a verified claim can be undone.")
             return redirect(change_url)
         form = ReasonForm(request.POST or None)

@@ -25,8 +25,9 @@ from console.kernel.audit import AuditAction, audit_record
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import books
 from ledger.models import Channel, JournalEntry, Order, OrderStatus
-from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
+from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt, claim_statuses_allowing
 
+from .claim_status import claim_status_set
 from .corrections import claims_superseded_by
 from .errors import (
     ALREADY_CLAIMED_BY_SENDER,
@@ -49,7 +50,7 @@ from .errors import (
 from .evaluate import other_payee_problem
 from .queue import claim_check_hold, claim_clear_hold
 
-OPEN_STATUSES = (ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW)
+OPEN_STATUSES = claim_statuses_allowing("verify")
 RECEIPT_SHORT = (
     "Receipt {code} of {amount} is {short} short of {bundle} ({price} when it was paid); "
     "pick a bundle the receipt pays for."
@@ -133,7 +134,7 @@ def _verify_locked(
     )
     receipt.order = order
     receipt.save(update_fields=["order"])
-    claim.status = ClaimStatus.VERIFIED
+    claim_status_set(claim, ClaimStatus.VERIFIED)
     claim.reason = ""
     claim.receipt = receipt
     claim.suggested_receipt = None
@@ -283,7 +284,7 @@ def claim_reject(*, claim_id: int, reason: str, user) -> Claim:
     claim = _lock_open_claim(claim_id, "rejected")
     claim_check_hold(claim=claim, user=user)
     before = _snapshot(claim)
-    claim.status = ClaimStatus.REJECTED
+    claim_status_set(claim, ClaimStatus.REJECTED)
     claim_clear_hold(claim)
     claim.decided_by = user
     claim.decided_at = timezone.now()
@@ -330,7 +331,7 @@ def claim_verification_undo(*, claim_id: int, reason: str, user) -> Claim:
     order.save(update_fields=["status", "status_reason", "mpesa_receipt", "updated_at"])
     receipt.order = None
     receipt.save(update_fields=["order"])
-    claim.status = ClaimStatus.NEEDS_REVIEW
+    claim_status_set(claim, ClaimStatus.NEEDS_REVIEW)
     claim.reason = ""
     claim.suggested_receipt = receipt
     claim.receipt = None

@@ -31,6 +31,7 @@ from reconciliation.models import Claim, ClaimReason, ClaimStatus, Reconciliatio
 from reconciliation.parsers import lookalike_key
 
 from . import decisions
+from .claim_status import claim_status_set
 from .corrections import superseded_reopen
 from .errors import ReconciliationError, VerificationInvalid
 from .evaluate import (
@@ -202,7 +203,8 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
         )
         old = (claim.status, claim.reason, claim.explanation, claim.suggested_receipt_id, claim.bundle_id)
         if new != old:
-            claim.status, claim.reason, claim.explanation = decision.status, decision.reason, explanation
+            claim_status_set(claim, decision.status)
+            claim.reason, claim.explanation = decision.reason, explanation
             claim.suggested_receipt_id = new[3]
             claim.bundle_id = new[4]
             claim.updated_at = now

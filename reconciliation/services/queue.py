@@ -14,13 +14,13 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from console.kernel.audit import audit_record
-from reconciliation.models import Claim, ClaimStatus
+from reconciliation.models import Claim, ClaimStatus, claim_statuses_allowing
 
 from .errors import CLAIM_HELD_BY_OTHER, NOT_HOLDER, QUEUE_EMPTY, ClaimHeldByOther, ClaimNotOpen, QueueEmpty
 
 HOLD_MINUTES = 10
 HOLD_FOR = dt.timedelta(minutes=HOLD_MINUTES)
-OPEN_STATUSES = (ClaimStatus.NEEDS_REVIEW, ClaimStatus.PENDING)
+OPEN_STATUSES = claim_statuses_allowing("verify")  # waiting for a decision
 
 
 def hold_is_active(claim: Claim, now: dt.datetime | None = None) -> bool:
