@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -44,3 +45,18 @@ def page(model_admin, request, title, **context):
         "admin/reconciliation/form_page.html",
         {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.opts, **context},
     )
+
+
+class DiedFilter(admin.SimpleListFilter):
+    """Jobs whose worker died: still marked running, no heartbeat for HEARTBEAT_STALE_SECONDS."""
+
+    title = "worker"
+    parameter_name = "worker"
+
+    def lookups(self, request, model_admin):
+        return [("died", "Died (no heartbeat)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "died":
+            return queryset.died()
+        return queryset
