@@ -8,9 +8,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from unfold.decorators import display
 
+from console.kernel.admin_base import money, nairobi
 from console.kernel.links import customer_link
+from console.kernel.phones import phone_display
 from reconciliation import selectors
-from reconciliation.admin.common import AGE_COLOURS, age_text, local_phone, money, nairobi, right
+from reconciliation.admin.common import AGE_COLOURS, age_text, right
 from reconciliation.models import ClaimStatus
 from reconciliation.services import decisions, queue
 from reconciliation.services.matcher import other_payee_problem
@@ -39,7 +41,7 @@ class ClaimColumnsMixin:
     def display_sender(self, obj):
         label = obj.message.sender_label
         phone = (
-            customer_link(obj.sender_msisdn, local_phone(obj.sender_msisdn))
+            customer_link(obj.sender_msisdn, phone_display(obj.sender_msisdn))
             if obj.sender_msisdn
             else "unknown"
         )
@@ -49,7 +51,7 @@ class ClaimColumnsMixin:
 
     @display(description="recipient", ordering="recipient_msisdn")
     def display_recipient(self, obj):
-        return customer_link(obj.recipient_msisdn, local_phone(obj.recipient_msisdn))
+        return customer_link(obj.recipient_msisdn, phone_display(obj.recipient_msisdn))
 
     @display(description="status", ordering="status", label=STATUS_COLOURS)
     def display_status(self, obj):
@@ -113,11 +115,11 @@ class ClaimColumnsMixin:
             ("M-Pesa code", obj.code or "(unreadable: read the message)"),
             (
                 "Sender",
-                customer_link(obj.sender_msisdn, local_phone(obj.sender_msisdn))
+                customer_link(obj.sender_msisdn, phone_display(obj.sender_msisdn))
                 if obj.sender_msisdn
                 else "unknown",
             ),
-            ("Load on", customer_link(obj.recipient_msisdn, local_phone(obj.recipient_msisdn))),
+            ("Load on", customer_link(obj.recipient_msisdn, phone_display(obj.recipient_msisdn))),
             ("Amount in pasted SMS", money(obj.claimed_amount)),
             ("Paid to (pasted SMS)", self._payee(obj)),
         ]

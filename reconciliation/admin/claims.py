@@ -14,15 +14,16 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action
 from unfold.paginator import InfinitePaginator
 
-from catalog.selectors import ksh
-from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
 from console.kernel.exceptions import DomainError
+from console.kernel.money import ksh
+from console.kernel.phones import phone_display
 from reconciliation import selectors
 
 # Wide evidence tables scroll inside their box on a phone instead of pushing the page sideways.
 from reconciliation.admin.claim_columns import ClaimColumnsMixin
 from reconciliation.admin.claim_queue import ClaimQueueMixin
-from reconciliation.admin.common import local_phone, money, nairobi, page
+from reconciliation.admin.common import page
 from reconciliation.forms import ReasonForm, VerifyClaimForm
 from reconciliation.models import Claim
 from reconciliation.services import decisions, queue
@@ -227,7 +228,7 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
                 text = VERIFIED.format(
                     code=claim.code,
                     bundle=claim.bundle.name,
-                    recipient=local_phone(claim.recipient_msisdn),
+                    recipient=phone_display(claim.recipient_msisdn),
                     order=claim.order.reference,
                 )
                 left = claim.receipt.amount - claim.order.price

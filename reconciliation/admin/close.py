@@ -13,9 +13,9 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.exceptions import DomainError
-from reconciliation.admin.common import DiedFilter, nairobi, page
+from reconciliation.admin.common import DiedFilter, page
 from reconciliation.forms import CloseDayForm, ReopenDayForm
 from reconciliation.models import (
     DayClose,

@@ -9,9 +9,6 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from console.kernel.admin_base import money, nairobi  # noqa: F401  (re-exported for the admin modules)
-from console.kernel.phones import local_msisdn, mask_msisdn  # noqa: F401
-
 AGE_AMBER_MINUTES = 30
 AGE_RED_MINUTES = 120
 AGE_COLOURS = {"fresh": "info", "amber": "warning", "red": "danger", "done": "success"}
@@ -28,11 +25,6 @@ def age_text(since: dt.datetime, now: dt.datetime | None = None) -> tuple[str, s
         text = f"{minutes // (24 * 60)} d"
     level = "red" if minutes > AGE_RED_MINUTES else "amber" if minutes > AGE_AMBER_MINUTES else "fresh"
     return level, text
-
-
-def local_phone(msisdn: str) -> str:
-    """254712345678 -> 0712 345 678 (what agents type and read)."""
-    return local_msisdn(msisdn, spaced=True) or "—"
 
 
 def right(value) -> str:

@@ -11,10 +11,10 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.exceptions import DomainError
 from console.kernel.uploads import UploadRefused, limit, read_limited
-from reconciliation.admin.common import nairobi, page
+from reconciliation.admin.common import page
 from reconciliation.forms import PasteMessageForm, WhatsAppUploadForm
 from reconciliation.models import ImportStatus, WhatsAppImport, WhatsAppMessage
 from reconciliation.services import claims as claim_services

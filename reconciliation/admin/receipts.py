@@ -12,11 +12,11 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from catalog.selectors import ksh
-from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
 from console.kernel.exceptions import DomainError
+from console.kernel.money import ksh
 from reconciliation import selectors
-from reconciliation.admin.common import AGE_COLOURS, age_text, money, nairobi, page, right
+from reconciliation.admin.common import AGE_COLOURS, age_text, page, right
 from reconciliation.admin.statements import upload_statement_view
 from reconciliation.forms import TillSmsForm
 from reconciliation.models import (

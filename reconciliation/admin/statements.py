@@ -9,10 +9,10 @@ from django.utils.html import format_html
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 
-from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin
+from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.exceptions import DomainError
 from console.kernel.uploads import UploadRefused, limit, read_limited
-from reconciliation.admin.common import DiedFilter, nairobi, page
+from reconciliation.admin.common import DiedFilter, page
 from reconciliation.forms import StatementUploadForm
 from reconciliation.models import (
     ImportStatus,

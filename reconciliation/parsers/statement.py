@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 
 from openpyxl.utils.datetime import from_excel
 
-from console.kernel.clock import NAIROBI
+from console.kernel.clock import NAIROBI, as_nairobi
 from console.kernel.phones import try_normalise_msisdn
 from console.kernel.plausible import Implausible, plausible_amount
 
@@ -368,7 +368,7 @@ def parse_datetime(value: object) -> dt.datetime:
     """A statement date-time (text in any :data:`_DATE_FORMATS`, or an XLSX datetime cell)
     as an aware Africa/Nairobi datetime. Raises ValueError with a readable message."""
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=NAIROBI) if value.tzinfo is None else value.astimezone(NAIROBI)
+        return as_nairobi(value)
     if isinstance(value, int | float) and not isinstance(value, bool) and 20000 < value < 80000:
         return from_excel(value).replace(tzinfo=NAIROBI)
     text = " ".join(str(value or "").split())

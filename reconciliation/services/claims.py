@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q import tasks as django_q_tasks
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from console.kernel.phones import (
     InvalidPhoneNumber,
     normalise_msisdn,
@@ -86,7 +86,7 @@ def message_paste(*, sender: str, text: str, sent_at: dt.datetime | None = None,
     created = claims_create([(message, d) for d in read.drafts])
     audit_record(
         actor=user,
-        action="whatsapp.message_pasted",
+        action=AuditAction.WHATSAPP_MESSAGE_PASTED,
         obj=message,
         after={"kind": read.kind, "claims": created},
     )
@@ -160,7 +160,7 @@ def whatsapp_import_queue(
     parsed inside a web request. Raises ImportRefused for a bad business number."""
     _business_number_check(business_number)
     imp = _import_record(data, filename, user, ImportStatus.QUEUED, business_number, business_name)
-    audit_record(actor=user, action="whatsapp.queued", obj=imp, after={"bytes": len(data)})
+    audit_record(actor=user, action=AuditAction.WHATSAPP_QUEUED, obj=imp, after={"bytes": len(data)})
     transaction.on_commit(
         lambda: django_q_tasks.async_task("reconciliation.tasks.whatsapp_import_run", imp.pk)
     )
@@ -186,7 +186,9 @@ def whatsapp_import_run(*, import_id: int) -> WhatsAppImport:
     except ImportRefused as exc:
         imp.status, imp.errors = ImportStatus.FAILED, [exc.message]
         imp.save(update_fields=["status", "errors"])
-        audit_record(actor=imp.uploaded_by, action="whatsapp.refused", obj=imp, after={"error": exc.message})
+        audit_record(
+            actor=imp.uploaded_by, action=AuditAction.WHATSAPP_REFUSED, obj=imp, after={"error": exc.message}
+        )
         return imp
 
 
@@ -306,7 +308,7 @@ def _chat_import(imp: WhatsAppImport, chat, ours: set[str], our_names: set[str],
     }
     imp.errors = list(chat.warnings)
     imp.save(update_fields=["status", "counts", "errors"])
-    audit_record(actor=user, action="whatsapp.imported", obj=imp, after=imp.counts)
+    audit_record(actor=user, action=AuditAction.WHATSAPP_IMPORTED, obj=imp, after=imp.counts)
     _reconcile_codes(sorted({d.code for _, d in rows}))
     return imp
 

@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from catalog.models import Bundle
 from catalog.prices import PriceBook
-from catalog.selectors import ksh
 from console.kernel.audit import AuditAction, audit_record
+from console.kernel.money import ksh
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import books
 from ledger.models import Channel, JournalEntry, Order, OrderStatus

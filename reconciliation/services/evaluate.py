@@ -42,7 +42,8 @@ from django.utils import timezone
 
 from catalog.models import Bundle
 from catalog.prices import PriceBook
-from console.kernel.clock import NAIROBI
+from console.kernel.clock import nairobi_day
+from console.kernel.money import money
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
 from reconciliation.parsers import embedded_date, lookalike_key, payee_is_us
 
@@ -104,7 +105,7 @@ def code_date_check(code: str, claimed_at: dt.datetime) -> bool | None:
     embedded = embedded_date(code)
     if embedded is None:
         return None
-    day = claimed_at.astimezone(NAIROBI).date()
+    day = nairobi_day(claimed_at)
     if embedded > day:
         return False
     return (day - embedded).days <= CODE_DATE_TOLERANCE_DAYS
@@ -168,7 +169,9 @@ def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
             return _other_merchant(claim, None, signals)
         return _without_receipt(claim, ctx, signals, date_ok)
 
-    signals.append(_signal("code_exact", PASS, f"Till receipt {receipt.code} of KES {receipt.amount:,.2f}."))
+    signals.append(
+        _signal("code_exact", PASS, f"Till receipt {receipt.code} of KES {money(receipt.amount)}.")
+    )
     minutes = int((claim.claimed_at - receipt.paid_at).total_seconds() // 60)
     early = minutes < -CLAIM_BEFORE_PAYMENT_MINUTES
     signals.append(
@@ -183,7 +186,7 @@ def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
         _signal(
             "amount_matches_bundle",
             PASS if len(bundles) == 1 else FAIL,
-            f"KES {receipt.amount:,.2f} is the price of "
+            f"KES {money(receipt.amount)} is the price of "
             + (", ".join(b.name for b in bundles) if bundles else "no active bundle")
             + " at payment time.",
         )
@@ -217,7 +220,9 @@ def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
         )
     if not bundles or sms["result"] == FAIL:
         why = (
-            sms["detail"] if sms["result"] == FAIL else f"KES {receipt.amount:,.2f} matches no bundle price."
+            sms["detail"]
+            if sms["result"] == FAIL
+            else f"KES {money(receipt.amount)} matches no bundle price."
         )
         return Decision(
             ClaimStatus.NEEDS_REVIEW,
@@ -261,16 +266,16 @@ def _sms_signal(claim: Claim, receipt: TillReceipt | None) -> dict:
     if claim.claimed_amount is None:
         return _signal("sms_amount", NA, "No M-Pesa SMS was pasted.")
     if receipt is None:
-        return _signal("sms_amount", NA, f"The pasted SMS says KES {claim.claimed_amount:,.2f}.")
+        return _signal("sms_amount", NA, f"The pasted SMS says KES {money(claim.claimed_amount)}.")
     if claim.claimed_amount == receipt.amount:
         return _signal(
-            "sms_amount", PASS, f"The pasted SMS amount KES {claim.claimed_amount:,.2f} equals the receipt."
+            "sms_amount", PASS, f"The pasted SMS amount KES {money(claim.claimed_amount)} equals the receipt."
         )
     return _signal(
         "sms_amount",
         FAIL,
-        f"The pasted SMS says KES {claim.claimed_amount:,.2f} "
-        f"but the till received KES {receipt.amount:,.2f}.",
+        f"The pasted SMS says KES {money(claim.claimed_amount)} "
+        f"but the till received KES {money(receipt.amount)}.",
     )
 
 
@@ -280,7 +285,7 @@ def other_payee_problem(claim: Claim) -> str | None:
     claim and verify pages."""
     if not claim.claimed_merchant or payee_is_us(claim.claimed_merchant):
         return None
-    amount = f"KES {claim.claimed_amount:,.2f}" if claim.claimed_amount is not None else "the money"
+    amount = f"KES {money(claim.claimed_amount)}" if claim.claimed_amount is not None else "the money"
     return OTHER_MERCHANT.format(
         amount=amount,
         payee=claim.claimed_merchant,

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from reconciliation.models import Claim, ClaimStatus, claim_statuses_allowing
 
 from .errors import CLAIM_HELD_BY_OTHER, NOT_HOLDER, QUEUE_EMPTY, ClaimHeldByOther, ClaimNotOpen, QueueEmpty
@@ -121,5 +121,7 @@ def claim_release(*, claim_id: int, user) -> Claim:
     before = {"held_by": user.get_username(), "held_until": claim.held_until}
     claim_clear_hold(claim)
     claim.save(update_fields=["held_by", "held_until", "updated_at"])
-    audit_record(actor=user, action="claim.released", obj=claim, before=before, after={"held_by": None})
+    audit_record(
+        actor=user, action=AuditAction.CLAIM_RELEASED, obj=claim, before=before, after={"held_by": None}
+    )
     return claim

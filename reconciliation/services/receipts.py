@@ -15,7 +15,7 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from console.kernel.money import CENT
 from reconciliation.models import ReceiptSource
 from reconciliation.parsers import parse_till_sms_receipts
@@ -115,7 +115,10 @@ def till_sms_import(*, text: str, user=None) -> dict:
         if created:
             new.append(receipt)
             audit_record(
-                actor=user, action="receipt.sms_recorded", obj=receipt, after={"amount": receipt.amount}
+                actor=user,
+                action=AuditAction.RECEIPT_SMS_RECORDED,
+                obj=receipt,
+                after={"amount": receipt.amount},
             )
     return {
         "found": len(drafts),

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_q import tasks as django_q_tasks
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from console.kernel.money import CENT
 from reconciliation.models import ImportStatus, ReceiptSource, StatementImport, TillReceipt
 from reconciliation.parsers import StatementFormatError, parse_statement
@@ -106,7 +106,7 @@ def statement_import_create(*, data: bytes, filename: str, user=None) -> Stateme
     )
     imp.file.save(filename.rsplit("/", 1)[-1] or "statement", ContentFile(data), save=False)
     imp.save()
-    audit_record(actor=user, action="statement.previewed", obj=imp, after=preview)
+    audit_record(actor=user, action=AuditAction.STATEMENT_PREVIEWED, obj=imp, after=preview)
     return imp
 
 
@@ -122,7 +122,9 @@ def statement_import_start(*, import_id: int, user=None, inline: bool = False) -
         imp.status = ImportStatus.QUEUED
         imp.heartbeat_at = timezone.now()  # a queued import no worker ever picks up shows as stopped too
         imp.save(update_fields=["status", "heartbeat_at"])
-        audit_record(actor=user, action="statement.import_started", obj=imp, after={"rows": imp.rows_total})
+        audit_record(
+            actor=user, action=AuditAction.STATEMENT_IMPORT_STARTED, obj=imp, after={"rows": imp.rows_total}
+        )
     return _statement_import_dispatch(imp, inline=inline)
 
 
@@ -153,7 +155,7 @@ def statement_import_resume(
         imp.refresh_from_db()
         audit_record(
             actor=user,
-            action="statement.import_resumed",
+            action=AuditAction.STATEMENT_IMPORT_RESUMED,
             obj=imp,
             before=before,
             after={"status": imp.status, "rows_done": imp.rows_done},
