@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 from unfold.decorators import action
 
+from console.kernel.confirm import confirm_page
 from console.kernel.exceptions import DomainError
-from reconciliation.admin.common import page
+from reconciliation.admin.common import confirm_with_evidence
 from reconciliation.admin.messages import paste_message_view, upload_chat_view
 from reconciliation.services import queue
 from reconciliation.services.exports import claims_export_lines
@@ -36,10 +37,10 @@ class ClaimQueueMixin:
         # Holding a claim moves no money and expires on its own, but it is still a change: a GET
         # only asks (a link on another site must not take claims in an agent's name).
         if request.method != "POST":
-            return page(
+            return confirm_page(
                 self,
                 request,
-                "Take the next claim",
+                title="Take the next claim",
                 intro=f"The claim that has waited longest is held for you for {queue.HOLD_MINUTES} minutes.",
                 question="Take the next claim from the queue?",
                 confirm_label="Take next claim",
@@ -73,10 +74,10 @@ class ClaimQueueMixin:
                 messages.success(request, TAKEN_OVER.format(code=claim.code, until=until))
             return redirect(change_url)
         holder = queue.hold_message(claim) if queue.hold_is_active(claim) else "Nobody holds it now."
-        return page(
+        return confirm_with_evidence(
             self,
             request,
-            f"Take over claim {claim.code}",
+            title=f"Take over claim {claim.code}",
             intro=f"{holder} Tell them before you take it: they may be half-way through a decision.",
             message_text=claim.message.text,
             question=f"Hold claim {claim.code} yourself for the next {queue.HOLD_MINUTES} minutes?",
@@ -93,10 +94,10 @@ class ClaimQueueMixin:
     def release(self, request, object_id):
         claim = self._claim(object_id)
         if request.method != "POST":
-            return page(
+            return confirm_page(
                 self,
                 request,
-                f"Release claim {claim.code}",
+                title=f"Release claim {claim.code}",
                 intro="Another agent can then take it from the queue.",
                 question=f"Release your hold on claim {claim.code}?",
                 confirm_label="Release",
@@ -155,10 +156,10 @@ class ClaimQueueMixin:
     )
     def run_matcher(self, request):
         if request.method != "POST":
-            return page(
+            return confirm_page(
                 self,
                 request,
-                "Run the matcher now",
+                title="Run the matcher now",
                 intro="The matcher also runs every minute and after every import.",
                 question="Match every open claim against the till receipts now?",
                 confirm_label="Run matcher",

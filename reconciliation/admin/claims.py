@@ -15,6 +15,7 @@ from unfold.decorators import action
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
+from console.kernel.confirm import confirm_page
 from console.kernel.exceptions import DomainError
 from console.kernel.money import ksh
 from console.kernel.phones import phone_display
@@ -23,7 +24,7 @@ from reconciliation import selectors
 # Wide evidence tables scroll inside their box on a phone instead of pushing the page sideways.
 from reconciliation.admin.claim_columns import ClaimColumnsMixin
 from reconciliation.admin.claim_queue import ClaimQueueMixin
-from reconciliation.admin.common import page
+from reconciliation.admin.common import confirm_with_evidence
 from reconciliation.forms import ReasonForm, VerifyClaimForm
 from reconciliation.models import Claim
 from reconciliation.services import decisions, queue
@@ -237,10 +238,10 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
                 messages.success(request, text)
                 return redirect(change_url)
         summary, warning = (claim.explanation or {}).get("summary", ""), other_payee_problem(claim)
-        return page(
+        return confirm_with_evidence(
             self,
             request,
-            f"Verify claim {claim.code}",
+            title=f"Verify claim {claim.code}",
             intro="" if summary == warning else summary,
             warning=warning,
             message_text=claim.message.text,
@@ -271,10 +272,10 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
             else:
                 messages.success(request, REJECTED.format(code=claim.code))
             return redirect(change_url)
-        return page(
+        return confirm_with_evidence(
             self,
             request,
-            f"Reject claim {claim.code}",
+            title=f"Reject claim {claim.code}",
             message_text=claim.message.text,
             question="Why is this claim rejected?",
             form=form,
@@ -307,10 +308,10 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
             else:
                 messages.success(request, UNDONE.format(code=claim.code, order=order))
             return redirect(change_url)
-        return page(
+        return confirm_page(
             self,
             request,
-            f"Undo verification of {claim.code}",
+            title=f"Undo verification of {claim.code}",
             intro=(
                 f"Order {claim.order.reference} will be cancelled, receipt {claim.receipt.code} goes back to "
                 "suspense and the claim-verified journal entry is reversed."

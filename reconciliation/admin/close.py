@@ -14,8 +14,9 @@ from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
+from console.kernel.confirm import confirm_page, confirmed
 from console.kernel.exceptions import DomainError
-from reconciliation.admin.common import DiedFilter, page
+from reconciliation.admin.common import DiedFilter, confirm_with_evidence, form_page
 from reconciliation.forms import CloseDayForm, ReopenDayForm
 from reconciliation.models import (
     DayClose,
@@ -100,7 +101,7 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def close_abandoned(self, request, object_id):
         run = get_object_or_404(ReconciliationRun, pk=object_id)
         change_url = reverse("admin:reconciliation_reconciliationrun_change", args=[run.pk])
-        if request.method == "POST" and request.POST.get("confirmed"):
+        if confirmed(request):
             try:
                 run = run_services.run_close_abandoned(run_id=run.pk, user=request.user)
             except DomainError as exc:
@@ -113,10 +114,10 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if not run.has_died():
             messages.error(request, f"{run} has not died; only a run with no heartbeat can be closed.")
             return redirect(change_url)
-        return page(
+        return confirm_page(
             self,
             request,
-            f"Close {run} as abandoned",
+            title=f"Close {run} as abandoned",
             question=f"Close {run} as abandoned?",
             intro=(
                 f"It started {nairobi(run.started_at)} and has shown no sign of life since "
@@ -181,10 +182,10 @@ class DayCloseAdmin(ReadOnlyAdminMixin, ModelAdmin):
         detail_url = reverse("admin:reconciliation_dayclose_change", args=[close.pk])
         form = ReopenDayForm(request.POST if request.method == "POST" else None)
         if request.method != "POST" or not form.is_valid():
-            return page(
+            return confirm_page(
                 self,
                 request,
-                f"Reopen {close.day}",
+                title=f"Reopen {close.day}",
                 question=(
                     f"Reopen {close.day}? Entries for it will be booked on it again (not on the next open "
                     "day) until you close it again; its signed-off figures may change."
@@ -231,7 +232,7 @@ class DayCloseAdmin(ReadOnlyAdminMixin, ModelAdmin):
         data = request.POST if request.method == "POST" else (request.GET if "day" in request.GET else None)
         form = CloseDayForm(data, initial={"day": timezone.localdate()})
         if data is None or not form.is_valid():
-            return page(
+            return form_page(
                 self,
                 request,
                 "Daily close",
@@ -266,10 +267,10 @@ class DayCloseAdmin(ReadOnlyAdminMixin, ModelAdmin):
                 ],
             }
         ]
-        return page(
+        return confirm_with_evidence(
             self,
             request,
-            f"Daily close {day}",
+            title=f"Daily close {day}",
             tables=tables,
             blocks=json.dumps(figures["differences"], indent=2) if figures["differences"] else "",
             blocks_title="Differences and the rows behind them",

@@ -9,6 +9,11 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from console.kernel.confirm import admin_page, confirm_page
+
+FORM_PAGE = "admin/reconciliation/form_page.html"
+# Extends the shared admin/confirm.html: the same page, the evidence shown before the question.
+CONFIRM_WITH_EVIDENCE = "admin/reconciliation/confirm_with_evidence.html"
 AGE_AMBER_MINUTES = 30
 AGE_RED_MINUTES = 120
 AGE_COLOURS = {"fresh": "info", "amber": "warning", "red": "danger", "done": "success"}
@@ -31,12 +36,20 @@ def right(value) -> str:
     return format_html('<span class="block text-right tabular-nums">{}</span>', value)
 
 
-def page(model_admin, request, title, **context):
-    return TemplateResponse(
-        request,
-        "admin/reconciliation/form_page.html",
-        {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.opts, **context},
-    )
+def form_page(model_admin, request, title: str, **context) -> TemplateResponse:
+    """A form that asks for input (paste a message, upload a file, pick a day): not a confirmation."""
+    return admin_page(model_admin, request, FORM_PAGE, title, **context)
+
+
+def confirm_with_evidence(
+    model_admin, request, *, message_text: str = "", blocks: str = "", blocks_title: str = "", **kwargs
+) -> TemplateResponse:
+    """The shared confirmation page (console.kernel.confirm.confirm_page) with what the person must
+    read before answering: the customer's message as written, or a block of raw figures."""
+    response = confirm_page(model_admin, request, **kwargs)
+    response.template_name = CONFIRM_WITH_EVIDENCE
+    response.context_data.update(message_text=message_text, blocks=blocks, blocks_title=blocks_title)
+    return response
 
 
 class DiedFilter(admin.SimpleListFilter):

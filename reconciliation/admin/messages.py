@@ -14,7 +14,7 @@ from unfold.paginator import InfinitePaginator
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.exceptions import DomainError
 from console.kernel.uploads import UploadRefused, limit, read_limited
-from reconciliation.admin.common import page
+from reconciliation.admin.common import form_page
 from reconciliation.forms import PasteMessageForm, WhatsAppUploadForm
 from reconciliation.models import ImportStatus, WhatsAppImport, WhatsAppMessage
 from reconciliation.services import claims as claim_services
@@ -49,7 +49,7 @@ def paste_message_view(model_admin, request):
             if len(claims) == 1:
                 return redirect("admin:reconciliation_claim_change", claims[0].pk)
             return redirect(changelist)
-    return page(
+    return form_page(
         model_admin,
         request,
         "Paste a customer's message",
@@ -92,7 +92,7 @@ def upload_chat_view(model_admin, request):
                 f"{c['from_business']} from us.",
             )
             return redirect(changelist)
-    return page(
+    return form_page(
         model_admin,
         request,
         "Upload a WhatsApp chat export",

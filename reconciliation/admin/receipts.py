@@ -16,7 +16,7 @@ from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nai
 from console.kernel.exceptions import DomainError
 from console.kernel.money import ksh
 from reconciliation import selectors
-from reconciliation.admin.common import AGE_COLOURS, age_text, page, right
+from reconciliation.admin.common import AGE_COLOURS, age_text, form_page, right
 from reconciliation.admin.statements import upload_statement_view
 from reconciliation.forms import TillSmsForm
 from reconciliation.models import (
@@ -149,7 +149,7 @@ class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
                     f"{counts['found']} till SMS read: {counts['new']} new, {counts['known']} already known.",
                 )
                 return redirect(changelist)
-        return page(
+        return form_page(
             self,
             request,
             "Paste till SMS",

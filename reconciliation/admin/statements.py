@@ -10,9 +10,10 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
+from console.kernel.confirm import confirm_page, confirmed
 from console.kernel.exceptions import DomainError
 from console.kernel.uploads import UploadRefused, limit, read_limited
-from reconciliation.admin.common import DiedFilter, page
+from reconciliation.admin.common import DiedFilter, form_page
 from reconciliation.forms import StatementUploadForm
 from reconciliation.models import (
     ImportStatus,
@@ -55,7 +56,7 @@ def upload_statement_view(model_admin, request):
                     "rows": [[e["row"], e["column"], e["message"]] for e in preview["errors"][:200]],
                 }
             )
-    return page(
+    return form_page(
         model_admin,
         request,
         "Import an M-PESA statement",
@@ -187,7 +188,7 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def import_rows(self, request, object_id):
         imp = get_object_or_404(StatementImport, pk=object_id)
         change_url = reverse("admin:reconciliation_statementimport_change", args=[imp.pk])
-        if request.method == "POST" and request.POST.get("confirmed"):
+        if confirmed(request):
             return _run_import(
                 request,
                 receipt_services.statement_import_start,
@@ -196,10 +197,10 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
                 queued="Importing in the background; this page shows the progress.",
             )
         c = imp.counts or {}
-        return page(
+        return confirm_page(
             self,
             request,
-            f"Import {imp.original_name}",
+            title=f"Import {imp.original_name}",
             question=f"Record {c.get('new', 0)} new till receipts (KES {c.get('new_amount', '0')})?",
             intro=f"{c.get('known', 0)} rows are already known and will be left alone.",
             confirm_label="Import",
@@ -215,7 +216,7 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def resume_import(self, request, object_id):
         imp = get_object_or_404(StatementImport, pk=object_id)
         change_url = reverse("admin:reconciliation_statementimport_change", args=[imp.pk])
-        if request.method == "POST" and request.POST.get("confirmed"):
+        if confirmed(request):
             return _run_import(
                 request,
                 receipt_services.statement_import_resume,
@@ -231,10 +232,10 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
         where = (
             stopped_text(imp) if imp.is_dead() else f"Failed at {imp.rows_done:,} of {imp.rows_total:,} rows"
         )
-        return page(
+        return confirm_page(
             self,
             request,
-            f"Resume {imp.original_name}",
+            title=f"Resume {imp.original_name}",
             question=f"Resume the import from row {imp.rows_done + 1:,}?",
             intro=(
                 f"{where}. The rows already imported are kept and skipped; every receipt and its "
