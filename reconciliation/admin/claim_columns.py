@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -17,7 +18,7 @@ from reconciliation.models import ClaimStatus
 from reconciliation.services import decisions, queue
 from reconciliation.services.matcher import other_payee_problem
 
-SCROLL_BOX = '<div style="max-width: calc(100vw - 3rem); overflow-x: auto">'
+TEMPLATES = "admin/reconciliation/claim"
 STATUS_COLOURS = {
     ClaimStatus.PENDING: "info",
     ClaimStatus.VERIFIED: "success",
@@ -123,10 +124,7 @@ class ClaimColumnsMixin:
             ("Amount in pasted SMS", money(obj.claimed_amount)),
             ("Paid to (pasted SMS)", self._payee(obj)),
         ]
-        return format_html(
-            '<table class="text-sm">{}</table>',
-            format_html_join("", '<tr><td class="pr-4 text-base-500">{}</td><td>{}</td></tr>', rows),
-        )
+        return render_to_string(f"{TEMPLATES}/parsed.html", {"rows": rows})
 
     @staticmethod
     def _payee(obj):
@@ -143,56 +141,30 @@ class ClaimColumnsMixin:
     def display_explanation(self, obj):
         explanation = obj.explanation or {}
         signals = explanation.get("signals") or []
-        rows = format_html_join(
-            "",
-            '<tr><td class="pr-4 font-mono text-xs break-all">{}</td>'
-            '<td class="pr-4 font-semibold {}">{}</td><td>{}</td></tr>',
-            ((s["name"], SIGNAL_COLOURS.get(s["result"], ""), s["result"], s["detail"]) for s in signals),
-        )
-        return format_html(
-            '<p class="mb-2" data-testid="explanation-summary">{}</p>'
-            + SCROLL_BOX
-            + '<table class="text-sm">{}</table></div>',
-            explanation.get("summary") or "Not evaluated yet.",
-            rows,
-        )
+        signals = [{**s, "colour": SIGNAL_COLOURS.get(s["result"], "")} for s in signals]
+        summary = explanation.get("summary") or "Not evaluated yet."
+        return render_to_string(f"{TEMPLATES}/explanation.html", {"summary": summary, "signals": signals})
 
     @display(description="receipts")
     def display_candidates(self, obj):
         receipts = selectors.claim_candidate_receipts(obj)
         if not receipts:
             return "No till receipt with this code or a look-alike yet."
-        rows = format_html_join(
-            "",
-            "<tr><td class='pr-4 font-mono'>{}</td><td class='pr-4 text-right'>{}</td>"
-            "<td class='pr-4'>{}</td>"
-            "<td class='pr-4'>{}</td><td>{}</td></tr>",
-            (
-                (
-                    r.code,
-                    money(r.amount),
-                    nairobi(r.paid_at),
-                    f"{r.payer_name} {r.payer_masked}".strip() or "—",
-                    "used by an order" if r.order_id else "unmatched",
-                )
-                for r in receipts
-            ),
-        )
-        return format_html(
-            SCROLL_BOX + '<table class="text-sm">{}</table></div>',
-            rows,
-        )
+        rows = [
+            {
+                "code": r.code,
+                "amount": money(r.amount),
+                "paid": nairobi(r.paid_at),
+                "payer": f"{r.payer_name} {r.payer_masked}".strip() or "—",
+                "state": "used by an order" if r.order_id else "unmatched",
+            }
+            for r in receipts
+        ]
+        return render_to_string(f"{TEMPLATES}/candidates.html", {"rows": rows})
 
     @display(description="WhatsApp reply")
     def display_reply(self, obj):
-        text = decisions.whatsapp_reply(obj)
-        return format_html(
-            '<textarea readonly rows="3" class="w-full max-w-2xl border rounded p-2 text-sm" '
-            'data-testid="reply-text" data-select-on-click>{}</textarea>'
-            '<button type="button" class="mt-1 text-primary-600 text-sm" data-copy '
-            'data-copied-label="Copied reply">Copy reply</button>',
-            text,
-        )
+        return render_to_string(f"{TEMPLATES}/reply.html", {"text": decisions.whatsapp_reply(obj)})
 
     @display(description="code", ordering="code")
     def display_code(self, obj):
