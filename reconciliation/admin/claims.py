@@ -25,6 +25,7 @@ from reconciliation import selectors
 from reconciliation.admin.claim_columns import ClaimColumnsMixin
 from reconciliation.admin.claim_queue import ClaimQueueMixin
 from reconciliation.admin.common import confirm_with_evidence
+from reconciliation.filters import claims_search
 from reconciliation.forms import ReasonForm, VerifyClaimForm
 from reconciliation.models import Claim
 from reconciliation.services import decisions, queue
@@ -60,7 +61,7 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
     list_filter_submit = True
     ordering = ["claimed_at", "id"]
     search_help_text = "M-Pesa code or phone number (any form: 0712…, +254712…)"
-    search_fields = ["code"]  # the real search is claim_search_filter (normalised, indexed)
+    search_fields = ["code"]  # the real search is filters.ClaimFilter (normalised, indexed)
     paginator = InfinitePaginator
     show_full_result_count = False
     list_per_page = 50
@@ -135,8 +136,7 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
         return super().change_view(request, object_id, form_url, extra)
 
     def get_search_results(self, request, queryset, search_term):
-        q = selectors.claim_search_filter(search_term)
-        return (queryset, False) if q is None else (queryset.filter(q), False)
+        return claims_search(queryset, search_term), False
 
     # ---- decisions -------------------------------------------------------------------------
     def _claim(self, object_id) -> Claim:

@@ -15,9 +15,9 @@ from unfold.paginator import InfinitePaginator
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
 from console.kernel.exceptions import DomainError
 from console.kernel.money import ksh
-from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, form_page, right
 from reconciliation.admin.statements import upload_statement_view
+from reconciliation.filters import MATCHED_CHOICES, receipts_by_use, receipts_search
 from reconciliation.forms import TillSmsForm
 from reconciliation.models import (
     SettlementState,
@@ -33,20 +33,10 @@ class MatchedFilter(admin.SimpleListFilter):
     parameter_name = "matched"
 
     def lookups(self, request, model_admin):
-        return [
-            ("no", "Unmatched (suspense)"),
-            ("yes", "Matched to an order"),
-            ("partly", "Partly used (money left unallocated)"),
-        ]
+        return MATCHED_CHOICES
 
     def queryset(self, request, queryset):
-        if self.value() == "no":
-            return queryset.filter(order__isnull=True)
-        if self.value() == "partly":
-            return queryset.partly_used()
-        if self.value() == "yes":
-            return queryset.filter(order__isnull=False)
-        return queryset
+        return receipts_by_use(queryset, self.value())
 
 
 class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
@@ -87,8 +77,7 @@ class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
     actions_list = ["paste_till_sms", "upload_statement"]
 
     def get_search_results(self, request, queryset, search_term):
-        q = selectors.receipt_search_filter(search_term)
-        return (queryset, False) if q is None else (queryset.filter(q), False)
+        return receipts_search(queryset, search_term), False
 
     @display(description="amount (KES)", ordering="amount")
     def display_amount(self, obj):
