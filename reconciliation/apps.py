@@ -7,6 +7,7 @@ class ReconciliationConfig(AppConfig):
     verbose_name = "Reconciliation"
 
     def ready(self):
+        # Not a cycle: models and services can only be imported once the app registry is ready.
         from ledger.models import CallbackSource
         from ledger.services import callback_processor_register, payment_reversed_hook_register
         from reconciliation.services.receipts import c2b_confirmation_apply

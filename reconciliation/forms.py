@@ -13,7 +13,7 @@ from unfold.widgets import (
 )
 
 from catalog.models import Bundle
-from catalog.selectors import ksh
+from console.kernel.money import ksh
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from console.kernel.uploads import human_size, limit
 

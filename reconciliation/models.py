@@ -222,6 +222,40 @@ class ClaimStatus(models.TextChoices):
     SUPERSEDED = "superseded", "Superseded by a correction"
 
 
+# Every move a claim's status may make, by name: {from: {transition: to}}. The one place the rule
+# lives: services.claim_status.claim_status_set refuses any other move, and the claim admin shows
+# only the buttons whose transition applies to the claim in front of it.
+CLAIM_TRANSITIONS: dict[str, dict[str, str]] = {
+    ClaimStatus.PENDING: {
+        "wait": ClaimStatus.PENDING,  # the matcher: no receipt yet, within the grace period
+        "review": ClaimStatus.NEEDS_REVIEW,  # the matcher: a person must look
+        "verify": ClaimStatus.VERIFIED,
+        "reject": ClaimStatus.REJECTED,
+        "supersede": ClaimStatus.SUPERSEDED,  # the sender's correction verified
+    },
+    ClaimStatus.NEEDS_REVIEW: {
+        "wait": ClaimStatus.PENDING,  # e.g. a look-alike receipt was taken: wait again
+        "review": ClaimStatus.NEEDS_REVIEW,
+        "verify": ClaimStatus.VERIFIED,
+        "reject": ClaimStatus.REJECTED,
+        "supersede": ClaimStatus.SUPERSEDED,
+    },
+    ClaimStatus.VERIFIED: {
+        "undo_verification": ClaimStatus.NEEDS_REVIEW,  # finance undoes it (the order is cancelled)
+        "payment_reversed": ClaimStatus.NEEDS_REVIEW,  # finance reversed the order's payment
+    },
+    ClaimStatus.REJECTED: {},  # final
+    ClaimStatus.SUPERSEDED: {
+        "reopen": ClaimStatus.PENDING,  # its own code reached the till after all
+    },
+}
+
+
+def claim_statuses_allowing(transition: str) -> tuple[str, ...]:
+    """The statuses from which the named transition applies (for querysets: status__in=...)."""
+    return tuple(status for status, moves in CLAIM_TRANSITIONS.items() if transition in moves)
+
+
 class ClaimReason(models.TextChoices):
     AMOUNT_MISMATCH = "amount_mismatch", "Amount does not match a bundle or the pasted SMS"
     CODE_ALREADY_USED = "code_already_used", "Code already used by another claim"
@@ -295,6 +329,19 @@ class Claim(models.Model):
 
     def __str__(self):
         return f"{self.code} from {self.sender_msisdn}"
+
+    def can(self, transition: str) -> bool:
+        """Whether the named transition (a key of CLAIM_TRANSITIONS) applies to this claim now."""
+        return transition in CLAIM_TRANSITIONS.get(self.status, {})
+
+    def can_become(self, status: str) -> bool:
+        """Whether CLAIM_TRANSITIONS allows this claim to move from its status to ``status``."""
+        return status in CLAIM_TRANSITIONS.get(self.status, {}).values()
+
+    @property
+    def is_open(self) -> bool:
+        """Waiting for a decision: it can still be verified (and so held by an agent)."""
+        return self.can("verify")
 
 
 class RunStatus(models.TextChoices):

@@ -3,45 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-from django.db.models import Q
-
-from console.kernel.phones import try_normalise_msisdn
 from reconciliation.models import Claim, TillReceipt
-from reconciliation.parsers import lookalike_key, normalise_code
-
-_CODEISH_RE = re.compile(r"^[A-Za-z0-9\s-]{8,14}$")
+from reconciliation.parsers import lookalike_key
 
 
 def claims_for_admin():
     return Claim.objects.select_related(
         "message", "receipt", "suggested_receipt", "bundle", "order", "decided_by", "held_by"
     )
-
-
-def claim_search_filter(term: str) -> Q | None:
-    """Search by M-Pesa code (normalised) or by phone (any Kenyan form), exact and indexed."""
-    term = (term or "").strip()
-    if not term:
-        return None
-    q = Q(pk__in=[])
-    phone = try_normalise_msisdn(term)
-    if phone:
-        q |= Q(sender_msisdn=phone) | Q(recipient_msisdn=phone)
-    code = normalise_code(term) if _CODEISH_RE.match(term) else None
-    if code:
-        q |= Q(code=code)
-    elif not phone:
-        q |= Q(code__startswith=term.upper().replace(" ", ""))
-    return q
-
-
-def receipt_search_filter(term: str) -> Q | None:
-    term = (term or "").strip().upper().replace(" ", "")
-    if not term:
-        return None
-    return Q(code=term) | Q(code__startswith=term)
 
 
 def claim_candidate_receipts(claim: Claim, *, limit: int = 10) -> list[TillReceipt]:

@@ -15,18 +15,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-NAIROBI = ZoneInfo("Africa/Nairobi")
-CODE_LENGTH = 10
+from console.kernel.clock import nairobi_day, today
+from console.kernel.mpesa import CODE_LENGTH, CODE_RE, INNER_SEPARATORS_RE, embedded_date, normalise_code
+
 # A code read from pieces must carry a date from this many days before the message to this
 # many after it (a phone clock a little off); customers report a payment within days.
 JOIN_DAYS_BEFORE = 31
 JOIN_DAYS_AFTER = 1
-_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{9}$")
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212"
 _HORIZONTAL = " \t\u00a0\u202f\u2009"
-_INNER_SEPARATORS_RE = re.compile(r"[\s\-\u2010\u2011\u2012\u2013\u2014\u00a0\u202f]")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
 _SEPARATOR_CHARS_RE = re.compile(f"[{re.escape(_HORIZONTAL + _DASHES)}\r\n]+")
 _HORIZONTAL_RUN_RE = re.compile(f"[{re.escape(_HORIZONTAL)}]+")
@@ -72,9 +70,6 @@ WORD_PARTS = frozenset(_WORD_PARTS_TEXT.split())
 _UNIT_PART_RE = re.compile(
     r"\d+(?:gb|mb|kb|hrs?|mins?|am|pm|bob|days?|wks?|sms|ksh|kes|shs?)|(?:12|24|36|48|72)h|(?:ksh|kes|kshs|sh|shs)\d+"
 )
-_DIGIT_DAY = "123456789"
-_LETTER_DAYS = "ABCDEFGHIJKLMNOPQRSTUV"  # A=10 … V=31
-_YEAR_BASE_LETTER, _YEAR_BASE = "L", 2017
 
 # Look-alike slips when a customer retypes a code; each maps to one canonical character.
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "S": "5", "B": "8", "Z": "2"})
@@ -83,30 +78,9 @@ _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "S": "5", "B": "8", "Z": "2"})
 _STOPWORDS = frozenset({"SAFARICOM1", "WHATSAPP10"})
 
 
-def normalise_code(raw: str) -> str | None:
-    """Upper-case ``raw``, drop inner spaces/dashes; return the 10-char code or None.
-
-    A code matches ``^[A-Z0-9]{10}$``, starts with a letter and holds at least one digit
-    and at least two letters.
-    """
-    if not raw:
-        return None
-    code = _INNER_SEPARATORS_RE.sub("", str(raw)).upper()
-    if not _CODE_RE.match(code):
-        return None
-    digits = sum(ch.isdigit() for ch in code)
-    if digits < 1 or CODE_LENGTH - digits < 2:
-        return None
-    return code
-
-
 def _reference_day(when: dt.datetime | dt.date | None) -> dt.date:
     """The day a message was written (Nairobi), or today when the caller does not say."""
-    if when is None:
-        return dt.datetime.now(NAIROBI).date()
-    if isinstance(when, dt.datetime):
-        return when.astimezone(NAIROBI).date() if when.tzinfo else when.date()
-    return when
+    return today() if when is None else nairobi_day(when)
 
 
 def _date_is_recent(code: str, day: dt.date) -> bool:
@@ -123,7 +97,7 @@ def _looks_like_code_token(token: str, day: dt.date) -> str | None:
     embedded date. Two or three letters then only digits (``KSH1500000``, ``ACC1234567``, but
     also the real ``UKO7740317``) is a code only with a recent embedded date."""
     code = normalise_code(token)
-    if code is None and token.isalpha() and token.isupper() and _CODE_RE.match(token):
+    if code is None and token.isalpha() and token.isupper() and CODE_RE.match(token):
         # About one code in fourteen has no digit at all ("UJTZVLKAYR"): read in capitals only,
         # and only with a recent embedded date, so ordinary capitalised words stay words.
         return token if token not in _STOPWORDS and _date_is_recent(token, day) else None
@@ -380,7 +354,7 @@ def join_across_messages(
 
 def lookalike_key(code: str) -> str:
     """Key equal for codes that differ only by O/0, I/1, S/5, B/8, Z/2 slips."""
-    value = normalise_code(code) or _INNER_SEPARATORS_RE.sub("", str(code or "")).upper()
+    value = normalise_code(code) or INNER_SEPARATORS_RE.sub("", str(code or "")).upper()
     return value.translate(_LOOKALIKES)
 
 
@@ -389,28 +363,6 @@ def is_lookalike(a: str, b: str) -> bool:
     norm_a = normalise_code(a) or str(a or "").upper()
     norm_b = normalise_code(b) or str(b or "").upper()
     return norm_a != norm_b and lookalike_key(a) == lookalike_key(b)
-
-
-def embedded_date(code: str) -> dt.date | None:
-    """Date encoded in the first three chars of a code (§3.5), or None when undecodable."""
-    value = _INNER_SEPARATORS_RE.sub("", str(code or "")).upper()
-    if not _CODE_RE.match(value):
-        return None
-    year = _YEAR_BASE + ord(value[0]) - ord(_YEAR_BASE_LETTER)
-    month_char, day_char = value[1], value[2]
-    if not ("A" <= month_char <= "L"):
-        return None
-    month = ord(month_char) - ord("A") + 1
-    if day_char in _DIGIT_DAY:
-        day = int(day_char)
-    elif day_char in _LETTER_DAYS:
-        day = 10 + _LETTER_DAYS.index(day_char)
-    else:
-        return None
-    try:
-        return dt.date(year, month, day)
-    except ValueError:
-        return None
 
 
 def is_date_plausible(code: str, when: dt.datetime | dt.date, tolerance_days: int = 2) -> bool | None:
@@ -422,6 +374,4 @@ def is_date_plausible(code: str, when: dt.datetime | dt.date, tolerance_days: in
     embedded = embedded_date(code)
     if embedded is None:
         return None
-    if isinstance(when, dt.datetime):
-        when = when.astimezone(NAIROBI).date() if when.tzinfo else when.date()
-    return abs((when - embedded).days) <= tolerance_days
+    return abs((nairobi_day(when) - embedded).days) <= tolerance_days

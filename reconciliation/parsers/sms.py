@@ -18,16 +18,14 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+from console.kernel.clock import NAIROBI, day_start
 from console.kernel.phones import try_normalise_msisdn
 from console.kernel.plausible import Implausible, clock_skew, plausible_amount
 
 from .codes import normalise_code
-
-NAIROBI = ZoneInfo("Africa/Nairobi")
 
 KIND_TILL_PAYMENT = "till_payment"
 KIND_PAYBILL_PAYMENT = "paybill_payment"
@@ -236,7 +234,7 @@ def find_sms_in_text(text: str) -> list[ParsedSms]:
 def till_start() -> dt.datetime:
     """The first moment a till payment can have: midnight (Nairobi) of ``TILL_START_DATE``."""
     day = getattr(settings, "TILL_START_DATE", DEFAULT_TILL_START_DATE)
-    return dt.datetime.combine(day, dt.time.min, tzinfo=NAIROBI)
+    return day_start(day)
 
 
 def plausible_receipt_time(

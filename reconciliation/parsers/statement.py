@@ -19,77 +19,39 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from html.parser import HTMLParser
-from zoneinfo import ZoneInfo
 
+from openpyxl.utils.datetime import from_excel
+
+from console.kernel.clock import NAIROBI, as_nairobi
 from console.kernel.phones import try_normalise_msisdn
 from console.kernel.plausible import Implausible, plausible_amount
-from console.kernel.uploads import (
-    CSV_UNREADABLE,
-    TOO_MANY_ROWS,
-    XLSX_UNREADABLE,
-    ZIP_UNREADABLE,
-    UploadRefused,
-    csv_rows,
-    decode_text,
-    is_zip,
-    limit,
-    read_limited,
-    xlsx_sheets,
-)
 
 from .sms import KIND_TILL_RECEIVED, ParsedSms, find_sms_in_text, plausible_receipt_time
-
-NAIROBI = ZoneInfo("Africa/Nairobi")
-
-EMPTY_FILE = "The statement file is empty."
-NO_HEADER = (
-    'This is not an M-PESA statement export: no header row with a "Receipt No." cell was found. '
-    "Missing columns: {missing}."
+from .statement_table import (  # noqa: F401 (StatementFormatError: re-exported)
+    COL_ACCOUNT,
+    COL_BALANCE,
+    COL_COMPLETED,
+    COL_DETAILS,
+    COL_INITIATED,
+    COL_LINKED,
+    COL_OTHER_PARTY,
+    COL_PAID_IN,
+    COL_REASON,
+    COL_RECEIPT,
+    COL_STATUS,
+    COL_WITHDRAWN,
+    EMPTY_FILE,
+    StatementFormatError,
+    locate_header,
+    read_table,
 )
-MISSING_COLUMNS = "The statement is missing these columns: {missing}."
-OLD_XLS = "Old-style .xls files cannot be read; open the file and save it as .xlsx or CSV, then upload again."
-UNREADABLE_XLSX = "The spreadsheet could not be opened; save it again as .xlsx or CSV."
-UNREADABLE_TEXT = "The file could not be read as text; upload the CSV or XLSX export from the M-PESA portal."
+
 BAD_AMOUNT = "{value!r} is not an amount."
 BAD_DATE = "{value!r} is not a date and time (expected e.g. 16-03-2025 19:51:00)."
 MISSING_DATE = "The completion time is empty."
 BAD_RECEIPT = "{value!r} is not an M-Pesa receipt number."
 WARN_NO_RECEIPT = "Row {row}: no receipt number; row ignored."
 
-COL_RECEIPT = "Receipt No."
-COL_COMPLETED = "Completion Time"
-COL_INITIATED = "Initiation Time"
-COL_DETAILS = "Details"
-COL_STATUS = "Transaction Status"
-COL_PAID_IN = "Paid In"
-COL_WITHDRAWN = "Withdrawn"
-COL_BALANCE = "Balance"
-COL_REASON = "Reason Type"
-COL_OTHER_PARTY = "Other Party Info"
-COL_LINKED = "Linked Transaction ID"
-COL_ACCOUNT = "A/C No."
-REQUIRED_COLUMNS = (COL_RECEIPT, COL_COMPLETED, COL_DETAILS, COL_STATUS, COL_PAID_IN, COL_WITHDRAWN)
-OPTIONAL_COLUMNS = (COL_INITIATED, COL_BALANCE, COL_REASON, COL_OTHER_PARTY, COL_LINKED, COL_ACCOUNT)
-
-# Header spellings seen in exports (compared after lower-casing, dropping "." and spaces).
-_ALIASES = {
-    COL_RECEIPT: ("receiptno", "receipt", "receiptnumber", "transactionid"),
-    COL_COMPLETED: ("completiontime", "completiondate", "completedtime"),
-    COL_INITIATED: ("initiationtime",),
-    COL_DETAILS: ("details", "transactiondetails"),
-    COL_STATUS: ("transactionstatus", "status"),
-    COL_PAID_IN: ("paidin",),
-    COL_WITHDRAWN: ("withdrawn", "withdrawal", "paidout"),
-    COL_BALANCE: ("balance",),
-    COL_REASON: ("reasontype", "transactiontype"),
-    COL_OTHER_PARTY: ("otherpartyinfo", "otherparty"),
-    COL_LINKED: ("linkedtransactionid",),
-    COL_ACCOUNT: ("a/cno", "acno", "accountno", "accountnumber"),
-}
-_HEADER_SCAN_ROWS = 50
-_MAX_COLUMNS = 30  # a portal export has 12; columns beyond this are never read
-WHAT_FILE = "statement file"
 
 DISPOSITION_RECEIPT = "receipt"
 DISPOSITION_SKIPPED = "skipped"
@@ -126,10 +88,6 @@ _MONEY_IN_RE = re.compile(r"\bfrom\b", re.I)
 _REVERSAL_RE = re.compile(r"\breversal\b", re.I)
 WHAT_PAID_IN = "Paid in"
 WHAT_COMPLETED = "Completion time"
-
-
-class StatementFormatError(ValueError):
-    """The file is not a readable M-PESA Org portal statement."""
 
 
 @dataclass(frozen=True)
@@ -186,8 +144,8 @@ def parse_statement(data: bytes, filename: str, *, now: dt.datetime | None = Non
     """
     if not data or not data.strip():
         raise StatementFormatError(EMPTY_FILE)
-    table = _read_table(data, filename)
-    header_index, columns = _locate_header(table)
+    table = read_table(data, filename)
+    header_index, columns = locate_header(table)
     parse = StatementParse(rows=[], errors=[], header_row=header_index + 1)
     body = [(number, row) for number, row in enumerate(table, start=1) if number > header_index + 1]
     reused = _receipts_with_paid_in(body, columns)
@@ -201,118 +159,6 @@ def parse_statement(data: bytes, filename: str, *, now: dt.datetime | None = Non
 def parse_till_sms_receipts(text: str) -> list[ParsedSms]:
     """Merchant-side till SMS (kind ``till_received``) pasted as text, one or more."""
     return [sms for sms in find_sms_in_text(text) if sms.kind == KIND_TILL_RECEIVED]
-
-
-# --- reading the table -------------------------------------------------------------------
-
-
-def _read_table(data: bytes, filename: str) -> list[list[object]]:
-    try:
-        read_limited(data, limit("UPLOAD_STATEMENT_MAX_BYTES"), what=WHAT_FILE)
-        return _read_any(data, filename)
-    except UploadRefused as exc:
-        raise StatementFormatError(exc.message)
-
-
-def _read_any(data: bytes, filename: str) -> list[list[object]]:
-    name = filename.lower()
-    if is_zip(data):
-        return _read_xlsx(data)
-    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        raise StatementFormatError(OLD_XLS)
-    text = decode_text(data)
-    if name.endswith((".xls", ".htm", ".html")) and "<table" in text[:5000].lower():
-        return _read_html(text)
-    return _read_csv(text)
-
-
-def _read_xlsx(data: bytes) -> list[list[object]]:
-    """Every sheet streamed with the shared upload checks (zip limits, row limit, at most
-    ``_MAX_COLUMNS`` columns, no trust in the declared dimension); the one with the header."""
-    try:
-        sheets = xlsx_sheets(
-            data, max_rows=limit("UPLOAD_STATEMENT_MAX_ROWS"), max_cols=_MAX_COLUMNS, what=WHAT_FILE
-        )
-    except UploadRefused as exc:
-        if exc.message in (XLSX_UNREADABLE.format(what=WHAT_FILE), ZIP_UNREADABLE.format(what=WHAT_FILE)):
-            raise StatementFormatError(UNREADABLE_XLSX)
-        raise
-    for rows in sheets:
-        if _find_header_index(rows) is not None:
-            return rows
-    return sheets[0] if sheets else []
-
-
-def _read_csv(text: str) -> list[list[object]]:
-    sample = next((line for line in text.splitlines() if "receipt" in line.lower()), text[:2000])
-    delimiter = max((",", ";", "\t", "|"), key=sample.count)
-    try:
-        max_rows = limit("UPLOAD_STATEMENT_MAX_ROWS")
-        return csv_rows(text, max_rows=max_rows, delimiter=delimiter, what=WHAT_FILE)
-    except UploadRefused as exc:
-        if exc.message == CSV_UNREADABLE.format(what=WHAT_FILE):
-            raise StatementFormatError(UNREADABLE_TEXT)
-        raise
-
-
-class _TableParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[list[object]] = []
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "tr":
-            max_rows = limit("UPLOAD_STATEMENT_MAX_ROWS")
-            if len(self.rows) >= max_rows:
-                raise UploadRefused(TOO_MANY_ROWS.format(what=WHAT_FILE, limit=max_rows))
-            self.rows.append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None and self.rows:
-            self.rows[-1].append(" ".join("".join(self._cell).split()))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def _read_html(text: str) -> list[list[object]]:
-    parser = _TableParser()
-    parser.feed(text)
-    return parser.rows
-
-
-def _header_key(value: object) -> str:
-    return re.sub(r"[\s.]", "", str(value or "")).lower()
-
-
-def _find_header_index(rows: list[list[object]]) -> int | None:
-    for index, row in enumerate(rows[:_HEADER_SCAN_ROWS]):
-        if any(_header_key(cell) in ("receiptno", "receiptnumber") for cell in row):
-            return index
-    return None
-
-
-def _locate_header(table: list[list[object]]) -> tuple[int, dict[str, int]]:
-    if not any(any(str(c or "").strip() for c in row) for row in table):
-        raise StatementFormatError(EMPTY_FILE)
-    index = _find_header_index(table)
-    if index is None:
-        raise StatementFormatError(NO_HEADER.format(missing=", ".join(REQUIRED_COLUMNS)))
-    keys = [_header_key(cell) for cell in table[index]]
-    columns: dict[str, int] = {}
-    for column, aliases in _ALIASES.items():
-        position = next((i for i, key in enumerate(keys) if key in aliases), None)
-        if position is not None:
-            columns[column] = position
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise StatementFormatError(MISSING_COLUMNS.format(missing=", ".join(missing)))
-    return index, columns
 
 
 # --- rows --------------------------------------------------------------------------------
@@ -522,10 +368,8 @@ def parse_datetime(value: object) -> dt.datetime:
     """A statement date-time (text in any :data:`_DATE_FORMATS`, or an XLSX datetime cell)
     as an aware Africa/Nairobi datetime. Raises ValueError with a readable message."""
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=NAIROBI) if value.tzinfo is None else value.astimezone(NAIROBI)
+        return as_nairobi(value)
     if isinstance(value, int | float) and not isinstance(value, bool) and 20000 < value < 80000:
-        from openpyxl.utils.datetime import from_excel
-
         return from_excel(value).replace(tzinfo=NAIROBI)
     text = " ".join(str(value or "").split())
     if not text:

@@ -12,8 +12,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
+from console.kernel.clock import NAIROBI
 from console.kernel.phones import try_normalise_msisdn
 from console.kernel.uploads import (
     ZIP_UNREADABLE,
@@ -25,8 +25,6 @@ from console.kernel.uploads import (
     zip_checked,
     zip_member_checked,
 )
-
-NAIROBI = ZoneInfo("Africa/Nairobi")
 
 NO_MESSAGES = "This file is not a WhatsApp chat export: no WhatsApp messages found in it."
 EMPTY_FILE = "The chat export is empty: no WhatsApp messages found in it."

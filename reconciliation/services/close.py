@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
+from console.kernel.clock import day_range
+from console.kernel.money import CENT, ZERO
 from ledger import books
 from ledger.models import Channel, JournalEntry, Order, OrderStatus, Posting
 from reconciliation.models import DayClose, TillReceipt
@@ -34,23 +35,16 @@ from .errors import (
     DayNotClosed,
 )
 
-NAIROBI = ZoneInfo("Africa/Nairobi")
-ZERO = Decimal("0.00")
 ROW_LIMIT = 200  # rows listed per difference; the totals are always complete
 
 
 def _cents(value) -> Decimal:
-    return Decimal(value or 0).quantize(Decimal("0.01"))
-
-
-def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=NAIROBI)
-    return start, start + dt.timedelta(days=1)
+    return Decimal(value or 0).quantize(CENT)
 
 
 def after_close_entries(day: dt.date):
     """Entries whose money moved on ``day`` but that were booked later, because it was closed."""
-    start, end = day_bounds(day)
+    start, end = day_range(day, day)
     return JournalEntry.objects.filter(
         value_at__gte=start, value_at__lt=end, posted_at__gte=end, posted_at__gt=F("value_at")
     ).order_by("seq")
@@ -58,7 +52,7 @@ def after_close_entries(day: dt.date):
 
 def day_figures(*, day: dt.date) -> dict:
     """Totals and differences for ``day`` (read-only). Amounts are strings for JSON."""
-    start, end = day_bounds(day)
+    start, end = day_range(day, day)
     # Money of this day booked after it was closed: listed apart, so the closed figures stand.
     after_close = after_close_entries(day)
     late_codes = [c for c in after_close.values_list("receipt_code", flat=True) if c]
@@ -162,7 +156,7 @@ def day_close(*, day: dt.date, user, note: str = "") -> DayClose:
         except IntegrityError:
             raise DayAlreadyClosed(DAY_ALREADY_CLOSED.format(day=day.isoformat(), who="someone else"))
     books.books_day_close(day=day, user=user)
-    audit_record(actor=user, action="day.closed", obj=close, after=figures, reason=note)
+    audit_record(actor=user, action=AuditAction.DAY_CLOSED, obj=close, after=figures, reason=note)
     return close
 
 
@@ -181,5 +175,7 @@ def day_reopen(*, day: dt.date, user, reason: str) -> DayClose:
     close.reopen_reason = reason
     close.save(update_fields=["reopened_at", "reopened_by", "reopen_reason"])
     books.books_day_reopen(day=day, user=user, reason=reason)
-    audit_record(actor=user, action="day.reopened", obj=close, after={"day": day.isoformat()}, reason=reason)
+    audit_record(
+        actor=user, action=AuditAction.DAY_REOPENED, obj=close, after={"day": day.isoformat()}, reason=reason
+    )
     return close

@@ -18,8 +18,10 @@ import re
 
 from django.utils import timezone
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
+
+from .claim_status import claim_status_set
 
 # How long before the correction the failed claim may have been sent.
 CORRECTION_WINDOW = dt.timedelta(hours=2)
@@ -75,7 +77,7 @@ def claims_superseded_by(claim: Claim) -> int:
         if not (says_correction or not old.code or near_copy(old.code, claim.code)):
             continue
         before = {"status": old.status, "reason": old.reason}
-        old.status = ClaimStatus.SUPERSEDED
+        claim_status_set(old, ClaimStatus.SUPERSEDED)
         old.superseded_by = claim
         old.held_by, old.held_until = None, None
         old.decided_at = now
@@ -95,7 +97,7 @@ def claims_superseded_by(claim: Claim) -> int:
         )
         audit_record(
             actor=None,
-            action="claim.superseded",
+            action=AuditAction.CLAIM_SUPERSEDED,
             obj=old,
             before=before,
             after={"status": old.status, "superseded_by": claim.pk},
@@ -113,14 +115,19 @@ def superseded_reopen() -> int:
         Claim.objects.filter(status=ClaimStatus.SUPERSEDED).exclude(code="").filter(code__in=unmatched)
     ):
         before = {"status": old.status, "superseded_by": old.superseded_by_id}
-        old.status, old.reason, old.superseded_by = ClaimStatus.PENDING, "", None
+        claim_status_set(old, ClaimStatus.PENDING)
+        old.reason, old.superseded_by = "", None
         old.decided_at = None
         old.decision_note = REOPENED_NOTE.format(code=old.code)
         old.save(
             update_fields=["status", "reason", "superseded_by", "decided_at", "decision_note", "updated_at"]
         )
         audit_record(
-            actor=None, action="claim.reopened", obj=old, before=before, after={"status": old.status}
+            actor=None,
+            action=AuditAction.CLAIM_REOPENED,
+            obj=old,
+            before=before,
+            after={"status": old.status},
         )
         reopened += 1
     return reopened

@@ -19,14 +19,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Bundle
-from catalog.selectors import ksh
-from console.kernel.audit import audit_record
+from catalog.prices import PriceBook
+from console.kernel.audit import AuditAction, audit_record
+from console.kernel.money import ksh
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import books
 from ledger.models import JournalEntry, Order, OrderStatus
 from ledger.services import till_order_cancel, till_order_create_paid
-from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
+from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt, claim_statuses_allowing
 
+from .claim_status import claim_status_set
 from .corrections import claims_superseded_by
 from .errors import (
     ALREADY_CLAIMED_BY_SENDER,
@@ -46,9 +48,10 @@ from .errors import (
     ReceiptNotFound,
     VerificationInvalid,
 )
+from .evaluate import other_payee_problem
 from .queue import claim_check_hold, claim_clear_hold
 
-OPEN_STATUSES = (ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW)
+OPEN_STATUSES = claim_statuses_allowing("verify")
 RECEIPT_SHORT = (
     "Receipt {code} of {amount} is {short} short of {bundle} ({price} when it was paid); "
     "pick a bundle the receipt pays for."
@@ -128,7 +131,7 @@ def _verify_locked(
     )
     receipt.order = order
     receipt.save(update_fields=["order"])
-    claim.status = ClaimStatus.VERIFIED
+    claim_status_set(claim, ClaimStatus.VERIFIED)
     claim.reason = ""
     claim.receipt = receipt
     claim.suggested_receipt = None
@@ -144,7 +147,9 @@ def _verify_locked(
     claim.save()
     books.post_claim_verified(order=order, amount=price, receipt=receipt.code, created_by=claim.decided_by)
     after = {**_snapshot(claim), "price": str(price), "unallocated": str(receipt.amount - price)}
-    audit_record(actor=user, action="claim.verified", obj=claim, before=before, after=after, reason=note)
+    audit_record(
+        actor=user, action=AuditAction.CLAIM_VERIFIED, obj=claim, before=before, after=after, reason=note
+    )
     claims_superseded_by(claim)  # the sender's earlier failed claim this one corrects
     return claim
 
@@ -155,8 +160,6 @@ def claim_verify_auto(*, claim_id: int, receipt_id: int, bundle_id: int, explana
     already used raises (ClaimAlreadyDecided / ReceiptAlreadyUsed) and changes nothing. A claim
     whose pasted SMS names another payee is never verified automatically (VerificationInvalid);
     the matcher sends it to review before it gets here."""
-    from reconciliation.services.matcher import other_payee_problem
-
     claim = _lock_open_claim(claim_id, "verified")
     problem = other_payee_problem(claim)
     if problem:
@@ -188,8 +191,6 @@ def verify_offer(receipt_code: str | None) -> tuple[TillReceipt | None, list[tup
 def receipt_bundles(receipt: TillReceipt, prices=None) -> list[tuple[Bundle, Decimal]]:
     """The bundles on sale that ``receipt`` pays for: (bundle, price at payment time), each price
     at most the receipt's amount. What the verify form offers; read-only."""
-    from reconciliation.services.matcher import PriceBook
-
     prices = prices or PriceBook.load()
     priced = ((bundle, prices.price_at(bundle, receipt.paid_at)) for bundle in prices.bundles)
     return [(bundle, price) for bundle, price in priced if price <= receipt.amount]
@@ -235,8 +236,6 @@ def claim_verify(
     ReceiptNotFound, ReceiptAlreadyUsed, VerificationInvalid (amount, bundle or recipient do not
     add up: RECEIPT_SHORT for a bundle dearer than the receipt, BUNDLE_NOT_ON_SALE).
     """
-    from reconciliation.services.matcher import PriceBook
-
     claim = _lock_open_claim(claim_id, "verified")
     claim_check_hold(claim=claim, user=user)
     code = receipt_code_normalise(receipt_code)
@@ -282,14 +281,19 @@ def claim_reject(*, claim_id: int, reason: str, user) -> Claim:
     claim = _lock_open_claim(claim_id, "rejected")
     claim_check_hold(claim=claim, user=user)
     before = _snapshot(claim)
-    claim.status = ClaimStatus.REJECTED
+    claim_status_set(claim, ClaimStatus.REJECTED)
     claim_clear_hold(claim)
     claim.decided_by = user
     claim.decided_at = timezone.now()
     claim.decision_note = reason.strip()
     claim.save()
     audit_record(
-        actor=user, action="claim.rejected", obj=claim, before=before, after=_snapshot(claim), reason=reason
+        actor=user,
+        action=AuditAction.CLAIM_REJECTED,
+        obj=claim,
+        before=before,
+        after=_snapshot(claim),
+        reason=reason,
     )
     return claim
 
@@ -321,7 +325,7 @@ def claim_verification_undo(*, claim_id: int, reason: str, user) -> Claim:
     )
     receipt.order = None
     receipt.save(update_fields=["order"])
-    claim.status = ClaimStatus.NEEDS_REVIEW
+    claim_status_set(claim, ClaimStatus.NEEDS_REVIEW)
     claim.reason = ""
     claim.suggested_receipt = receipt
     claim.receipt = None
@@ -332,7 +336,7 @@ def claim_verification_undo(*, claim_id: int, reason: str, user) -> Claim:
     claim.save()
     audit_record(
         actor=user,
-        action="claim.verification_undone",
+        action=AuditAction.CLAIM_VERIFICATION_UNDONE,
         obj=claim,
         before=before,
         after=_snapshot(claim),

@@ -11,6 +11,7 @@ AMOUNT_RETYPE_MISMATCH = "The amount you typed ({typed}) is not the receipt amou
 BUNDLE_REQUIRED = "Pick the bundle this payment is for: {reason}."
 RECIPIENT_REQUIRED = "Enter the number to load the bundle on."
 REASON_REQUIRED = "Give a reason."
+TRANSITION_REFUSED = "A claim that is {status} cannot become {to}."
 NOT_VERIFIED = "Only a verified claim can be undone; this one is {status}."
 ORDER_DELIVERED = "Order {order} was already delivered; refund it instead of undoing the verification."
 DAY_ALREADY_CLOSED = "{day} was already closed by {who}."
@@ -41,6 +42,10 @@ class ClaimAlreadyDecided(ReconciliationError):
 
 class ClaimNotOpen(ReconciliationError):
     """The claim is not waiting for a decision."""
+
+
+class ClaimTransitionRefused(ClaimNotOpen):
+    """A status change that CLAIM_TRANSITIONS does not allow (a bug, or a race the caller lost)."""
 
 
 class ReceiptAlreadyUsed(ReconciliationError):

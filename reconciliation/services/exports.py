@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
+from console.kernel.money import plain
 from console.kernel.uploads import spreadsheet_safe
 from reconciliation.models import Claim
 
@@ -59,7 +60,7 @@ def claims_export_rows(queryset=None) -> Iterator[list[str]]:
             status,
             reason,
             spreadsheet_safe(receipt or ""),
-            "" if amount is None else f"{amount:.2f}",
+            "" if amount is None else plain(amount),
             spreadsheet_safe(bundle or ""),
         ]
 

@@ -4,30 +4,10 @@ Per batch of open claims (pending, or needing review because the code was unknow
 like a typo) it runs a handful of queries: the claims; the receipts for all their codes
 (one ``code__in``); the verified claims holding those receipts; the unmatched receipts in a
 bounded time window (for look-alike codes, compared in Python by ``lookalike_key``); the
-active bundles and their price history. Decisions are pure (``claim_evaluate``); only a
-verification writes per claim (an order and a journal entry, under row locks).
+active bundles and their price history (catalog.prices.PriceBook). Decisions are pure
+(evaluate.claim_evaluate, where the outcomes are listed); only a verification writes per claim
+(decisions.claim_verify_auto: an order and a journal entry, under row locks).
 
-Outcomes (ClaimStatus / ClaimReason):
-- verified: the code is an unmatched receipt, its amount is the price in force at payment
-  time of exactly one active bundle, any pasted SMS amount equals it and names our till as the
-  payee, the recipient is known;
-- needs_review other_merchant: the pasted SMS names a payee that is not our till (TILL_NAME,
-  TILL_OTHER_NAMES; parsers.merchant.payee_is_us): a genuine SMS cannot pair our receipt with
-  another payee. Decided before every other outcome, with or without a receipt, and final for
-  the matcher (the SMS will not change);
-- needs_review amount_mismatch: the amount matches no bundle, or the pasted SMS amount differs;
-- needs_review code_already_used: the receipt already verified another claim (first stands);
-- needs_review unknown_code: no receipt after CLAIM_GRACE seconds, or the code's embedded date
-  is impossible for the message time (more than 2 days away, or after the message);
-- needs_review possible_typo: no exact receipt, exactly one unmatched receipt differing only by
-  look-alike slips (O/0 I/1 S/5 B/8 Z/2); suggested, never accepted automatically;
-- needs_review ambiguous: two bundles share the price, several look-alike receipts, sender or
-  recipient unclear, or the message predates the payment;
-- needs_review paid_by_stk: the code is an STK payment's (settlement.stk_payments), with or
-  without its till receipt: already paid, answered with the STK order;
-- needs_review verify_failed: the verification itself failed (a domain or database error, in
-  a savepoint): that claim waits for a person and the run goes on;
-- pending: no receipt yet, within the grace period.
 Verified and rejected claims are never touched here. Each run first settles the receipts booked
 as unallocated before their STK payment was confirmed (settlement.stk_settlements_sweep).
 """
@@ -36,45 +16,40 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_q import tasks as django_q_tasks
 
-from catalog.models import Bundle, BundlePriceChange
+from catalog.prices import PriceBook
 from console.kernel.exceptions import DomainError
 from console.kernel.plausible import clean_text
 from ledger.models import Order
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, ReconciliationRun, TillReceipt
-from reconciliation.parsers import embedded_date, lookalike_key, payee_is_us
+from reconciliation.parsers import lookalike_key
 
+from . import decisions
+from .claim_status import claim_status_set
 from .corrections import superseded_reopen
 from .errors import ReconciliationError, VerificationInvalid
+from .evaluate import (
+    LOOKALIKE_DAYS_BEFORE,
+    LOOKALIKE_HOURS_AFTER,
+    Context,
+    Decision,
+    claim_evaluate,
+    other_payee_problem,
+)
 from .runs import run_finish, run_heartbeat, run_open
-from .settlement import StkPayment, stk_payments, stk_settlements_sweep
+from .settlement import stk_payments, stk_settlements_sweep
 
-NAIROBI = ZoneInfo("Africa/Nairobi")
+__all__ = ["claim_evaluate", "claims_reconcile", "open_claims", "other_payee_problem", "reconcile_later"]
+
 BATCH = 2000
 OPEN_REASONS = (ClaimReason.UNKNOWN_CODE, ClaimReason.POSSIBLE_TYPO)
-CODE_DATE_TOLERANCE_DAYS = 2
-# Look-alike receipts are searched this far before a claim (and a little after, for clock skew).
-LOOKALIKE_DAYS_BEFORE = 3
-LOOKALIKE_HOURS_AFTER = 1
-# A claim written this long before the payment it quotes cannot be right.
-CLAIM_BEFORE_PAYMENT_MINUTES = 10
-
-PASS, FAIL, NA = "pass", "fail", "na"
-PAID_BY_STK = (
-    "Already paid by STK: {code} paid order {order}. Nothing more to load for this code; "
-    "reply with the order."
-)
 VERIFY_FAILED = "Automatic verification failed ({error}); a person must check this claim."
-ALREADY_PAYS_ORDER = "Receipt {code} already pays order {order}; a receipt pays one order only."
-OTHER_MERCHANT = "The pasted SMS says {amount} was paid to {payee}, not to {us}: an altered or other payment."
 # Scheduled runs settle receipts recorded this recently (a manual run settles all of them).
 SWEEP_WINDOW = dt.timedelta(days=getattr(settings, "GATEWAY_TIME_WINDOW_DAYS", 3) + 1)
 # How long before a claim its STK prompt may have been sent (the claim follows the payment).
@@ -85,332 +60,6 @@ def open_claims():
     return Claim.objects.filter(
         Q(status=ClaimStatus.PENDING) | Q(status=ClaimStatus.NEEDS_REVIEW, reason__in=OPEN_REASONS)
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Bundle prices at a moment in time
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class PriceBook:
-    """Active bundles with their price history, loaded once per batch."""
-
-    bundles: list[Bundle]
-    changes: dict[int, list[BundlePriceChange]]
-
-    @classmethod
-    def load(cls) -> PriceBook:
-        bundles = list(Bundle.objects.filter(active=True).order_by("pk"))
-        changes: dict[int, list[BundlePriceChange]] = defaultdict(list)
-        for change in BundlePriceChange.objects.filter(bundle__in=bundles).order_by("changed_at", "pk"):
-            changes[change.bundle_id].append(change)
-        return cls(bundles, changes)
-
-    def price_at(self, bundle: Bundle, when: dt.datetime) -> Decimal:
-        history = self.changes.get(bundle.pk, [])
-        before = [c for c in history if c.changed_at <= when]
-        if before:
-            return before[-1].new_price
-        after = [c for c in history if c.changed_at > when]
-        if after and after[0].old_price is not None:
-            return after[0].old_price
-        return bundle.price
-
-    def matching(self, amount: Decimal, when: dt.datetime) -> list[Bundle]:
-        return [b for b in self.bundles if self.price_at(b, when) == amount]
-
-
-def bundles_for_amount(amount: Decimal, when: dt.datetime) -> list[Bundle]:
-    """Active bundles whose price in force at ``when`` is ``amount``."""
-    return PriceBook.load().matching(amount, when)
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation (pure given the context)
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class Context:
-    now: dt.datetime
-    grace: dt.timedelta
-    receipts: dict[str, TillReceipt]
-    used_by: dict[int, int]  # receipt id -> verified claim id
-    lookalikes: dict[str, list[TillReceipt]]
-    prices: PriceBook
-    stk_paid: dict[str, StkPayment] = field(default_factory=dict)  # code -> the STK payment it is
-    order_of: dict[str, str] = field(default_factory=dict)  # code -> reference of the order holding it
-
-
-@dataclass
-class Decision:
-    status: str
-    reason: str = ""
-    receipt: TillReceipt | None = None
-    suggested: TillReceipt | None = None
-    bundle: Bundle | None = None
-    signals: list[dict] = field(default_factory=list)
-    summary: str = ""
-    paid_by: dict | None = None  # the order that already holds this code (shown with a link)
-
-    def explanation(self, claim: Claim) -> dict:
-        parse = (claim.explanation or {}).get("parse", {})
-        out = {"parse": parse, "signals": self.signals, "summary": self.summary}
-        if self.paid_by:
-            out["paid_by"] = self.paid_by
-        return out
-
-
-def _signal(name: str, result: str, detail: str) -> dict:
-    return {"name": name, "result": result, "detail": detail}
-
-
-def code_date_check(code: str, claimed_at: dt.datetime) -> bool | None:
-    """False when the code's embedded date is more than 2 days from the message or after it."""
-    embedded = embedded_date(code)
-    if embedded is None:
-        return None
-    day = claimed_at.astimezone(NAIROBI).date()
-    if embedded > day:
-        return False
-    return (day - embedded).days <= CODE_DATE_TOLERANCE_DAYS
-
-
-def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
-    signals = []
-    parse_flags = ((claim.explanation or {}).get("parse") or {}).get("ambiguous") or []
-    receipt = ctx.receipts.get(claim.code)
-    date_ok = code_date_check(claim.code, claim.claimed_at)
-    embedded = embedded_date(claim.code)
-    signals.append(
-        _signal(
-            "code_date_plausible",
-            NA if date_ok is None else (PASS if date_ok else FAIL),
-            "The code carries no readable date."
-            if date_ok is None
-            else f"The code's date {embedded:%d %b %Y} is {'consistent' if date_ok else 'inconsistent'} "
-            f"with the message time {timezone.localtime(claim.claimed_at):%d %b %Y %H:%M}.",
-        )
-    )
-    recipient_ok = bool(claim.recipient_msisdn) and not parse_flags
-    signals.append(
-        _signal(
-            "recipient",
-            PASS if recipient_ok else FAIL,
-            f"Load {claim.recipient_msisdn}."
-            if recipient_ok
-            else "Unclear: " + ("; ".join(parse_flags) or "no number"),
-        )
-    )
-
-    merchant = _merchant_signal(claim)
-    signals.append(merchant)
-
-    paid = ctx.stk_paid.get(claim.code)
-    if paid is not None:
-        # One M-Pesa code is one payment: an STK payment's code never pays a till claim too.
-        signals.append(
-            _signal("stk_payment", FAIL, f"{claim.code} is the receipt of STK order {paid.reference}.")
-        )
-        paid_by = {"order": paid.reference, "order_id": paid.order_id, "channel": "stk"}
-        if merchant["result"] == FAIL:
-            return _other_merchant(claim, receipt, signals, paid_by=paid_by)
-        return Decision(
-            ClaimStatus.NEEDS_REVIEW,
-            ClaimReason.PAID_BY_STK,
-            suggested=receipt,
-            signals=signals,
-            summary=PAID_BY_STK.format(code=claim.code, order=paid.reference),
-            paid_by=paid_by,
-        )
-
-    if receipt is None:
-        signals.append(_signal("code_exact", FAIL, f"No till receipt {claim.code} yet."))
-        for name in ("amount_matches_bundle", "minutes_between_payment_and_claim"):
-            signals.append(_signal(name, NA, "No receipt to compare with."))
-        signals.append(_sms_signal(claim, None))
-        if merchant["result"] == FAIL:
-            # Decided now, receipt or not: a later receipt cannot make the SMS name us.
-            return _other_merchant(claim, None, signals)
-        return _without_receipt(claim, ctx, signals, date_ok)
-
-    signals.append(_signal("code_exact", PASS, f"Till receipt {receipt.code} of KES {receipt.amount:,.2f}."))
-    minutes = int((claim.claimed_at - receipt.paid_at).total_seconds() // 60)
-    early = minutes < -CLAIM_BEFORE_PAYMENT_MINUTES
-    signals.append(
-        _signal(
-            "minutes_between_payment_and_claim",
-            FAIL if early else PASS,
-            f"The message was sent {abs(minutes)} min {'before' if minutes < 0 else 'after'} the payment.",
-        )
-    )
-    bundles = ctx.prices.matching(receipt.amount, receipt.paid_at)
-    signals.append(
-        _signal(
-            "amount_matches_bundle",
-            PASS if len(bundles) == 1 else FAIL,
-            f"KES {receipt.amount:,.2f} is the price of "
-            + (", ".join(b.name for b in bundles) if bundles else "no active bundle")
-            + " at payment time.",
-        )
-    )
-    sms = _sms_signal(claim, receipt)
-    signals.append(sms)
-
-    if merchant["result"] == FAIL:
-        # Before every other outcome, verification included: a genuine SMS for our receipt names us.
-        return _other_merchant(claim, receipt, signals)
-
-    used_by = ctx.used_by.get(receipt.pk)
-    if (used_by and used_by != claim.pk) or receipt.order_id:
-        return Decision(
-            ClaimStatus.NEEDS_REVIEW,
-            ClaimReason.CODE_ALREADY_USED,
-            receipt=None,
-            suggested=receipt,
-            signals=signals,
-            summary=f"Receipt {receipt.code} already paid another claim; the first claim stands.",
-        )
-    holder = ctx.order_of.get(receipt.code)
-    if holder:
-        # An order holds the code though the receipt is unlinked (older data): never a second order.
-        return Decision(
-            ClaimStatus.NEEDS_REVIEW,
-            ClaimReason.CODE_ALREADY_USED,
-            suggested=receipt,
-            signals=signals,
-            summary=ALREADY_PAYS_ORDER.format(code=receipt.code, order=holder),
-        )
-    if not bundles or sms["result"] == FAIL:
-        why = (
-            sms["detail"] if sms["result"] == FAIL else f"KES {receipt.amount:,.2f} matches no bundle price."
-        )
-        return Decision(
-            ClaimStatus.NEEDS_REVIEW,
-            ClaimReason.AMOUNT_MISMATCH,
-            suggested=receipt,
-            signals=signals,
-            summary=why,
-        )
-    if len(bundles) > 1:
-        return Decision(
-            ClaimStatus.NEEDS_REVIEW,
-            ClaimReason.AMBIGUOUS,
-            suggested=receipt,
-            signals=signals,
-            summary="Several bundles cost this amount: " + ", ".join(b.name for b in bundles) + ".",
-        )
-    if not recipient_ok or early:
-        summary = (
-            "The message predates the payment."
-            if early
-            else "Sender or recipient unclear: " + "; ".join(parse_flags)
-        )
-        return Decision(
-            ClaimStatus.NEEDS_REVIEW,
-            ClaimReason.AMBIGUOUS,
-            suggested=receipt,
-            signals=signals,
-            summary=summary,
-        )
-    return Decision(
-        ClaimStatus.VERIFIED,
-        receipt=receipt,
-        bundle=bundles[0],
-        signals=signals,
-        summary=f"Code {receipt.code} and KES {receipt.amount:,.0f} match {bundles[0].name} "
-        f"for {claim.recipient_msisdn}.",
-    )
-
-
-def _sms_signal(claim: Claim, receipt: TillReceipt | None) -> dict:
-    if claim.claimed_amount is None:
-        return _signal("sms_amount", NA, "No M-Pesa SMS was pasted.")
-    if receipt is None:
-        return _signal("sms_amount", NA, f"The pasted SMS says KES {claim.claimed_amount:,.2f}.")
-    if claim.claimed_amount == receipt.amount:
-        return _signal(
-            "sms_amount", PASS, f"The pasted SMS amount KES {claim.claimed_amount:,.2f} equals the receipt."
-        )
-    return _signal(
-        "sms_amount",
-        FAIL,
-        f"The pasted SMS says KES {claim.claimed_amount:,.2f} "
-        f"but the till received KES {receipt.amount:,.2f}.",
-    )
-
-
-def other_payee_problem(claim: Claim) -> str | None:
-    """Why the claim's pasted SMS cannot be a payment to us (OTHER_MERCHANT), or None when no
-    SMS was pasted or it names our till (``payee_is_us``). Shown as the summary and on the
-    claim and verify pages."""
-    if not claim.claimed_merchant or payee_is_us(claim.claimed_merchant):
-        return None
-    amount = f"KES {claim.claimed_amount:,.2f}" if claim.claimed_amount is not None else "the money"
-    return OTHER_MERCHANT.format(
-        amount=amount,
-        payee=claim.claimed_merchant,
-        us=getattr(settings, "TILL_NAME", "") or "our till",
-    )
-
-
-def _merchant_signal(claim: Claim) -> dict:
-    if not claim.claimed_merchant:
-        return _signal("merchant", NA, "No payee to compare: no M-Pesa SMS was pasted.")
-    problem = other_payee_problem(claim)
-    if problem:
-        return _signal("merchant", FAIL, problem)
-    return _signal("merchant", PASS, f"The pasted SMS says {claim.claimed_merchant} was paid: our till.")
-
-
-def _other_merchant(
-    claim: Claim, receipt: TillReceipt | None, signals: list[dict], paid_by: dict | None = None
-) -> Decision:
-    return Decision(
-        ClaimStatus.NEEDS_REVIEW,
-        ClaimReason.OTHER_MERCHANT,
-        suggested=receipt,
-        signals=signals,
-        summary=other_payee_problem(claim) or "",
-        paid_by=paid_by,
-    )
-
-
-def _without_receipt(claim: Claim, ctx: Context, signals: list[dict], date_ok: bool | None) -> Decision:
-    if date_ok is False:
-        return Decision(
-            ClaimStatus.NEEDS_REVIEW,
-            ClaimReason.UNKNOWN_CODE,
-            signals=signals,
-            summary=f"No receipt {claim.code}, and its date does not fit the message time.",
-        )
-    low = claim.claimed_at - dt.timedelta(days=LOOKALIKE_DAYS_BEFORE)
-    high = claim.claimed_at + dt.timedelta(hours=LOOKALIKE_HOURS_AFTER)
-    candidates = [
-        r
-        for r in ctx.lookalikes.get(lookalike_key(claim.code), [])
-        if r.code != claim.code and low <= r.paid_at <= high and r.pk not in ctx.used_by
-    ]
-    if len(candidates) == 1:
-        return Decision(
-            ClaimStatus.NEEDS_REVIEW,
-            ClaimReason.POSSIBLE_TYPO,
-            suggested=candidates[0],
-            signals=signals,
-            summary=f"No receipt {claim.code}; {candidates[0].code} differs only by look-alike characters.",
-        )
-    if len(candidates) > 1:
-        return Decision(
-            ClaimStatus.NEEDS_REVIEW,
-            ClaimReason.AMBIGUOUS,
-            signals=signals,
-            summary="Several receipts look like this code: " + ", ".join(r.code for r in candidates) + ".",
-        )
-    if ctx.now - claim.claimed_at > ctx.grace:
-        return Decision(
-            ClaimStatus.NEEDS_REVIEW,
-            ClaimReason.UNKNOWN_CODE,
-            signals=signals,
-            summary=f"No till receipt {claim.code} after {int(ctx.grace.total_seconds() // 60)} minutes.",
-        )
-    return Decision(ClaimStatus.PENDING, signals=signals, summary=f"Waiting for till receipt {claim.code}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,12 +165,10 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
         decision = claim_evaluate(claim, ctx)
         explanation = decision.explanation(claim)
         if decision.status == ClaimStatus.VERIFIED:
-            from .decisions import claim_verify_auto
-
             try:
                 # A savepoint: a failed verification leaves the run's transaction (if any) usable.
                 with transaction.atomic():
-                    claim_verify_auto(
+                    decisions.claim_verify_auto(
                         claim_id=claim.pk,
                         receipt_id=decision.receipt.pk,
                         bundle_id=decision.bundle.pk,
@@ -556,7 +203,8 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
         )
         old = (claim.status, claim.reason, claim.explanation, claim.suggested_receipt_id, claim.bundle_id)
         if new != old:
-            claim.status, claim.reason, claim.explanation = decision.status, decision.reason, explanation
+            claim_status_set(claim, decision.status)
+            claim.reason, claim.explanation = decision.reason, explanation
             claim.suggested_receipt_id = new[3]
             claim.bundle_id = new[4]
             claim.updated_at = now
@@ -584,7 +232,7 @@ def _verify_failed(decision: Decision, exc: Exception) -> Decision:
 
 def reconcile_later(*, trigger: str, codes: list[str] | None = None) -> None:
     """Queue a matcher run for ``codes`` once the current transaction commits."""
-    from django_q.tasks import async_task
-
     codes = sorted(set(codes)) if codes else None
-    transaction.on_commit(lambda: async_task("reconciliation.tasks.reconcile", trigger=trigger, codes=codes))
+    transaction.on_commit(
+        lambda: django_q_tasks.async_task("reconciliation.tasks.reconcile", trigger=trigger, codes=codes)
+    )

@@ -13,14 +13,14 @@ from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
-from console.kernel.audit import audit_record
-from reconciliation.models import Claim, ClaimStatus
+from console.kernel.audit import AuditAction, audit_record
+from reconciliation.models import Claim, ClaimStatus, claim_statuses_allowing
 
 from .errors import CLAIM_HELD_BY_OTHER, NOT_HOLDER, QUEUE_EMPTY, ClaimHeldByOther, ClaimNotOpen, QueueEmpty
 
 HOLD_MINUTES = 10
 HOLD_FOR = dt.timedelta(minutes=HOLD_MINUTES)
-OPEN_STATUSES = (ClaimStatus.NEEDS_REVIEW, ClaimStatus.PENDING)
+OPEN_STATUSES = claim_statuses_allowing("verify")  # waiting for a decision
 
 
 def hold_is_active(claim: Claim, now: dt.datetime | None = None) -> bool:
@@ -121,5 +121,7 @@ def claim_release(*, claim_id: int, user) -> Claim:
     before = {"held_by": user.get_username(), "held_until": claim.held_until}
     claim_clear_hold(claim)
     claim.save(update_fields=["held_by", "held_until", "updated_at"])
-    audit_record(actor=user, action="claim.released", obj=claim, before=before, after={"held_by": None})
+    audit_record(
+        actor=user, action=AuditAction.CLAIM_RELEASED, obj=claim, before=before, after={"held_by": None}
+    )
     return claim

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from ledger import books
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
+
+from .claim_status import claim_status_set
 
 CLAIM_PAYMENT_REVERSED = (
     "Payment of order {order} ({entry}) reversed by {who}: {reason}. Receipt {code} is back in "
@@ -40,7 +42,7 @@ def payment_reversed_reopen(*, order, entry, reason: str, user=None) -> None:
         receipt.save(update_fields=["order"])
         audit_record(
             actor=user,
-            action="receipt.payment_reversed",
+            action=AuditAction.RECEIPT_PAYMENT_REVERSED,
             obj=receipt,
             before={"order": order.reference},
             after={"order": None, "entry": entry.number},
@@ -52,7 +54,7 @@ def payment_reversed_reopen(*, order, entry, reason: str, user=None) -> None:
     summary = CLAIM_PAYMENT_REVERSED.format(
         order=order.reference, entry=entry.number, who=who, reason=reason, code=entry.receipt_code
     )
-    claim.status = ClaimStatus.NEEDS_REVIEW
+    claim_status_set(claim, ClaimStatus.NEEDS_REVIEW)
     claim.reason = ClaimReason.PAYMENT_REVERSED
     claim.suggested_receipt = receipt or claim.receipt
     claim.receipt = None
@@ -68,7 +70,7 @@ def payment_reversed_reopen(*, order, entry, reason: str, user=None) -> None:
     claim.save()
     audit_record(
         actor=user,
-        action="claim.payment_reversed",
+        action=AuditAction.CLAIM_PAYMENT_REVERSED,
         obj=claim,
         before=before,
         after={"status": claim.status, "reason": claim.reason, "order": None},

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from reconciliation.models import HEARTBEAT_STALE_SECONDS, ReconciliationRun, RunStatus
 
 from .errors import ReconciliationError
@@ -79,7 +79,7 @@ def run_close_abandoned(*, run_id: int, user=None, now: dt.datetime | None = Non
         run.refresh_from_db()
         audit_record(
             actor=user,
-            action="reconciliation_run.abandoned",
+            action=AuditAction.RECONCILIATION_RUN_ABANDONED,
             obj=run,
             before=before,
             after={"status": run.status, "finished_at": run.finished_at},

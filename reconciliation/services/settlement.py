@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from console.kernel.exceptions import DomainError
 from ledger import books
 from ledger.models import Channel, EntryKind, Order, Posting, StkRequest, StkStatus
@@ -180,7 +180,9 @@ def settlements_book(receipts: list[TillReceipt], payments: dict[str, StkPayment
     for receipt in receipts:
         if receipt.settlement == SettlementState.REVIEW:
             after = {"order": payments[receipt.code].reference, "note": receipt.settlement_note}
-            audit_record(actor=None, action="receipt.stk_settlement_review", obj=receipt, after=after)
+            audit_record(
+                actor=None, action=AuditAction.RECEIPT_STK_SETTLEMENT_REVIEW, obj=receipt, after=after
+            )
 
 
 def _link_orders(receipts: list[TillReceipt], payments: dict[str, StkPayment]) -> None:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from console.kernel.audit import audit_record
+from console.kernel.audit import AuditAction, audit_record
 from console.kernel.exceptions import DomainError
 from ledger import services as orders
 from reconciliation.models import TillReceipt
@@ -72,7 +72,9 @@ def unknown_prompts_settle(*, now=None) -> dict[str, int]:
                 receipt.order = order
                 receipt.save(update_fields=["order"])
                 after = {"order": order.reference}
-                audit_record(actor=None, action="receipt.pays_unknown_prompt", obj=receipt, after=after)
+                audit_record(
+                    actor=None, action=AuditAction.RECEIPT_PAYS_UNKNOWN_PROMPT, obj=receipt, after=after
+                )
         except DomainError:
             continue
         counts["paid"] += 1

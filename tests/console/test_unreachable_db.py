@@ -80,7 +80,7 @@ def test_c2b_confirmation_not_recorded_answers_503_so_daraja_retries(client):
     retry records it once."""
     url = "/api/callbacks/c2b/test-c2b-token/confirmation"
     body = _c2b_body()
-    with mock.patch("reconciliation.services.receipts._record_one", side_effect=DOWN):
+    with mock.patch("reconciliation.services.c2b.receipt_record_one", side_effect=DOWN):
         response = client.post(url, data=body, content_type="application/json")
     assert _is_503_json(response)
     assert not TillReceipt.objects.exists() and not JournalEntry.objects.exists()

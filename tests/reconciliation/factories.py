@@ -11,7 +11,7 @@ import factory
 
 from console.kernel.mpesa import date_prefix
 from reconciliation.models import Claim, ReceiptSource, WhatsAppMessage
-from reconciliation.services.receipts import ReceiptDraft, _record_one
+from reconciliation.services.receipts import ReceiptDraft, receipt_record_one
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=NAIROBI)
@@ -34,7 +34,7 @@ def receipt(
 ):
     paid_at = paid_at or NOW - dt.timedelta(minutes=5)
     code = code or code_for(paid_at.astimezone(NAIROBI).date())
-    obj, _ = _record_one(
+    obj, _ = receipt_record_one(
         ReceiptDraft(
             code=code, amount=Decimal(str(amount)), paid_at=paid_at, source=source, payer_masked="2547****678"
         )

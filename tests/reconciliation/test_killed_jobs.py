@@ -22,8 +22,8 @@ from reconciliation.models import (
     StatementImport,
     TillReceipt,
 )
-from reconciliation.services import receipts as svc
 from reconciliation.services import runs
+from reconciliation.services import statements as svc
 from reconciliation.services.close import day_figures
 from reconciliation.services.errors import ImportRefused, ReconciliationError
 from reconciliation.services.matcher import claims_reconcile

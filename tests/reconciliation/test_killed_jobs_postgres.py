@@ -27,7 +27,7 @@ from reconciliation.models import (
     TillReceipt,
     WhatsAppMessage,
 )
-from reconciliation.services import receipts as svc
+from reconciliation.services import statements as svc
 from reconciliation.services.errors import ImportRefused
 from reconciliation.services.matcher import claims_reconcile
 

@@ -267,9 +267,9 @@ def test_the_automatic_verification_itself_refuses_another_payee(bundles):
 
 @pytest.mark.django_db
 def test_were_the_matcher_to_let_it_through_the_verification_would_still_refuse(bundles, monkeypatch):
-    from reconciliation.services import matcher
+    from reconciliation.services import evaluate
 
-    monkeypatch.setattr(matcher, "_merchant_signal", lambda claim: matcher._signal("merchant", "pass", ""))
+    monkeypatch.setattr(evaluate, "_merchant_signal", lambda claim: evaluate._signal("merchant", "pass", ""))
     r = receipt(amount="1500")
     claim = paste(till_sms(r.code, "1500", "ZUKU FIBER"))
     counts = run().counts

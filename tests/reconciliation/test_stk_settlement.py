@@ -216,7 +216,7 @@ def test_a_code_only_a_prompt_knows_is_still_a_settlement_for_review(bundles):
     stk = StkRequestFactory(order__bundle=Bundle.objects.get(slug="daily-2gb"), order__gateway="daraja")
     StkRequestFactory._meta.model.objects.filter(pk=stk.pk).update(status=StkStatus.SUCCESS, receipt=STK_CODE)
     payload_time = (timezone.now() - dt.timedelta(minutes=1)).astimezone(NAIROBI)
-    got, _ = svc._record_one(
+    got, _ = svc.receipt_record_one(
         svc.ReceiptDraft(code=STK_CODE, amount=D("150.00"), paid_at=payload_time, source=ReceiptSource.SMS)
     )
     got.refresh_from_db()

@@ -12,7 +12,7 @@ from ledger import services
 from ledger.models import JournalEntry, OrderStatus, StkStatus
 from reconciliation import tasks
 from reconciliation.models import ReceiptSource, TillReceipt
-from reconciliation.services.receipts import ReceiptDraft, _record_one
+from reconciliation.services.receipts import ReceiptDraft, receipt_record_one
 from tests.ledger.factories import StkRequestFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def unknown_send(phone="254712345678", **kw):
 
 
 def till_receipt(code, *, amount="150", paid_at=None, payer="2547 ***** 678"):
-    obj, _ = _record_one(
+    obj, _ = receipt_record_one(
         ReceiptDraft(
             code=code,
             amount=Decimal(amount),

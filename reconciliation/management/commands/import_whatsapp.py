@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation.services.claims import whatsapp_import
 from reconciliation.services.errors import ImportRefused
+from reconciliation.services.matcher import claims_reconcile
 
 
 class Command(BaseCommand):
@@ -29,8 +30,6 @@ class Command(BaseCommand):
             )
         except ImportRefused as exc:
             raise CommandError(exc.message)
-        from reconciliation.services.matcher import claims_reconcile
-
         claims_reconcile(trigger="import")
         c = imp.counts
         self.stdout.write(

@@ -1,0 +1,181 @@
+"""Reading a statement file into rows: CSV, XLSX (streamed with the shared upload checks) or the
+portal's HTML table, and finding the header row and its columns."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from console.kernel.uploads import (
+    CSV_UNREADABLE,
+    TOO_MANY_ROWS,
+    XLSX_UNREADABLE,
+    ZIP_UNREADABLE,
+    UploadRefused,
+    csv_rows,
+    decode_text,
+    is_zip,
+    limit,
+    read_limited,
+    xlsx_sheets,
+)
+
+EMPTY_FILE = "The statement file is empty."
+NO_HEADER = (
+    'This is not an M-PESA statement export: no header row with a "Receipt No." cell was found. '
+    "Missing columns: {missing}."
+)
+MISSING_COLUMNS = "The statement is missing these columns: {missing}."
+OLD_XLS = "Old-style .xls files cannot be read; open the file and save it as .xlsx or CSV, then upload again."
+UNREADABLE_XLSX = "The spreadsheet could not be opened; save it again as .xlsx or CSV."
+UNREADABLE_TEXT = "The file could not be read as text; upload the CSV or XLSX export from the M-PESA portal."
+
+COL_RECEIPT = "Receipt No."
+COL_COMPLETED = "Completion Time"
+COL_INITIATED = "Initiation Time"
+COL_DETAILS = "Details"
+COL_STATUS = "Transaction Status"
+COL_PAID_IN = "Paid In"
+COL_WITHDRAWN = "Withdrawn"
+COL_BALANCE = "Balance"
+COL_REASON = "Reason Type"
+COL_OTHER_PARTY = "Other Party Info"
+COL_LINKED = "Linked Transaction ID"
+COL_ACCOUNT = "A/C No."
+REQUIRED_COLUMNS = (COL_RECEIPT, COL_COMPLETED, COL_DETAILS, COL_STATUS, COL_PAID_IN, COL_WITHDRAWN)
+OPTIONAL_COLUMNS = (COL_INITIATED, COL_BALANCE, COL_REASON, COL_OTHER_PARTY, COL_LINKED, COL_ACCOUNT)
+
+# Header spellings seen in exports (compared after lower-casing, dropping "." and spaces).
+_ALIASES = {
+    COL_RECEIPT: ("receiptno", "receipt", "receiptnumber", "transactionid"),
+    COL_COMPLETED: ("completiontime", "completiondate", "completedtime"),
+    COL_INITIATED: ("initiationtime",),
+    COL_DETAILS: ("details", "transactiondetails"),
+    COL_STATUS: ("transactionstatus", "status"),
+    COL_PAID_IN: ("paidin",),
+    COL_WITHDRAWN: ("withdrawn", "withdrawal", "paidout"),
+    COL_BALANCE: ("balance",),
+    COL_REASON: ("reasontype", "transactiontype"),
+    COL_OTHER_PARTY: ("otherpartyinfo", "otherparty"),
+    COL_LINKED: ("linkedtransactionid",),
+    COL_ACCOUNT: ("a/cno", "acno", "accountno", "accountnumber"),
+}
+_HEADER_SCAN_ROWS = 50
+_MAX_COLUMNS = 30  # a portal export has 12; columns beyond this are never read
+WHAT_FILE = "statement file"
+
+
+class StatementFormatError(ValueError):
+    """The file is not a readable M-PESA Org portal statement."""
+
+
+# --- reading the table -------------------------------------------------------------------
+
+
+def read_table(data: bytes, filename: str) -> list[list[object]]:
+    try:
+        read_limited(data, limit("UPLOAD_STATEMENT_MAX_BYTES"), what=WHAT_FILE)
+        return _read_any(data, filename)
+    except UploadRefused as exc:
+        raise StatementFormatError(exc.message)
+
+
+def _read_any(data: bytes, filename: str) -> list[list[object]]:
+    name = filename.lower()
+    if is_zip(data):
+        return _read_xlsx(data)
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise StatementFormatError(OLD_XLS)
+    text = decode_text(data)
+    if name.endswith((".xls", ".htm", ".html")) and "<table" in text[:5000].lower():
+        return _read_html(text)
+    return _read_csv(text)
+
+
+def _read_xlsx(data: bytes) -> list[list[object]]:
+    """Every sheet streamed with the shared upload checks (zip limits, row limit, at most
+    ``_MAX_COLUMNS`` columns, no trust in the declared dimension); the one with the header."""
+    try:
+        sheets = xlsx_sheets(
+            data, max_rows=limit("UPLOAD_STATEMENT_MAX_ROWS"), max_cols=_MAX_COLUMNS, what=WHAT_FILE
+        )
+    except UploadRefused as exc:
+        if exc.message in (XLSX_UNREADABLE.format(what=WHAT_FILE), ZIP_UNREADABLE.format(what=WHAT_FILE)):
+            raise StatementFormatError(UNREADABLE_XLSX)
+        raise
+    for rows in sheets:
+        if _find_header_index(rows) is not None:
+            return rows
+    return sheets[0] if sheets else []
+
+
+def _read_csv(text: str) -> list[list[object]]:
+    sample = next((line for line in text.splitlines() if "receipt" in line.lower()), text[:2000])
+    delimiter = max((",", ";", "\t", "|"), key=sample.count)
+    try:
+        max_rows = limit("UPLOAD_STATEMENT_MAX_ROWS")
+        return csv_rows(text, max_rows=max_rows, delimiter=delimiter, what=WHAT_FILE)
+    except UploadRefused as exc:
+        if exc.message == CSV_UNREADABLE.format(what=WHAT_FILE):
+            raise StatementFormatError(UNREADABLE_TEXT)
+        raise
+
+
+class _TableParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[object]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tr":
+            max_rows = limit("UPLOAD_STATEMENT_MAX_ROWS")
+            if len(self.rows) >= max_rows:
+                raise UploadRefused(TOO_MANY_ROWS.format(what=WHAT_FILE, limit=max_rows))
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self.rows:
+            self.rows[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _read_html(text: str) -> list[list[object]]:
+    parser = _TableParser()
+    parser.feed(text)
+    return parser.rows
+
+
+def _header_key(value: object) -> str:
+    return re.sub(r"[\s.]", "", str(value or "")).lower()
+
+
+def _find_header_index(rows: list[list[object]]) -> int | None:
+    for index, row in enumerate(rows[:_HEADER_SCAN_ROWS]):
+        if any(_header_key(cell) in ("receiptno", "receiptnumber") for cell in row):
+            return index
+    return None
+
+
+def locate_header(table: list[list[object]]) -> tuple[int, dict[str, int]]:
+    if not any(any(str(c or "").strip() for c in row) for row in table):
+        raise StatementFormatError(EMPTY_FILE)
+    index = _find_header_index(table)
+    if index is None:
+        raise StatementFormatError(NO_HEADER.format(missing=", ".join(REQUIRED_COLUMNS)))
+    keys = [_header_key(cell) for cell in table[index]]
+    columns: dict[str, int] = {}
+    for column, aliases in _ALIASES.items():
+        position = next((i for i, key in enumerate(keys) if key in aliases), None)
+        if position is not None:
+            columns[column] = position
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise StatementFormatError(MISSING_COLUMNS.format(missing=", ".join(missing)))
+    return index, columns

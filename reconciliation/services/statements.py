@@ -1,0 +1,282 @@
+"""Statements (M-PESA Org portal export): preview, import in chunks (inline or by a worker
+holding a lease, with a heartbeat), resume after a worker died."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections import Counter
+from decimal import Decimal
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django_q import tasks as django_q_tasks
+
+from console.kernel.audit import AuditAction, audit_record
+from console.kernel.money import CENT
+from reconciliation.models import ImportStatus, ReceiptSource, StatementImport, TillReceipt
+from reconciliation.parsers import StatementFormatError, parse_statement
+
+from .errors import (
+    ImportRefused,
+)
+from .receipt_record import ReceiptDraft, receipts_post_and_reconcile
+from .settlement import settlements_prepare
+
+CHUNK = 1000
+# Statements with more receipt rows than this import in the background with progress.
+ASYNC_ROWS = 2000
+STATEMENT_HAS_ERRORS = "The statement has {count} bad row(s); nothing was saved. First: {first}"
+NOT_A_PREVIEW = "This import is {status}; only a previewed statement can be imported."
+NOT_RESUMABLE = "This import is {status}; only an import whose worker stopped or that failed can be resumed."
+
+
+# ---------------------------------------------------------------------------------------------
+# Statements (M-PESA Org portal export)
+# ---------------------------------------------------------------------------------------------
+def statement_parse(*, data: bytes, filename: str):
+    """Parse a statement, refusing files with any bad row. Raises ImportRefused (nothing saved)."""
+    try:
+        parsed = parse_statement(data, filename)
+    except StatementFormatError as exc:
+        raise ImportRefused(str(exc))
+    if parsed.errors:
+        first = parsed.errors[0]
+        raise ImportRefused(
+            STATEMENT_HAS_ERRORS.format(
+                count=len(parsed.errors), first=f"row {first.row_number}, {first.column}: {first.message}"
+            )
+        )
+    return parsed
+
+
+def _known_codes(codes: list[str]) -> set[str]:
+    known: set[str] = set()
+    for i in range(0, len(codes), CHUNK):
+        known.update(TillReceipt.objects.filter(code__in=codes[i : i + CHUNK]).values_list("code", flat=True))
+    return known
+
+
+def statement_preview(*, data: bytes, filename: str) -> dict:
+    """What importing this file would do, without saving anything.
+
+    Returns {rows_total, new, known, new_amount, skipped: {reason: n}, errors: [...], warnings}.
+    Row errors are returned, not raised, so the admin can list them with row numbers; a file
+    that is not a statement raises ImportRefused.
+    """
+    try:
+        parsed = parse_statement(data, filename)
+    except StatementFormatError as exc:
+        raise ImportRefused(str(exc))
+    return _preview_of(parsed)
+
+
+def _preview_of(parsed) -> dict:
+    receipts = parsed.receipts
+    known = _known_codes([r.receipt for r in receipts])
+    new_rows = [r for r in receipts if r.receipt not in known]
+    return {
+        "rows_total": len(receipts),
+        "new": len(new_rows),
+        "known": len(receipts) - len(new_rows),
+        "new_amount": str(sum((r.paid_in for r in new_rows), Decimal("0.00"))),
+        "skipped": dict(Counter(r.skip_reason for r in parsed.rows if r.disposition != "receipt")),
+        "errors": [{"row": e.row_number, "column": e.column, "message": e.message} for e in parsed.errors],
+        "warnings": list(parsed.warnings),
+    }
+
+
+@transaction.atomic
+def statement_import_create(*, data: bytes, filename: str, user=None) -> StatementImport:
+    """Save an uploaded statement as a preview (no receipts yet). Atomic.
+
+    Raises ImportRefused when the file is not a statement or has any bad row: nothing is saved.
+    """
+    preview = _preview_of(statement_parse(data=data, filename=filename))
+    imp = StatementImport(
+        original_name=filename[:255],
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by=user if getattr(user, "pk", None) else None,
+        status=ImportStatus.PREVIEW,
+        rows_total=preview["rows_total"],
+        counts=preview,
+    )
+    imp.file.save(filename.rsplit("/", 1)[-1] or "statement", ContentFile(data), save=False)
+    imp.save()
+    audit_record(actor=user, action=AuditAction.STATEMENT_PREVIEWED, obj=imp, after=preview)
+    return imp
+
+
+def statement_import_start(*, import_id: int, user=None, inline: bool = False) -> StatementImport:
+    """Import a previewed statement: inline when small (or asked), as a django-q2 task when large.
+
+    Raises ImportRefused when the import is not a preview (e.g. already imported).
+    """
+    with transaction.atomic():
+        imp = StatementImport.objects.select_for_update().get(pk=import_id)
+        if imp.status != ImportStatus.PREVIEW:
+            raise ImportRefused(NOT_A_PREVIEW.format(status=imp.get_status_display().lower()))
+        imp.status = ImportStatus.QUEUED
+        imp.heartbeat_at = timezone.now()  # a queued import no worker ever picks up shows as stopped too
+        imp.save(update_fields=["status", "heartbeat_at"])
+        audit_record(
+            actor=user, action=AuditAction.STATEMENT_IMPORT_STARTED, obj=imp, after={"rows": imp.rows_total}
+        )
+    return _statement_import_dispatch(imp, inline=inline)
+
+
+def statement_import_resume(
+    *, import_id: int, user=None, inline: bool = False, now: dt.datetime | None = None
+) -> StatementImport:
+    """Re-queue an import whose worker died (no heartbeat for HEARTBEAT_STALE_SECONDS) or that
+    failed; it carries on after its last committed chunk. Audited.
+
+    Raises ImportRefused when the import is a preview, done, or still has a live worker.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The lock waits for a live worker's chunk to commit, so its fresh heartbeat is what we read.
+        imp = StatementImport.objects.select_for_update().get(pk=import_id)
+        if not imp.is_resumable(now):
+            raise ImportRefused(NOT_RESUMABLE.format(status=imp.get_status_display().lower()))
+        before = {
+            "status": imp.status,
+            "rows_done": imp.rows_done,
+            "heartbeat_at": imp.heartbeat_at,
+            "errors": imp.errors,
+        }
+        # Clearing the lease fences off the old worker should it wake: its next chunk finds no lease.
+        StatementImport.objects.filter(pk=imp.pk).update(
+            status=ImportStatus.QUEUED, lease_token="", heartbeat_at=now, errors=[], finished_at=None
+        )
+        imp.refresh_from_db()
+        audit_record(
+            actor=user,
+            action=AuditAction.STATEMENT_IMPORT_RESUMED,
+            obj=imp,
+            before=before,
+            after={"status": imp.status, "rows_done": imp.rows_done},
+        )
+    return _statement_import_dispatch(imp, inline=inline)
+
+
+def _statement_import_dispatch(imp: StatementImport, *, inline: bool) -> StatementImport:
+    if imp.rows_total - imp.rows_done > ASYNC_ROWS and not inline:
+        transaction.on_commit(
+            lambda: django_q_tasks.async_task("reconciliation.tasks.statement_import_run", imp.pk)
+        )
+        imp.refresh_from_db()
+        return imp
+    return statement_import_run(import_id=imp.pk)
+
+
+class _LeaseLost(Exception):
+    """Another worker took the import over (this one looked dead); that worker finishes it."""
+
+
+def _statement_lease_take(import_id: int, token: str) -> bool:
+    """Take the import for this worker: queued, or importing with a stale heartbeat.
+
+    One conditional UPDATE: of two workers racing, the second finds a fresh heartbeat and leaves.
+    """
+    now = timezone.now()
+    takeable = StatementImport.objects.takeable(now).filter(pk=import_id)
+    taken = takeable.update(
+        status=ImportStatus.RUNNING, lease_token=token, heartbeat_at=now, attempts=F("attempts") + 1
+    )
+    return taken == 1
+
+
+def _statement_heartbeat(import_id: int, token: str, rows_done: int) -> None:
+    """First statement of a chunk's transaction: renew the lease and set the progress that commits
+    with the chunk. Its row lock makes a takeover wait for the chunk to commit. Raises _LeaseLost."""
+    mine = StatementImport.objects.filter(pk=import_id, lease_token=token, status=ImportStatus.RUNNING)
+    if not mine.update(heartbeat_at=timezone.now(), rows_done=rows_done):
+        raise _LeaseLost
+
+
+def statement_import_run(*, import_id: int) -> StatementImport:
+    """Insert the statement's new receipts set-based, chunk by chunk, with progress; resumable.
+
+    The worker first takes a lease (the import is queued, or importing with no heartbeat for
+    HEARTBEAT_STALE_SECONDS), so two workers never import one statement at once; without it
+    this does nothing. Each chunk commits its receipts, their journal entries, the progress and
+    the heartbeat in one transaction, so a killed worker leaves whole chunks behind and a resumed
+    run carries on after ``rows_done``, skipping known codes too: nothing doubled, nothing lost.
+    On an unexpected error the import is marked failed with the message (it can be resumed).
+    """
+    token = uuid.uuid4().hex
+    if not _statement_lease_take(import_id, token):
+        return StatementImport.objects.get(pk=import_id)  # done, a preview, or another worker's
+    imp = StatementImport.objects.get(pk=import_id)
+    try:
+        with imp.file.open("rb") as fh:
+            data = fh.read()
+        parsed = statement_parse(data=data, filename=imp.original_name)
+        rows = parsed.receipts
+        for i in range(min(imp.rows_done, len(rows)), len(rows), CHUNK):
+            chunk = rows[i : i + CHUNK]
+            with transaction.atomic():
+                _statement_heartbeat(imp.pk, token, rows_done=i + len(chunk))
+                _insert_statement_rows(chunk, imp)
+        # Counted, not summed per run: a resumed import's earlier chunks are its receipts too.
+        new_total = TillReceipt.objects.filter(statement_import=imp).count()
+        counts = dict(imp.counts or {})
+        counts.update({"new": new_total, "known": len(rows) - new_total})
+        now = timezone.now()
+        StatementImport.objects.filter(pk=imp.pk, lease_token=token).update(
+            status=ImportStatus.DONE,
+            rows_total=len(rows),
+            rows_done=len(rows),
+            counts=counts,
+            finished_at=now,
+            heartbeat_at=now,
+            lease_token="",
+        )
+    except _LeaseLost:
+        pass  # taken over while this worker looked dead: the new holder finishes the import
+    except Exception as exc:  # recorded on the import for the operator, then re-raised for the task log
+        StatementImport.objects.filter(pk=imp.pk, lease_token=token).update(
+            status=ImportStatus.FAILED,
+            errors=[{"message": str(exc)}],
+            finished_at=timezone.now(),
+            lease_token="",
+        )
+        raise
+    imp.refresh_from_db()
+    return imp
+
+
+def _insert_statement_rows(rows, imp: StatementImport) -> list[TillReceipt]:
+    """bulk_create(ignore_conflicts) then book only the rows this import actually inserted."""
+    codes = [r.receipt for r in rows]
+    known = _known_codes(codes)
+    drafts = [
+        ReceiptDraft(
+            code=r.receipt,
+            amount=r.paid_in.quantize(CENT),
+            paid_at=r.completed_at,
+            source=ReceiptSource.STATEMENT,
+            payer_masked=r.payer_masked or "",
+            payer_name=r.payer_name or "",
+            raw={"row": r.row_number, "details": r.details, "reason_type": r.reason_type},
+        )
+        for r in rows
+        if r.receipt not in known
+    ]
+    if not drafts:
+        return []
+    new = [d.as_model(imp) for d in drafts]
+    payments = settlements_prepare(new)  # STK receipts are marked as settlements before the insert
+    TillReceipt.objects.bulk_create(new, ignore_conflicts=True)
+    # Rows that lost a race to another source are not ours: they carry no link to this import.
+    inserted = list(
+        TillReceipt.objects.filter(code__in=[d.code for d in drafts], statement_import=imp).order_by(
+            "paid_at"
+        )
+    )
+    receipts_post_and_reconcile(inserted, payments)
+    return inserted
