@@ -28,6 +28,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from console.kernel.audit import AuditAction, audit_record
+from console.kernel.confirm import site_page
 from console.models import AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -173,7 +174,8 @@ def verify_any(user, token: str):
 
 
 def render_page(request, template, context, status=200):
-    return render(request, template, {**admin.site.each_context(request), **context}, status=status)
+    context = dict(context)
+    return site_page(request, template, context.pop("title", ""), status=status, **context)
 
 
 def to_login(request):

@@ -21,8 +21,8 @@ from django_q.models import Schedule, Task
 from console.access import FIND_SECTIONS, TIMELINE_SECTIONS
 from console.kernel.clock import day_start
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
+from ledger.books.selectors import AFTER_CLOSE
 from ledger.models import (
-    SALE_STATUSES,
     CallbackLog,
     Channel,
     JournalEntry,
@@ -32,6 +32,7 @@ from ledger.models import (
     StkRequest,
     StkStatus,
 )
+from ledger.selectors import SALE, STK_FAILED
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt, WhatsAppMessage
 
 ZERO = Decimal("0")
@@ -105,7 +106,7 @@ class SalesFigures:
 def sales_since(since: dt.datetime) -> SalesFigures:
     """Paid and delivered orders since `since`, by channel (one query)."""
     rows = (
-        Order.objects.filter(paid_at__gte=since, status__in=SALE_STATUSES)
+        Order.objects.filter(SALE, paid_at__gte=since)
         .values("channel")
         .annotate(n=Count("id"), amount=Sum("price"))
     )
@@ -120,7 +121,7 @@ def sales_chart(days: int = 14, today: dt.date | None = None) -> dict:
     today = today or timezone.localdate()
     first = today - dt.timedelta(days=days - 1)
     rows = (
-        Order.objects.filter(paid_at__gte=day_start(first), status__in=SALE_STATUSES)
+        Order.objects.filter(SALE, paid_at__gte=day_start(first))
         .annotate(day=TruncDate("paid_at", tzinfo=timezone.get_current_timezone()))
         .values("day", "channel")
         .annotate(amount=Sum("price"))
@@ -230,12 +231,12 @@ def stk_health(hours: int = 24) -> dict:
     recent = StkRequest.objects.filter(created_at__gte=since)
     counts = recent.aggregate(
         ok=Count("id", filter=Q(status=StkStatus.SUCCESS)),
-        failed=Count("id", filter=Q(status__in=[StkStatus.FAILED, StkStatus.EXPIRED, StkStatus.ERROR])),
+        failed=Count("id", filter=STK_FAILED),
         waiting=Count("id", filter=Q(status=StkStatus.QUEUED)),
     )
     resolved = counts["ok"] + counts["failed"]
     top = (
-        recent.filter(status__in=[StkStatus.FAILED, StkStatus.EXPIRED, StkStatus.ERROR])
+        recent.filter(STK_FAILED)
         .values("result_code")
         .annotate(n=Count("id"), desc=Max("result_desc"))
         .order_by("-n")[:3]
@@ -256,9 +257,7 @@ def entries_after_close(days: int = 30) -> dict:
     one): finance should look at the closed day again."""
 
     since = timezone.now() - dt.timedelta(days=days)
-    count = JournalEntry.objects.filter(
-        posted_at__gte=since, value_at__isnull=False, posted_at__gt=F("value_at")
-    ).count()
+    count = JournalEntry.objects.filter(AFTER_CLOSE, posted_at__gte=since).count()
     return {"count": count, "url": changelist("ledger.journalentry", after_close="yes"), "days": days}
 
 

@@ -6,22 +6,15 @@ user who may see none of them is refused.
 
 import sys
 
-from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.views.defaults import server_error as django_server_error
 
 from console import access, selectors
+from console.kernel.confirm import site_page
 from console.middleware import unavailable_response
-
-
-def _page(request, template, title, **context):
-    return TemplateResponse(
-        request, template, {**admin.site.each_context(request), "title": title, **context}
-    )
 
 
 def _sections_or_403(request, sections):
@@ -37,7 +30,7 @@ def find(request):
     result = selectors.find_anything(request.GET.get("q", ""), sections=sections)
     hits = sum(len(result[k]) for k in access.FIND_SECTIONS)
     can_timeline = bool(access.visible_sections(request.user, access.TIMELINE_SECTIONS))
-    return _page(
+    return site_page(
         request,
         "console/find.html",
         "Find anything",
@@ -52,13 +45,15 @@ def customer(request, msisdn):
     sections = _sections_or_403(request, access.TIMELINE_SECTIONS)
     normalised = selectors._as_msisdn(msisdn)
     if normalised is None:
-        return _page(
+        return site_page(
             request, "console/customer.html", "Customer", error="Not a Kenyan phone number.", events=[]
         )
     if normalised != msisdn:
         return redirect("console_customer", msisdn=normalised)
     events = selectors.customer_timeline(normalised, sections=sections)
-    return _page(request, "console/customer.html", f"Customer {normalised}", msisdn=normalised, events=events)
+    return site_page(
+        request, "console/customer.html", f"Customer {normalised}", msisdn=normalised, events=events
+    )
 
 
 def server_error(request, template_name="500.html"):

@@ -5,11 +5,40 @@ from __future__ import annotations
 import re
 
 from django.db.models import Q, QuerySet
+from django_filters import ChoiceFilter, FilterSet
 
 from catalog.models import Bundle
 from console.kernel.phones import try_normalise_msisdn
 from ledger.gateways import describe_result
-from ledger.models import CallbackLog, Order, OrderStatus, StkRequest
+from ledger.models import SALE_STATUSES, CallbackLog, Order, OrderStatus, StkRequest, StkStatus
+
+# ---------------------------------------------------------------------------------------------
+# Filters: one definition each, used by the admin's list filters and the dashboard's figures
+# ---------------------------------------------------------------------------------------------
+SALE = Q(status__in=SALE_STATUSES)  # an order whose money is in: paid, delivered or not yet
+STK_FAILED = Q(status__in=[StkStatus.FAILED, StkStatus.EXPIRED, StkStatus.ERROR])
+
+
+class OrderFilter(FilterSet):
+    sale = ChoiceFilter(choices=[("yes", "Sales (paid or delivered)")], method="filter_sale")
+
+    class Meta:
+        model = Order
+        fields: list[str] = []
+
+    def filter_sale(self, queryset, name, value):
+        return queryset.filter(SALE) if value == "yes" else queryset
+
+
+class StkRequestFilter(FilterSet):
+    outcome = ChoiceFilter(choices=[("failed", "Failed, expired or error")], method="filter_outcome")
+
+    class Meta:
+        model = StkRequest
+        fields: list[str] = []
+
+    def filter_outcome(self, queryset, name, value):
+        return queryset.filter(STK_FAILED) if value == "failed" else queryset
 
 
 def bundle_for_sale(key) -> Bundle | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 
@@ -24,13 +25,20 @@ def confirmed(request) -> bool:
     return request.method == "POST" and bool(request.POST.get("confirmed"))
 
 
-def admin_page(model_admin, request, template: str, title: str, **context) -> TemplateResponse:
-    """Render `template` inside the admin layout (sidebar, header, messages) for `model_admin`."""
+def site_page(
+    request, template: str, title: str, *, status: int = 200, site=None, **context
+) -> TemplateResponse:
+    """Render `template` inside the admin layout (sidebar, header, messages): the one way a
+    console page that belongs to no model (find, timeline, logins) is drawn."""
+    site = site or admin.site
     return TemplateResponse(
-        request,
-        template,
-        {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.opts, **context},
+        request, template, {**site.each_context(request), "title": title, **context}, status=status
     )
+
+
+def admin_page(model_admin, request, template: str, title: str, **context) -> TemplateResponse:
+    """Render `template` inside the admin layout for `model_admin` (its breadcrumbs and options)."""
+    return site_page(request, template, title, site=model_admin.admin_site, opts=model_admin.opts, **context)
 
 
 def confirm_page(

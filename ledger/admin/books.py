@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
@@ -20,10 +20,12 @@ from unfold.paginator import InfinitePaginator
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.confirm import admin_page, confirm_page, confirmed
 from console.kernel.exceptions import DomainError
+from console.kernel.filters import filterset_list_filter
 from console.kernel.money import money
 from ledger import books, services
 from ledger.books import selectors
 from ledger.books.forms import AdjustmentForm, AsOfForm, DayForm, ReasonForm
+from ledger.books.selectors import JournalEntryFilter
 from ledger.models import Account, JournalEntry, Order, OrderStatus, Posting
 
 REVERSE_PAYMENT_NOTE = (
@@ -117,19 +119,8 @@ class PostingInline(ReadOnlyAdminMixin, TabularInline):
         return super().get_queryset(request).select_related("account")
 
 
-class AfterCloseFilter(admin.SimpleListFilter):
+class AfterCloseFilter(filterset_list_filter(JournalEntryFilter, "after_close", title="booked after close")):
     """Entries whose money moved on a closed day and were booked on the next open day."""
-
-    title = "booked after close"
-    parameter_name = "after_close"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Yes: value date in a closed day")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(value_at__isnull=False, posted_at__gt=F("value_at"))
-        return queryset
 
 
 @admin.register(JournalEntry)

@@ -21,13 +21,15 @@ from unfold.paginator import InfinitePaginator
 from console.kernel.admin_base import ModelAdmin, money, nairobi
 from console.kernel.confirm import admin_page, confirm_page, confirmed
 from console.kernel.exceptions import DomainError
+from console.kernel.filters import filterset_list_filter
 from console.kernel.links import customer_link
 from console.kernel.phones import phone_display
 from ledger import selectors, services
 from ledger.admin.books import order_refund_action
 from ledger.admin.display import pretty_json
 from ledger.forms import CancelForm, StkPushForm
-from ledger.models import SALE_STATUSES, Order, OrderStatus, StkRequest, StkStatus
+from ledger.models import Order, OrderStatus, StkRequest, StkStatus
+from ledger.selectors import OrderFilter
 
 STATUS_COLOURS = {
     OrderStatus.PENDING_PAYMENT: "warning",
@@ -72,17 +74,8 @@ def _orders_table(orders) -> dict:
     }
 
 
-class SaleFilter(admin.SimpleListFilter):
+class SaleFilter(filterset_list_filter(OrderFilter, "sale", title="sale")):
     """Orders that count as sales (paid or delivered): what the dashboard's sales figures link to."""
-
-    title = "sale"
-    parameter_name = "sale"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Sales (paid or delivered)")]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(status__in=SALE_STATUSES) if self.value() == "yes" else queryset
 
 
 class StkRequestInline(TabularInline):

@@ -8,10 +8,12 @@ from unfold.decorators import display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
+from console.kernel.filters import filterset_list_filter
 from console.kernel.phones import phone_display
 from ledger import selectors
 from ledger.admin.display import pretty_json
 from ledger.models import StkRequest, StkStatus
+from ledger.selectors import StkRequestFilter
 
 STK_COLOURS = {
     StkStatus.QUEUED: "warning",
@@ -23,19 +25,8 @@ STK_COLOURS = {
 }
 
 
-class StkOutcomeFilter(admin.SimpleListFilter):
+class StkOutcomeFilter(filterset_list_filter(StkRequestFilter, "outcome", title="outcome")):
     """Failed in any way (failed, expired, error): what the dashboard's failure figures link to."""
-
-    title = "outcome"
-    parameter_name = "outcome"
-
-    def lookups(self, request, model_admin):
-        return [("failed", "Failed, expired or error")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "failed":
-            return queryset.filter(status__in=[StkStatus.FAILED, StkStatus.EXPIRED, StkStatus.ERROR])
-        return queryset
 
 
 @admin.register(StkRequest)

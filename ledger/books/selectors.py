@@ -10,12 +10,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django_filters import BaseInFilter, CharFilter, ChoiceFilter, DateFilter, FilterSet
 
 from console.kernel.clock import day_range, day_start, today
+from console.kernel.filters import filtered
 from console.kernel.money import ZERO
 from ledger.books.posting import PAYMENT_KINDS
-from ledger.models import Account, EntryKind, Posting
+from ledger.models import Account, Channel, EntryKind, JournalEntry, Posting
 
 # The exported columns, in order; exports and tests name them from here.
 EXPORT_COLUMNS = [
@@ -159,6 +161,46 @@ def daily_summary(*, day: dt.date) -> DailySummary:
 # ---------------------------------------------------------------------------------------------
 # Postings for export
 # ---------------------------------------------------------------------------------------------
+# Booked after a close: money that moved on a closed day, booked on the next open one.
+AFTER_CLOSE = Q(value_at__isnull=False, posted_at__gt=F("value_at"))
+
+
+class JournalEntryFilter(FilterSet):
+    after_close = ChoiceFilter(
+        choices=[("yes", "Yes: value date in a closed day")], method="filter_after_close"
+    )
+
+    class Meta:
+        model = JournalEntry
+        fields: list[str] = []
+
+    def filter_after_close(self, queryset, name, value):
+        return queryset.filter(AFTER_CLOSE) if value == "yes" else queryset
+
+
+class KeysFilter(BaseInFilter, CharFilter):
+    """A comma-separated list of keys."""
+
+
+class PostingFilter(FilterSet):
+    """The postings of an export or a ledger page: Nairobi days (inclusive), accounts, channel."""
+
+    date_from = DateFilter(method="filter_date_from")
+    date_to = DateFilter(method="filter_date_to")
+    accounts = KeysFilter(field_name="account__key", lookup_expr="in")  # "mpesa_till,bundles_owed"
+    channel = ChoiceFilter(field_name="entry__channel", choices=Channel.choices)
+
+    class Meta:
+        model = Posting
+        fields: list[str] = []
+
+    def filter_date_from(self, queryset, name, value):
+        return queryset.filter(entry__posted_at__gte=day_start(value))
+
+    def filter_date_to(self, queryset, name, value):
+        return queryset.filter(entry__posted_at__lt=day_start(value + dt.timedelta(days=1)))
+
+
 def postings_for_export(
     *,
     date_from: dt.date,
@@ -167,10 +209,12 @@ def postings_for_export(
     channel: str = "",
 ) -> QuerySet:
     """Postings of the inclusive Nairobi date range, in journal order, as tuples of EXPORT_FIELDS."""
-    start, end = day_range(date_from, date_to)
-    q = Q(entry__posted_at__gte=start, entry__posted_at__lt=end)
-    if account_keys:
-        q &= Q(account__key__in=account_keys)
-    if channel:
-        q &= Q(entry__channel=channel)
-    return Posting.objects.filter(q).order_by("entry__seq", "id").values_list(*EXPORT_FIELDS)
+    rows = filtered(
+        PostingFilter,
+        Posting.objects.all(),
+        date_from=date_from.isoformat(),
+        date_to=date_to.isoformat(),
+        accounts=",".join(account_keys or []),
+        channel=channel,
+    )
+    return rows.order_by("entry__seq", "id").values_list(*EXPORT_FIELDS)
