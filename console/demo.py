@@ -14,6 +14,15 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.models import Bundle
+from ledger.gateways.simulator import SimulatorGateway
+from ledger.models import Order
+from ledger.services import order_create, order_mark_delivered, stk_apply_result, stk_send
+from reconciliation.models import StatementImport
+from reconciliation.services.claims import whatsapp_import
+from reconciliation.services.matcher import claims_reconcile
+from reconciliation.services.receipts import statement_import_create, statement_import_start
+
 DEMO_STATEMENT_NAME = "demo-statement.csv"
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 
@@ -67,14 +76,6 @@ def _chat(messages: list[tuple[dt.datetime, str, str]]) -> bytes:
 
 def demo_data_load(*, now: dt.datetime | None = None, seed: int = 7) -> dict:
     """Load the demo day once. Returns counts; does nothing when demo data is already there."""
-    from catalog.models import Bundle
-    from ledger.gateways.simulator import SimulatorGateway
-    from ledger.models import Order
-    from ledger.services import order_create, order_mark_delivered, stk_apply_result, stk_send
-    from reconciliation.models import StatementImport
-    from reconciliation.services.claims import whatsapp_import
-    from reconciliation.services.matcher import claims_reconcile
-    from reconciliation.services.receipts import statement_import_create, statement_import_start
 
     if StatementImport.objects.filter(original_name=DEMO_STATEMENT_NAME).exists() or Order.objects.exists():
         return {}

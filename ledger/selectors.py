@@ -63,10 +63,20 @@ def order_by_reference(reference: str) -> Order | None:
     return Order.objects.select_related("bundle").filter(reference=reference).first()
 
 
+# Plain words for the customer's status page, by order status.
+STATUS_MESSAGES = {
+    OrderStatus.PENDING_PAYMENT: "Check your phone and enter your M-Pesa PIN.",
+    OrderStatus.PAID: "Paid",
+    OrderStatus.DELIVERED: "Paid and delivered",
+    OrderStatus.NEEDS_REVIEW: "Payment received; we are checking it",
+    OrderStatus.EXPIRED: "The request expired",
+    OrderStatus.CANCELLED: "Cancelled",
+    OrderStatus.REFUNDED: "Refunded",
+}
+
+
 def order_customer_message(order: Order) -> str:
     """Plain words for the customer's status page."""
-    from ledger.services import STATUS_MESSAGES
-
     if order.status == OrderStatus.FAILED:
         latest = order.stk_requests.order_by("-pk").first()
         if latest and latest.result_code:

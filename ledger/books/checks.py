@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+
 from ledger.books.posting import BUNDLES_OWED, PAYMENT_KINDS
-from ledger.models import EntryKind, JournalEntry, Order, Posting
+from ledger.models import EntryKind, JournalEntry, Order, OrderStatus, Posting
 
 
 def books_check() -> list[str]:
@@ -15,9 +17,6 @@ def books_check() -> list[str]:
     paid, delivered or refunded order has exactly one payment entry net of reversals; every
     delivered order has exactly one delivery entry net of reversals. Read-only.
     """
-    from django.db.models import Count, Exists, OuterRef, Q, Sum
-
-    from ledger.models import OrderStatus
 
     problems: list[str] = []
     total = Posting.objects.aggregate(t=Sum("amount"))["t"] or Decimal("0")

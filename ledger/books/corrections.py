@@ -112,7 +112,6 @@ def pays_order(entry: JournalEntry) -> bool:
 def payment_reversal_refusal(entry: JournalEntry, order: Order | None = None) -> str:
     """Why reversing ``entry`` is refused, or "" when it may be reversed: the payment of a delivered
     order is refunded instead, and a refunded order's payment stays (the refund corrects it)."""
-    from ledger.models import OrderStatus
 
     if not pays_order(entry):
         return ""

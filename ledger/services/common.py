@@ -59,17 +59,6 @@ PROMPT_ALREADY_WAITING = (
     "it is still waiting for the PIN. Wait for it, or retry that order if it fails."
 )
 
-# Plain words for the customer's status page, by order status.
-STATUS_MESSAGES = {
-    OrderStatus.PENDING_PAYMENT: "Check your phone and enter your M-Pesa PIN.",
-    OrderStatus.PAID: "Paid",
-    OrderStatus.DELIVERED: "Paid and delivered",
-    OrderStatus.NEEDS_REVIEW: "Payment received; we are checking it",
-    OrderStatus.EXPIRED: "The request expired",
-    OrderStatus.CANCELLED: "Cancelled",
-    OrderStatus.REFUNDED: "Refunded",
-}
-
 
 class OrderError(DomainError):
     """This order cannot do that."""
