@@ -12,7 +12,7 @@ from unfold.decorators import action
 from console.kernel.confirm import confirm_page
 from console.kernel.exceptions import DomainError
 from reconciliation.admin.common import confirm_with_evidence
-from reconciliation.admin.messages import paste_message_view, upload_chat_view
+from reconciliation.admin.messages import MessageInActions
 from reconciliation.services import queue
 from reconciliation.services.exports import claims_export_lines
 from reconciliation.services.matcher import claims_reconcile
@@ -23,7 +23,7 @@ TAKEN_OVER = "You took over claim {code} until {until}."
 RELEASED = "Claim {code} released for the next agent."
 
 
-class ClaimQueueMixin:
+class ClaimQueueMixin(MessageInActions):
     """The buttons of ClaimAdmin that do not decide a claim."""
 
     # ---- holds (the work queue) ------------------------------------------------------------
@@ -118,24 +118,6 @@ class ClaimQueueMixin:
         return redirect("console_find")
 
     # ---- list buttons ----------------------------------------------------------------------
-    @action(
-        description="Paste a message",
-        icon="content_paste",
-        permissions=["reconciliation.add_whatsappmessage"],
-        url_path="paste",
-    )
-    def paste_message(self, request):
-        return paste_message_view(self, request)
-
-    @action(
-        description="Upload chat export",
-        icon="upload_file",
-        permissions=["reconciliation.add_whatsappimport"],
-        url_path="upload-chat",
-    )
-    def upload_chat(self, request):
-        return upload_chat_view(self, request)
-
     @action(
         description="Export CSV",
         icon="download",

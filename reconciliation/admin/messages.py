@@ -104,7 +104,30 @@ def upload_chat_view(model_admin, request):
     )
 
 
-class WhatsAppMessageAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class MessageInActions:
+    """The list buttons that bring customers' messages in (paste one, upload a chat export),
+    shared by the claims, messages and chat-import lists."""
+
+    @action(
+        description="Paste a message",
+        icon="content_paste",
+        permissions=["reconciliation.add_whatsappmessage"],
+        url_path="paste",
+    )
+    def paste_message(self, request):
+        return paste_message_view(self, request)
+
+    @action(
+        description="Upload chat export",
+        icon="upload_file",
+        permissions=["reconciliation.add_whatsappimport"],
+        url_path="upload-chat",
+    )
+    def upload_chat(self, request):
+        return upload_chat_view(self, request)
+
+
+class WhatsAppMessageAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "display_sent",
         "sender_label",
@@ -140,17 +163,8 @@ class WhatsAppMessageAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def display_claims(self, obj):
         return obj.claim_count
 
-    @action(
-        description="Paste a message",
-        icon="content_paste",
-        permissions=["reconciliation.add_whatsappmessage"],
-        url_path="paste",
-    )
-    def paste_message(self, request):
-        return paste_message_view(self, request)
 
-
-class WhatsAppImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class WhatsAppImportAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["original_name", "display_uploaded", "uploaded_by", "status", "display_counts"]
     list_select_related = ["uploaded_by"]
     list_filter = ["status"]
@@ -181,15 +195,6 @@ class WhatsAppImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
             f"{c.get('messages', 0)} messages, {c.get('claims_new', 0)} new claims, "
             f"{c.get('unparseable', 0)} unparseable"
         )
-
-    @action(
-        description="Upload chat export",
-        icon="upload_file",
-        permissions=["reconciliation.add_whatsappimport"],
-        url_path="upload-chat",
-    )
-    def upload_chat(self, request):
-        return upload_chat_view(self, request)
 
 
 admin.site.register(WhatsAppMessage, WhatsAppMessageAdmin)
