@@ -377,6 +377,9 @@ UNFOLD = {
     "SITE_TITLE": "Tillbook",
     "SITE_HEADER": "Tillbook",
     "SITE_SYMBOL": "point_of_sale",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("console/favicon.svg")},
+    ],
     # The audit trail is every record's history (services never write Django's admin log):
     # no History button; /history/ URLs redirect to the record's audit events.
     "SHOW_HISTORY": False,
