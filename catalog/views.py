@@ -48,6 +48,8 @@ def pay(request, slug):
             "amount_label": ksh(bundle.price),
             "stk_url": stk_push_url(),
             "stk_coming_soon": STK_COMING_SOON,
+            # After this long without an answer the page explains the wait (and offers a resend when safe).
+            "wait_hint_ms": int(settings.STK_WAIT_HINT_SECONDS * 1000),
             "whatsapp_text": text,
             "whatsapp_url": whatsapp_link(number=settings.SUPPORT_WHATSAPP, text=text),
         },
