@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 
 from catalog.models import Bundle, BundleCategory
 from console.kernel.money import ksh
@@ -37,9 +36,9 @@ def storefront_sections() -> list[StorefrontSection]:
     ]
 
 
-def bundle_for_payment(*, slug: str) -> Bundle:
-    """The active bundle a customer may pay for; Http404 for an unknown or retired one."""
-    return get_object_or_404(Bundle.objects.active(), slug=slug)
+def bundle_by_slug(*, slug: str) -> Bundle | None:
+    """The bundle a /pay/ link names, on sale or retired (the page says which); None if unknown."""
+    return Bundle.objects.filter(slug=slug).first()
 
 
 def whatsapp_claim_text(*, bundle: Bundle, till_number: str) -> str:

@@ -338,6 +338,8 @@ SIMULATOR_CALLBACK_DELAY = env.float("SIMULATOR_CALLBACK_DELAY", default=3.0)
 STK_CONFIRM_SUCCESS = env.bool("STK_CONFIRM_SUCCESS", default=True)
 # After an unknown send (timeout), no new prompt is offered until the first can no longer be answered.
 STK_PROMPT_LIFETIME = env.int("STK_PROMPT_LIFETIME", default=120)  # seconds
+# The pay page explains the wait after this long without an answer (the browser tests shorten it).
+STK_WAIT_HINT_SECONDS = env.float("STK_WAIT_HINT_SECONDS", default=30)
 # Plausible ranges for values from outside: amounts below the maximum, times near now.
 MAX_PAYMENT_AMOUNT = Decimal(env("MAX_PAYMENT_AMOUNT", default="250000"))
 CLOCK_SKEW_SECONDS = env.int("CLOCK_SKEW_SECONDS", default=300)
@@ -377,6 +379,9 @@ UNFOLD = {
     "SITE_TITLE": "Tillbook",
     "SITE_HEADER": "Tillbook",
     "SITE_SYMBOL": "point_of_sale",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("console/favicon.svg")},
+    ],
     # The audit trail is every record's history (services never write Django's admin log):
     # no History button; /history/ URLs redirect to the record's audit events.
     "SHOW_HISTORY": False,

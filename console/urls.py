@@ -1,11 +1,18 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from console import health, logins_views, views
+
+static_lazy = lazy(static, str)  # resolved per request: the manifest may not exist at import
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Browsers ask for /favicon.ico whatever the page links: send them to the one icon.
+    path("favicon.ico", RedirectView.as_view(url=static_lazy("console/favicon.svg"), permanent=True)),
     path("admin/find/", views.find, name="console_find"),
     path("admin/customer/<str:msisdn>/", views.customer, name="console_customer"),
     path("admin/security/", logins_views.security, name="console_security"),

@@ -28,7 +28,7 @@ from ledger.callbacks import (
     stk_token_is_valid,
 )
 from ledger.gateways import CallbackParseError
-from ledger.models import CallbackOutcome, CallbackSource
+from ledger.models import CallbackOutcome, CallbackSource, StkStatus
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,10 @@ BUNDLE_NOT_FOUND = "That bundle is not on sale."
 RATE_LIMITED = "Too many payment requests; wait a minute and try again."
 ORDER_NOT_FOUND = "No order with that reference."
 GATEWAY_FAILED = "M-Pesa could not send the prompt: {reason}"
+RETRY_NOT_YET = (
+    "The first payment prompt may still be answered, so we cannot send another yet. "
+    "Check your phone; this page offers a new prompt once the first can no longer be paid."
+)
 CALLBACK_ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
@@ -187,9 +191,44 @@ def order_status(request, reference: str):
     order = selectors.order_by_reference(reference)
     if order is None:
         return _error(404, ORDER_NOT_FOUND, "reference")
-    response = JsonResponse(selectors.order_status_payload(order))
+    allowed, _why = services.order_retry_allowed(order)
+    body = {
+        **selectors.order_status_payload(order),
+        # A new prompt only once the first can no longer be paid (the services' rule, not the page's).
+        "retry_allowed": allowed,
+        "retry_url": reverse("ledger:order_retry", kwargs={"reference": order.reference}),
+    }
+    response = JsonResponse(body)
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_POST
+def order_retry(request, reference: str):
+    """POST (CSRF-protected, rate-limited like a push) -> send the order's PIN prompt again.
+
+    409 while the first prompt may still be paid (services.order_retry_allowed); 201 when sent,
+    202 when M-Pesa did not answer the send, 502 when it refused. Never a prompt otherwise.
+    """
+    if _limited(request, "ip", client_ip(request) or "unknown"):
+        return _error(429, RATE_LIMITED)
+    order = selectors.order_by_reference(reference)
+    if order is None:
+        return _error(404, ORDER_NOT_FOUND, "reference")
+    if not services.order_retry_allowed(order)[0]:
+        return _error(409, RETRY_NOT_YET)
+    if _limited(request, "phone", order.payer_msisdn):
+        return _error(429, RATE_LIMITED)
+    try:
+        stk = services.order_retry(order=order)
+    except services.OrderNotRetryable:  # another tab sent it first
+        return _error(409, RETRY_NOT_YET)
+    except services.StkSendFailed as exc:
+        return _error(502, GATEWAY_FAILED.format(reason=exc.message))
+    order.refresh_from_db()
+    if stk.status == StkStatus.UNKNOWN:
+        return _order_created(order, status=202, message=order.status_reason)
+    return _order_created(order, status=201)
 
 
 # ---------------------------------------------------------------------------------------------

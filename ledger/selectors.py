@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django_filters import ChoiceFilter, FilterSet
 
 from catalog.models import Bundle
-from console.kernel.phones import try_normalise_msisdn
+from console.kernel.phones import phone_display, try_normalise_msisdn
 from ledger.gateways import describe_result
 from ledger.models import SALE_STATUSES, CallbackLog, Order, OrderStatus, StkRequest, StkStatus
 
@@ -85,9 +85,17 @@ def order_customer_message(order: Order) -> str:
     return STATUS_MESSAGES.get(order.status, order.get_status_display())
 
 
+def payer_hint(msisdn: str) -> str:
+    """The paying number as the status page names it, middle digits hidden: ``0712 *** 678``
+    (whoever holds a reference learns no one's full number)."""
+    shown = phone_display(msisdn, empty="")
+    return f"{shown[:4]} *** {shown[-3:]}" if len(shown) == 12 else ""
+
+
 def order_status_payload(order: Order) -> dict:
     return {
         "reference": order.reference,
+        "payer": payer_hint(order.payer_msisdn),
         "status": order.status,
         "status_label": order.get_status_display(),
         "message": order_customer_message(order),

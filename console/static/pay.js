@@ -9,6 +9,8 @@
   var SETTLED_BAD = ["failed", "expired", "cancelled", "needs_review"];
   var CHECK_PHONE = "Check your phone and enter your M-Pesa PIN";
   var SLOW_SEND = "M-Pesa is slow to answer. If the PIN prompt reaches your phone, enter your PIN: this page updates when the payment arrives.";
+  var RESEND_OFFERED = "That prompt can no longer be paid, so you can ask for a new one.";
+  var RESEND_LATER = "If no prompt comes, this page offers to send a new one as soon as the first can no longer be paid. Please do not pay twice.";
 
   function csrfToken(form) {
     var input = form && form.querySelector("input[name=csrfmiddlewaretoken]");
@@ -22,18 +24,46 @@
   var statusBox = document.getElementById("stk-status");
   var statusText = statusBox && statusBox.querySelector(".status-text");
   var retry = document.getElementById("stk-retry");
+  var waitHint = document.getElementById("stk-wait-hint");
+  var resend = document.getElementById("stk-resend");
+  var WAIT_HINT_MS = (form && Number(form.dataset.waitHintMs)) || 30000;
   var pollTimer = null;
+  var following = null;  // the order being polled: {url, startedAt}
 
   function showStatus(text, kind) {
     statusBox.hidden = false;
     statusBox.className = "status" + (kind ? " " + kind : "");
     statusText.textContent = text;
     retry.hidden = !(kind === "failed");
+    retry.textContent = "Try again";
+    waitHint.hidden = true;
+    resend.hidden = true;
+  }
+
+  // After a while without an answer, say what is happening; offer a new prompt only when the
+  // server says the first one can no longer be paid (retry_allowed), never on a timer alone.
+  function showWaitHint(o) {
+    waitHint.hidden = false;
+    waitHint.querySelector(".wait-phone").textContent = o.payer || "your phone";
+    offerResend(o);
+    waitHint.querySelector(".wait-next").textContent = o.retry_allowed ? RESEND_OFFERED : RESEND_LATER;
+  }
+
+  function offerResend(o) {
+    var offered = Boolean(o.retry_allowed && o.retry_url);
+    resend.hidden = !offered;
+    if (o.retry_url) resend.dataset.url = o.retry_url;
+    // Beside "Send the prompt again", the form's button is for paying from another number.
+    retry.textContent = offered ? "Use another number" : "Try again";
   }
 
   function clearFieldErrors() {
     form.querySelectorAll(".field-error").forEach(function (p) { p.hidden = true; p.textContent = ""; });
-    form.querySelectorAll("input").forEach(function (i) { i.removeAttribute("aria-invalid"); });
+    form.querySelectorAll("input").forEach(function (i) {
+      i.removeAttribute("aria-invalid");
+      i.removeAttribute("aria-describedby");
+      i.classList.remove("is-invalid");
+    });
   }
 
   function showError(message, field) {
@@ -42,7 +72,12 @@
       slot.textContent = message;
       slot.hidden = false;
       var input = form.querySelector('[name="' + field + '"]');
-      if (input) { input.setAttribute("aria-invalid", "true"); input.focus(); }
+      if (input) {
+        input.setAttribute("aria-invalid", "true");
+        input.classList.add("is-invalid");
+        input.setAttribute("aria-describedby", slot.id);
+        input.focus();
+      }
       statusBox.hidden = true;
     } else {
       showStatus(message, "failed");
@@ -58,6 +93,7 @@
   }
 
   function poll(url, startedAt) {
+    following = { url: url, startedAt: startedAt };
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (res) {
@@ -73,15 +109,18 @@
         }
         if (SETTLED_BAD.indexOf(o.status) >= 0) {
           showStatus(o.message || o.status_label || "The payment did not go through.", "failed");
+          offerResend(o);
           setBusy(false);
           return;
         }
         if (Date.now() - startedAt > GIVE_UP_AFTER_MS) {
           showStatus("We have not heard back from M-Pesa yet. If you paid, your bundle will follow; " +
             "otherwise try again. Reference " + (o.reference || ""), "failed");
+          offerResend(o);
           setBusy(false);
           return;
         }
+        if (Date.now() - startedAt > WAIT_HINT_MS) showWaitHint(o);
         pollTimer = setTimeout(function () { poll(url, startedAt); }, POLL_EVERY_MS);
       })
       .catch(function () {
@@ -131,6 +170,34 @@
         .catch(function () {
           setBusy(false);
           showStatus("We could not reach the payment service. Check your connection and try again.", "failed");
+        });
+    });
+    resend.addEventListener("click", function () {
+      stopPolling();
+      resend.disabled = true;
+      fetch(resend.dataset.url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken(form) }
+      })
+        .then(function (r) { return r.json().then(function (body) { return { status: r.status, body: body }; }); })
+        .then(function (res) {
+          var o = res.body || {};
+          resend.disabled = false;
+          if (res.status === 201 || res.status === 202) {
+            setBusy(true);
+            showStatus(res.status === 201 ? CHECK_PHONE : SLOW_SEND, "");
+            poll(o.poll_url, Date.now());
+            return;
+          }
+          showStatus(o.error || "We could not send a new prompt. Please try again.", res.status === 409 ? "" : "failed");
+          // Refused because the first prompt may still be paid: keep following it.
+          if (res.status === 409 && following) poll(following.url, following.startedAt);
+        })
+        .catch(function () {
+          resend.disabled = false;
+          showStatus("We could not reach the payment service. Check your connection and try again.", "failed");
+          if (following) poll(following.url, following.startedAt);
         });
     });
     retry.addEventListener("click", function () {

@@ -42,10 +42,23 @@ def test_storefront_says_so_when_nothing_is_on_sale(client):
     assert "No bundles on sale" in client.get("/").content.decode()
 
 
-def test_pay_page_404_for_unknown_or_retired_bundle(client):
-    BundleFactory(slug="old", active=False)
-    assert client.get("/pay/nope/").status_code == 404
-    assert client.get("/pay/old/").status_code == 404
+def test_pay_page_for_a_retired_bundle_is_gone_and_points_at_the_catalogue(client):
+    BundleFactory(name="Old 1GB", slug="old", active=False)
+    response = client.get("/pay/old/")
+    assert response.status_code == 410
+    html = response.content.decode()
+    assert "This bundle is no longer sold" in html and "Old 1GB" in html
+    assert 'href="/"' in html and "See the bundles on sale" in html
+    assert 'id="stk-form"' not in html  # nothing to pay for
+    assert "storefront.css" in html  # the storefront's page, not a bare error
+
+
+def test_pay_page_for_an_unknown_bundle_is_a_styled_404(client):
+    response = client.get("/pay/nope/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "We could not find that bundle" in html and "storefront.css" in html
+    assert "See the bundles on sale" in html
 
 
 def test_pay_page_shows_till_steps_with_exact_amount(client, settings):

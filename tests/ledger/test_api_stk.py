@@ -195,7 +195,10 @@ def test_order_status_in_plain_words(client, order_kwargs, stk_kwargs, status, m
     assert resp.status_code == 200
     body = resp.json()
     assert body["status"] == status and body["message"] == message
-    assert set(body) == {"reference", "status", "status_label", "message", "amount", "bundle", "receipt"}
+    assert set(body) == {
+        *("reference", "status", "status_label", "message", "amount", "bundle", "receipt"),
+        *("payer", "retry_allowed", "retry_url"),
+    }
     assert body["receipt"] == order_kwargs.get("mpesa_receipt")
 
 
