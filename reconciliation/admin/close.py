@@ -9,12 +9,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.confirm import confirm_page, confirmed
+from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
 from reconciliation.admin.common import DiedFilter, confirm_with_evidence, form_page
 from reconciliation.forms import CloseDayForm, ReopenDayForm
@@ -45,7 +45,7 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "display_counts",
         "error",
     ]
-    list_filter = ["trigger", "status", DiedFilter, ("started_at", RangeDateTimeFilter)]
+    list_filter = ["trigger", "status", DiedFilter, ("started_at", NairobiRangeDateTimeFilter)]
     list_filter_submit = True
     empty_message = "No matcher runs yet. Run the matcher from the claims queue, or start the worker."
     paginator = InfinitePaginator

@@ -6,11 +6,11 @@ from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.html import format_html
-from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.confirm import confirm_page, confirmed
+from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
 from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation.admin.common import DiedFilter, form_page
@@ -92,7 +92,7 @@ def _run_import(request, service, imp: StatementImport, *, done: str, queued: st
 class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["original_name", "display_uploaded", "uploaded_by", "display_status", "display_progress"]
     list_select_related = ["uploaded_by"]
-    list_filter = ["status", DiedFilter, ("uploaded_at", RangeDateTimeFilter)]
+    list_filter = ["status", DiedFilter, ("uploaded_at", NairobiRangeDateTimeFilter)]
     list_filter_submit = True
     empty_message = "No statements yet. Use “Upload statement” with the M-Pesa business statement export."
     readonly_fields = [
