@@ -180,7 +180,8 @@ def test_statement_upload_previews_then_imports(client_for, finance):
     )
     imp = StatementImport.objects.get()
     assert response.url == url("statementimport_change", imp.pk) and not TillReceipt.objects.exists()
-    assert "New receipts: <strong>3</strong>" in client.get(response.url).content.decode()
+    # Was "New receipts: <strong>3</strong>"; the page now lists the rows and their total.
+    assert "To add: <strong>3</strong> receipts (KES 900.00)" in client.get(response.url).content.decode()
     client.post(url("statementimport_import_rows", imp.pk), {"confirmed": "1"})
     assert TillReceipt.objects.count() == 3
 
