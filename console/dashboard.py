@@ -19,8 +19,9 @@ def dashboard_callback(request, context):
     week_start = today - dt.timedelta(days=today.weekday())
     panels = {"can_find": access.can_find(request.user)}
     if _can(request, "ledger.view_order"):
-        panels["sales_today"] = selectors.sales_since(day_start(today))
-        panels["sales_week"] = selectors.sales_since(day_start(week_start))
+        tomorrow = day_start(today + dt.timedelta(days=1))
+        panels["sales_today"] = selectors.sales_since(day_start(today), tomorrow)
+        panels["sales_week"] = selectors.sales_since(day_start(week_start), tomorrow)
         panels["awaiting_delivery"] = selectors.orders_awaiting_delivery()
         panels["stk"] = selectors.stk_health()
         panels["chart"] = json.dumps(selectors.sales_chart(14, today))

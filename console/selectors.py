@@ -8,7 +8,7 @@ behind a figure.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -20,7 +20,9 @@ from django_q.models import Schedule, Task
 
 from console.access import FIND_SECTIONS, TIMELINE_SECTIONS
 from console.kernel.clock import day_start
+from console.kernel.date_filters import range_params
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
+from ledger.books import selectors as books_selectors
 from ledger.books.selectors import AFTER_CLOSE
 from ledger.models import (
     CallbackLog,
@@ -32,7 +34,7 @@ from ledger.models import (
     StkRequest,
     StkStatus,
 )
-from ledger.selectors import SALE, STK_FAILED
+from ledger.selectors import STK_FAILED
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt, WhatsAppMessage
 
 ZERO = Decimal("0")
@@ -43,12 +45,6 @@ def changelist(model_label: str, **filters) -> str:
     app, model = model_label.split(".")
     url = reverse(f"admin:{app}_{model}_changelist")
     return f"{url}?{urlencode(filters)}" if filters else url
-
-
-def range_params(field: str, since: dt.datetime) -> dict:
-    """Query-string values for unfold's RangeDateTimeFilter on `field` from `since` (Nairobi)."""
-    local = timezone.localtime(since)
-    return {f"{field}_from_0": local.strftime("%Y-%m-%d"), f"{field}_from_1": local.strftime("%H:%M:%S")}
 
 
 def age_label(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
@@ -67,25 +63,34 @@ def age_label(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
 # Sales
 # ---------------------------------------------------------------------------------------------
 @dataclass
-class ChannelSales:
-    count: int = 0
-    amount: Decimal = ZERO
-
-
-@dataclass
 class SalesFigures:
-    since: dt.datetime
-    by_channel: dict[str, ChannelSales] = field(default_factory=dict)
+    """The books' sales (ledger.books.selectors.sales_between) with links to the orders behind them."""
+
+    figures: books_selectors.SalesFigures
+
+    @property
+    def total(self) -> books_selectors.Tally:
+        return self.figures.total
+
+    @property
+    def by_channel(self) -> dict[str, books_selectors.Tally]:
+        return self.figures.by_channel
+
+    @property
+    def pending(self) -> books_selectors.Tally:
+        return self.figures.pending
+
+    def _url(self, sale: str, **filters) -> str:
+        period = range_params("paid_at", self.figures.start, self.figures.end)
+        return changelist("ledger.order", sale=sale, **filters, **period)
 
     @property
     def url(self) -> str:
-        """The orders behind the figure: paid or delivered since `since` (the Order admin's filters)."""
-        return changelist("ledger.order", sale="yes", **range_params("paid_at", self.since))
+        """The orders behind the figure: delivered, paid in the period (the Order admin's filters)."""
+        return self._url("yes")
 
     def channel_url(self, channel: str) -> str:
-        return changelist(
-            "ledger.order", sale="yes", channel__exact=channel, **range_params("paid_at", self.since)
-        )
+        return self._url("yes", channel__exact=channel)
 
     @property
     def stk_url(self) -> str:
@@ -96,35 +101,24 @@ class SalesFigures:
         return self.channel_url(Channel.TILL)
 
     @property
-    def total(self) -> ChannelSales:
-        return ChannelSales(
-            count=sum(c.count for c in self.by_channel.values()),
-            amount=sum((c.amount for c in self.by_channel.values()), ZERO),
-        )
+    def pending_url(self) -> str:
+        return self._url("pending")
 
 
-def sales_since(since: dt.datetime) -> SalesFigures:
-    """Paid and delivered orders since `since`, by channel (one query)."""
-    rows = (
-        Order.objects.filter(SALE, paid_at__gte=since)
-        .values("channel")
-        .annotate(n=Count("id"), amount=Sum("price"))
-    )
-    figures = SalesFigures(since=since, by_channel={c: ChannelSales() for c in Channel.values})
-    for row in rows:
-        figures.by_channel[row["channel"]] = ChannelSales(row["n"], row["amount"] or ZERO)
-    return figures
+def sales_since(since: dt.datetime, end: dt.datetime | None = None) -> SalesFigures:
+    """Sales and paid-but-not-delivered orders paid since `since` (up to `end`), by channel (one query)."""
+    return SalesFigures(books_selectors.sales_between(since, end))
 
 
 def sales_chart(days: int = 14, today: dt.date | None = None) -> dict:
-    """Chart.js data: sales amount per Nairobi day and channel for the last `days` days."""
+    """Chart.js data: sales (delivered, by the day paid) per Nairobi day and channel, last `days` days."""
     today = today or timezone.localdate()
     first = today - dt.timedelta(days=days - 1)
     rows = (
-        Order.objects.filter(SALE, paid_at__gte=day_start(first))
+        Order.objects.filter(books_selectors.SOLD, paid_at__gte=day_start(first))
         .annotate(day=TruncDate("paid_at", tzinfo=timezone.get_current_timezone()))
         .values("day", "channel")
-        .annotate(amount=Sum("price"))
+        .annotate(amount=Sum(books_selectors.SALE_AMOUNT))
     )
     totals = {(r["day"], r["channel"]): r["amount"] or ZERO for r in rows}
     labels = [first + dt.timedelta(days=i) for i in range(days)]

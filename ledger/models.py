@@ -34,9 +34,6 @@ class OrderStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
 
 
-# An order counts as a sale once its money is in: paid, whether or not delivered yet.
-SALE_STATUSES = (OrderStatus.PAID, OrderStatus.DELIVERED)
-
 _S = OrderStatus
 # Every status an order may move to from each status: the one table of an order's life. Only the
 # status setter in ledger.services changes an order's status, and it refuses anything not here.

@@ -9,25 +9,27 @@ from django_filters import ChoiceFilter, FilterSet
 
 from catalog.models import Bundle
 from console.kernel.phones import phone_display, try_normalise_msisdn
+from ledger.books.selectors import PAID_PENDING, SOLD
 from ledger.gateways import describe_result
-from ledger.models import SALE_STATUSES, CallbackLog, Order, OrderStatus, StkRequest, StkStatus
+from ledger.models import CallbackLog, Order, OrderStatus, StkRequest, StkStatus
 
 # ---------------------------------------------------------------------------------------------
 # Filters: one definition each, used by the admin's list filters and the dashboard's figures
 # ---------------------------------------------------------------------------------------------
-SALE = Q(status__in=SALE_STATUSES)  # an order whose money is in: paid, delivered or not yet
 STK_FAILED = Q(status__in=[StkStatus.FAILED, StkStatus.EXPIRED, StkStatus.ERROR])
 
 
 class OrderFilter(FilterSet):
-    sale = ChoiceFilter(choices=[("yes", "Sales (paid or delivered)")], method="filter_sale")
+    sale = ChoiceFilter(
+        choices=[("yes", "Sales (delivered)"), ("pending", "Paid, delivery pending")], method="filter_sale"
+    )
 
     class Meta:
         model = Order
         fields: list[str] = []
 
     def filter_sale(self, queryset, name, value):
-        return queryset.filter(SALE) if value == "yes" else queryset
+        return queryset.filter({"yes": SOLD, "pending": PAID_PENDING}.get(value, Q()))
 
 
 class StkRequestFilter(FilterSet):

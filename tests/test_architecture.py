@@ -46,6 +46,7 @@ KERNEL_JOBS = {
     "local_phone": "console/kernel/phones.py",
     "phone_display": "console/kernel/phones.py",
     "confirm_page": "console/kernel/confirm.py",
+    "range_params": "console/kernel/date_filters.py",
     "_page": "console/kernel/confirm.py",
 }
 

@@ -6,6 +6,8 @@ change the books are the services behind the buttons here (adjustment, reversal,
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery, Sum
@@ -13,15 +15,17 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from unfold.admin import TabularInline
-from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.confirm import admin_page, confirm_page, confirmed
+from console.kernel.date_filters import NairobiRangeDateTimeFilter, range_params
 from console.kernel.exceptions import DomainError
 from console.kernel.filters import filterset_list_filter
 from console.kernel.money import money
+from console.kernel.tables import figures_table
 from ledger import books, services
 from ledger.books import selectors
 from ledger.books.forms import AdjustmentForm, AsOfForm, DayForm, ReasonForm
@@ -79,11 +83,10 @@ class AccountAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if not form.is_bound:
             form = AsOfForm(initial={"as_of": tb.as_of})
         rows = [
-            [r.account.code, r.account.name, r.account.get_kind_display(), _money(r.debit), _money(r.credit)]
-            for r in tb.rows
+            [r.account.code, r.account.name, r.account.get_kind_display(), r.debit, r.credit] for r in tb.rows
         ]
         total = format_html("<strong>{}</strong>", "Total")
-        rows.append([total, "", "", _money(tb.total_debit), _money(tb.total_credit)])
+        rows.append([total, "", "", tb.total_debit, tb.total_credit])
         return admin_page(
             self,
             request,
@@ -91,7 +94,12 @@ class AccountAdmin(ReadOnlyAdminMixin, ModelAdmin):
             f"Trial balance as of {tb.as_of:%d %b %Y}",
             form=form,
             tb=tb,
-            table={"headers": ["Code", "Account", "Kind", "Debit (KES)", "Credit (KES)"], "rows": rows},
+            table=figures_table(
+                ["Code", "Account", "Kind", "Debit (KES)", "Credit (KES)"],
+                rows,
+                amounts=(3, 4),
+                testid="trial-balance",
+            ),
             intro="Balances at the end of the chosen day, Nairobi time.",
         )
 
@@ -143,7 +151,7 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
     search_help_text = "Entry number (JE-000123), order reference (TXN-…) or M-Pesa receipt."
     list_filter = [
         ("kind", ChoicesDropdownFilter),
-        ("posted_at", RangeDateTimeFilter),
+        ("posted_at", NairobiRangeDateTimeFilter),
         "channel",
         AfterCloseFilter,
     ]
@@ -234,12 +242,17 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if not form.is_bound:
             form = DayForm(initial={"day": summary.day})
 
-        def table(lines, first):
-            rows = [[line.label, line.count, _money(line.amount)] for line in lines]
-            return {"headers": [first, "Count", "Amount (KES)"], "rows": rows}
+        def table(lines, first, testid):
+            rows = [[line.label, line.count, line.amount] for line in lines]
+            return figures_table(
+                [first, "Count", "Amount (KES)"], rows, counts=(1,), amounts=(2,), testid=testid
+            )
 
-        by_channel = table([*summary.by_channel, summary.total], "Channel")
-        by_channel["rows"][-1][0] = format_html("<strong>{}</strong>", "Total")
+        by_channel = table([*summary.by_channel, summary.total], "Channel", "sales-by-channel")
+        by_channel["title"] = "Sales by channel"
+        by_channel["rows"][-1][0]["value"] = format_html("<strong>{}</strong>", "Total")
+        start, end = summary.sales.start, summary.sales.end
+        orders = reverse("admin:ledger_order_changelist")
         return admin_page(
             self,
             request,
@@ -247,10 +260,16 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
             f"Daily summary for {summary.day:%a %d %b %Y}",
             form=form,
             summary=summary,
+            sales_url=f"{orders}?{urlencode({'sale': 'yes', **range_params('paid_at', start, end)})}",
+            pending_url=f"{orders}?{urlencode({'sale': 'pending', **range_params('paid_at', start, end)})}",
             by_channel=by_channel,
-            by_bundle=table(summary.by_bundle, "Bundle"),
-            movements=table([summary.deliveries, summary.refunds], "Movement"),
-            intro="Payments confirmed that day (Nairobi time), net of reversed entries.",
+            by_bundle={**table(summary.by_bundle, "Bundle", "sales-by-bundle"), "title": "Sales by bundle"},
+            movements={
+                **table([summary.deliveries, summary.refunds], "Movement", "movements"),
+                "title": "Other movements (entries booked this day)",
+            },
+            intro="Sales are delivered bundles, counted on the day they were paid (Nairobi time); "
+            "orders paid that day and not delivered yet are shown beside them, not in them.",
         )
 
     @action(description="Post adjustment", icon="edit_note", permissions=["ledger.post_adjustment"])

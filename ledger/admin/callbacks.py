@@ -9,12 +9,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
-from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
 from console.kernel.confirm import confirm_page, confirmed
+from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.redact import redact_json_strict, redact_text_strict
 from ledger import selectors, services
 from ledger.admin.display import pretty_json
@@ -58,7 +59,7 @@ class CallbackLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
         ("outcome", ChoicesDropdownFilter),
         ("source", ChoicesDropdownFilter),
         "authenticated",
-        ("received_at", RangeDateTimeFilter),
+        ("received_at", NairobiRangeDateTimeFilter),
     ]
     list_filter_submit = True
     list_select_related = ["stk_request"]

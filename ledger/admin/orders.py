@@ -14,12 +14,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import TabularInline
-from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter, RelatedDropdownFilter
+from unfold.contrib.filters.admin import ChoicesDropdownFilter, RelatedDropdownFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, money, nairobi
 from console.kernel.confirm import admin_page, confirm_page, confirmed
+from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
 from console.kernel.filters import filterset_list_filter
 from console.kernel.links import customer_link
@@ -132,8 +133,8 @@ class OrderAdmin(ModelAdmin):
         ("channel", ChoicesDropdownFilter),
         ("bundle", RelatedDropdownFilter),
         "gateway",
-        ("created_at", RangeDateTimeFilter),
-        ("paid_at", RangeDateTimeFilter),
+        ("created_at", NairobiRangeDateTimeFilter),
+        ("paid_at", NairobiRangeDateTimeFilter),
     ]
     list_filter_submit = True
     list_select_related = ["bundle"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
+from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.filters import filterset_list_filter
 from console.kernel.phones import phone_display
 from ledger import selectors
@@ -47,7 +48,7 @@ class StkRequestAdmin(ReadOnlyAdminMixin, ModelAdmin):
         ("status", ChoicesDropdownFilter),
         StkOutcomeFilter,
         "gateway",
-        ("created_at", RangeDateTimeFilter),
+        ("created_at", NairobiRangeDateTimeFilter),
     ]
     list_filter_submit = True
     list_select_related = ["order", "order__bundle"]

@@ -27,7 +27,7 @@ BUNDLE_SALES = "bundle_sales"
 SALES_REFUNDS = "sales_refunds"
 
 
-# The entries that pay for an order's bundle (what check_books and the daily summary count).
+# The entries that pay for an order's bundle (what check_books counts).
 PAYMENT_KINDS = (EntryKind.STK_PAYMENT, EntryKind.CLAIM_VERIFIED)
 
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django_filters import BaseInFilter, CharFilter, ChoiceFilter, DateFilter, FilterSet
 
 from console.kernel.clock import day_range, day_start, today
 from console.kernel.filters import filtered
 from console.kernel.money import ZERO
-from ledger.books.posting import PAYMENT_KINDS
-from ledger.models import Account, Channel, EntryKind, JournalEntry, Posting
+from ledger.models import Account, Channel, EntryKind, JournalEntry, Order, OrderStatus, Posting
 
 # The exported columns, in order; exports and tests name them from here.
 EXPORT_COLUMNS = [
@@ -96,6 +96,85 @@ def trial_balance(*, as_of: dt.date | None = None) -> TrialBalance:
 
 
 # ---------------------------------------------------------------------------------------------
+# Sales: one definition for the dashboard, the daily summary and the order list's filter
+# ---------------------------------------------------------------------------------------------
+# A sale is what the books call one: a delivered bundle (Dr Bundles owed / Cr Bundle sales, at the
+# amount paid), counted on the Nairobi day its money moved (the order's paid_at). An order paid but
+# not delivered yet is its own figure, "paid, delivery pending"; refunded and failed orders are neither.
+SOLD = Q(status=OrderStatus.DELIVERED)
+PAID_PENDING = Q(status=OrderStatus.PAID)
+SALE_AMOUNT = Coalesce("amount_paid", "price")
+CHANNEL_LABELS = {"stk": "STK push", "till": "Till (manual)"}
+
+
+@dataclass
+class Tally:
+    count: int = 0
+    amount: Decimal = ZERO
+
+
+def _total(tallies) -> Tally:
+    tallies = list(tallies)
+    return Tally(sum(t.count for t in tallies), sum((t.amount for t in tallies), ZERO))
+
+
+@dataclass
+class SalesFigures:
+    """Sales and paid-but-not-delivered orders whose money moved in [start, end), by channel."""
+
+    start: dt.datetime
+    end: dt.datetime | None
+    by_channel: dict[str, Tally]
+    pending_by_channel: dict[str, Tally]
+
+    @property
+    def total(self) -> Tally:
+        return _total(self.by_channel.values())
+
+    @property
+    def pending(self) -> Tally:
+        return _total(self.pending_by_channel.values())
+
+
+def _paid_between(start: dt.datetime, end: dt.datetime | None) -> QuerySet:
+    orders = Order.objects.filter(paid_at__gte=start)
+    return orders.filter(paid_at__lt=end) if end is not None else orders
+
+
+def sales_between(start: dt.datetime, end: dt.datetime | None = None) -> SalesFigures:
+    """Sales and "paid, delivery pending" of the orders paid in [start, end), by channel (one query)."""
+    rows = (
+        _paid_between(start, end)
+        .filter(SOLD | PAID_PENDING)
+        .values("status", "channel")
+        .annotate(n=Count("id"), amount=Sum(SALE_AMOUNT))
+        .order_by()
+    )
+    figures = SalesFigures(
+        start=start,
+        end=end,
+        by_channel={c: Tally() for c in Channel.values},
+        pending_by_channel={c: Tally() for c in Channel.values},
+    )
+    for row in rows:
+        into = figures.by_channel if row["status"] == OrderStatus.DELIVERED else figures.pending_by_channel
+        into[row["channel"]] = Tally(row["n"], row["amount"] or ZERO)
+    return figures
+
+
+def sales_by_bundle(start: dt.datetime, end: dt.datetime | None = None) -> list[tuple[str, Tally]]:
+    """Sales of the orders paid in [start, end) by bundle, biggest first."""
+    rows = (
+        _paid_between(start, end)
+        .filter(SOLD)
+        .values("bundle__name")
+        .annotate(n=Count("id"), amount=Sum(SALE_AMOUNT))
+        .order_by("-amount", "bundle__name")
+    )
+    return [(r["bundle__name"] or "—", Tally(r["n"], r["amount"] or ZERO)) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------
 # Daily summary
 # ---------------------------------------------------------------------------------------------
 @dataclass
@@ -108,6 +187,7 @@ class SummaryLine:
 @dataclass
 class DailySummary:
     day: dt.date
+    sales: SalesFigures
     by_channel: list[SummaryLine]
     by_bundle: list[SummaryLine]
     deliveries: SummaryLine
@@ -115,35 +195,27 @@ class DailySummary:
 
     @property
     def total(self) -> SummaryLine:
-        return SummaryLine(
-            "Total",
-            sum(line.count for line in self.by_channel),
-            sum((line.amount for line in self.by_channel), ZERO),
-        )
+        total = self.sales.total
+        return SummaryLine("Total", total.count, total.amount)
 
-
-CHANNEL_LABELS = {"stk": "STK push", "till": "Till (manual)"}
+    @property
+    def pending(self) -> SummaryLine:
+        pending = self.sales.pending
+        return SummaryLine("Paid, delivery pending", pending.count, pending.amount)
 
 
 def daily_summary(*, day: dt.date) -> DailySummary:
-    """Sales (payment entries not reversed) of one Nairobi day by channel and by bundle, with
-    that day's deliveries and refunds. Amounts are the debit side of each entry."""
+    """Sales of one Nairobi day (see SOLD) by channel and by bundle, the paid orders still waiting
+    for delivery, and the day's delivery and refund entries. Amounts are the debit side."""
     start, end = day_range(day, day)
-    debits = Posting.objects.filter(amount__gt=0, entry__posted_at__gte=start, entry__posted_at__lt=end)
-    sales = debits.filter(entry__kind__in=PAYMENT_KINDS, entry__reversed_by__isnull=True)
-
+    sales = sales_between(start, end)
     by_channel = [
-        SummaryLine(CHANNEL_LABELS.get(r["entry__channel"], r["entry__channel"] or "—"), r["n"], r["total"])
-        for r in sales.values("entry__channel")
-        .annotate(n=Count("entry_id", distinct=True), total=Sum("amount"))
-        .order_by("entry__channel")
+        SummaryLine(CHANNEL_LABELS.get(channel, channel), tally.count, tally.amount)
+        for channel, tally in sales.by_channel.items()
+        if tally.count
     ]
-    by_bundle = [
-        SummaryLine(r["entry__order__bundle__name"] or "(no order)", r["n"], r["total"])
-        for r in sales.values("entry__order__bundle__name")
-        .annotate(n=Count("entry_id", distinct=True), total=Sum("amount"))
-        .order_by("-total", "entry__order__bundle__name")
-    ]
+    by_bundle = [SummaryLine(name, t.count, t.amount) for name, t in sales_by_bundle(start, end)]
+    debits = Posting.objects.filter(amount__gt=0, entry__posted_at__gte=start, entry__posted_at__lt=end)
 
     def _line(label, qs):
         agg = qs.aggregate(n=Count("entry_id", distinct=True), total=Sum("amount"))
@@ -151,6 +223,7 @@ def daily_summary(*, day: dt.date) -> DailySummary:
 
     return DailySummary(
         day=day,
+        sales=sales,
         by_channel=by_channel,
         by_bundle=by_bundle,
         deliveries=_line("Delivered", debits.filter(entry__kind=EntryKind.DELIVERY)),

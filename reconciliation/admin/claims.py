@@ -10,12 +10,12 @@ from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
-from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
 from console.kernel.confirm import confirm_page
+from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
 from console.kernel.money import ksh
 from console.kernel.phones import phone_display
@@ -57,7 +57,7 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
         "display_held",
     ]
     list_display_links = ["display_code"]
-    list_filter = ["status", "reason", ("claimed_at", RangeDateTimeFilter)]
+    list_filter = ["status", "reason", ("claimed_at", NairobiRangeDateTimeFilter)]
     list_filter_submit = True
     ordering = ["claimed_at", "id"]
     search_help_text = "M-Pesa code or phone number (any form: 0712…, +254712…)"

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.confirm import confirm_page, confirmed
+from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
-from reconciliation.admin.common import DiedFilter, confirm_with_evidence, form_page
+from reconciliation.admin.close_figures import amount_text, close_context, close_html
+from reconciliation.admin.common import DiedFilter, form_page
 from reconciliation.forms import CloseDayForm, ReopenDayForm
 from reconciliation.models import (
     DayClose,
@@ -24,8 +23,15 @@ from reconciliation.models import (
     RunStatus,
 )
 from reconciliation.services import runs as run_services
-from reconciliation.services.close import after_close_entries, day_close, day_figures, day_reopen
+from reconciliation.services.close import (
+    after_close_entries,
+    close_status,
+    day_close,
+    day_figures,
+    day_reopen,
+)
 
+CLOSE_CONFIRM = "admin/reconciliation/close/confirm.html"
 RUN_COLOURS = {
     RunStatus.RUNNING: "info",
     "died": "danger",
@@ -45,7 +51,7 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "display_counts",
         "error",
     ]
-    list_filter = ["trigger", "status", DiedFilter, ("started_at", RangeDateTimeFilter)]
+    list_filter = ["trigger", "status", DiedFilter, ("started_at", NairobiRangeDateTimeFilter)]
     list_filter_submit = True
     empty_message = "No matcher runs yet. Run the matcher from the claims queue, or start the worker."
     paginator = InfinitePaginator
@@ -202,24 +208,23 @@ class DayCloseAdmin(ReadOnlyAdminMixin, ModelAdmin):
             messages.success(request, f"{close.day} reopened. Close it again from “Close a day” when done.")
         return redirect(detail_url)
 
-    @display(description="balanced", label={"yes": "success", "no": "danger"})
+    @display(description="status", label={"yes": "success", "no": "danger"})
     def display_balanced(self, obj):
-        return ("yes", "balanced") if obj.balanced else ("no", "differences")
+        return ("yes" if obj.balanced else "no"), close_status(obj.figures or {})
 
     @display(description="closed (Nairobi)", ordering="closed_at")
     def display_closed(self, obj):
         return nairobi(obj.closed_at)
 
-    @display(description="paid in / books / delivered")
+    @display(description="paid in / books / delivered (KES)")
     def display_figures(self, obj):
         f = obj.figures or {}
-        return f"{f.get('paid_in')} / {f.get('books_till_movement')} / {f.get('delivered')}"
+        figures = " / ".join(amount_text(f.get(k)) for k in ("paid_in", "books_till_movement", "delivered"))
+        return format_html('<span class="tabular-nums whitespace-nowrap">{}</span>', figures)
 
     @display(description="figures")
     def display_detail(self, obj):
-        return format_html(
-            '<pre class="whitespace-pre-wrap text-xs">{}</pre>', json.dumps(obj.figures, indent=2)
-        )
+        return close_html(obj.figures or {})
 
     @action(
         description="Close a day",
@@ -248,37 +253,21 @@ class DayCloseAdmin(ReadOnlyAdminMixin, ModelAdmin):
             except DomainError as exc:
                 messages.error(request, exc.message)
             else:
-                messages.success(
-                    request, f"{day} closed ({'balanced' if close.balanced else 'with differences'})."
-                )
+                messages.success(request, f"{day} closed: {close_status(close.figures).lower()}.")
             return redirect(changelist)
         figures = day_figures(day=day)
-        tables = [
-            {
-                "title": f"{day}: {'balanced' if figures['balanced'] else 'differences'}",
-                "headers": ["Figure", "KES"],
-                "rows": [
-                    ["Statement / till paid in", f"{figures['paid_in']} ({figures['receipts']} receipts)"],
-                    ["Books: M-Pesa till movement", figures["books_till_movement"]],
-                    [
-                        "Till bundles delivered",
-                        f"{figures['delivered']} ({figures['orders_delivered']} orders)",
-                    ],
-                ],
-            }
-        ]
-        return confirm_with_evidence(
+        response = confirm_page(
             self,
             request,
             title=f"Daily close {day}",
-            tables=tables,
-            blocks=json.dumps(figures["differences"], indent=2) if figures["differences"] else "",
-            blocks_title="Differences and the rows behind them",
             question="Sign off this day with these figures?",
             hidden={"day": day.isoformat(), "sign_off": "1"},
             confirm_label="Confirm and close the day",
             cancel_url=changelist,
         )
+        response.template_name = CLOSE_CONFIRM
+        response.context_data.update(close_context(figures))
+        return response
 
 
 admin.site.register(ReconciliationRun, ReconciliationRunAdmin)

@@ -7,11 +7,11 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.shortcuts import redirect
 from django.urls import reverse
-from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
+from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
 from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation.admin.common import form_page
@@ -136,7 +136,7 @@ class WhatsAppMessageAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
         "display_claims",
         "kind",
     ]
-    list_filter = ["kind", "is_from_business", ("sent_at", RangeDateTimeFilter)]
+    list_filter = ["kind", "is_from_business", ("sent_at", NairobiRangeDateTimeFilter)]
     list_filter_submit = True
     search_fields = ["sender_msisdn"]
     paginator = InfinitePaginator

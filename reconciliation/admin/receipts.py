@@ -8,11 +8,11 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
-from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nairobi
+from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
 from console.kernel.money import ksh
 from reconciliation.admin.common import AGE_COLOURS, age_text, form_page, right
@@ -50,7 +50,7 @@ class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "display_matched",
         "display_unallocated",
     ]
-    list_filter = [MatchedFilter, "source", "settlement", ("paid_at", RangeDateTimeFilter)]
+    list_filter = [MatchedFilter, "source", "settlement", ("paid_at", NairobiRangeDateTimeFilter)]
     list_filter_submit = True
     empty_message = "No till receipts. Upload an M-Pesa statement or paste a till SMS."
     search_fields = ["code"]

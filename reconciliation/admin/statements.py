@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
-from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.confirm import confirm_page, confirmed
+from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
+from console.kernel.money import money
+from console.kernel.tables import figures_table
 from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation.admin.common import DiedFilter, form_page
 from reconciliation.forms import StatementUploadForm
@@ -19,8 +22,10 @@ from reconciliation.models import (
     ImportStatus,
     StatementImport,
 )
+from reconciliation.parsers import StatementFormatError
 from reconciliation.services import receipts as receipt_services
 from reconciliation.services.errors import ImportRefused
+from reconciliation.services.statements import statement_rows
 
 IMPORT_COLOURS = {
     ImportStatus.PREVIEW: "info",
@@ -89,10 +94,53 @@ def _run_import(request, service, imp: StatementImport, *, done: str, queued: st
     return redirect(reverse("admin:reconciliation_statementimport_change", args=[imp.pk]))
 
 
+IMPORT_CONFIRM = "admin/reconciliation/statementimport/confirm.html"
+SECTION_TITLES = {
+    "to_add": "Rows that will be added",
+    "added": "Rows this import added",
+    "skipped": "Rows skipped",
+}
+
+
+def _sections(imp: StatementImport):
+    try:
+        return statement_rows(imp=imp)
+    except (OSError, ValueError, StatementFormatError):
+        return None
+
+
+def _receipt_link(row) -> str:
+    if not row.get("receipt_id"):
+        return row["code"] or "—"
+    url = reverse("admin:reconciliation_tillreceipt_change", args=[row["receipt_id"]])
+    return format_html(
+        '<a class="text-primary-600 dark:text-primary-500 underline" href="{}">{}</a>', url, row["code"]
+    )
+
+
+def _tables(sections) -> list[dict]:
+    """One table per section: the first ROWS_SHOWN rows, with the full count and sum in the title."""
+    tables = []
+    for key, section in sections.items():
+        skipped = key == "skipped"
+        headers = ["Row", "Receipt", "Time (Nairobi)", "KES", *(["Why"] if skipped else [])]
+        rows = [
+            [r["row"], _receipt_link(r), nairobi(r["at"]), r["amount"], *([r["why"]] if skipped else [])]
+            for r in section.rows
+        ]
+        shown = f", first {len(rows):,} shown" if section.count > len(rows) else ""
+        total = "" if skipped else f", KES {money(section.amount)}"
+        title = f"{SECTION_TITLES[key]}: {section.count:,}{total}{shown}"
+        tables.append(
+            figures_table(headers, rows, counts=(0,), amounts=(3,), title=title, testid=f"rows-{key}")
+        )
+    return tables
+
+
 class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["original_name", "display_uploaded", "uploaded_by", "display_status", "display_progress"]
     list_select_related = ["uploaded_by"]
-    list_filter = ["status", DiedFilter, ("uploaded_at", RangeDateTimeFilter)]
+    list_filter = ["status", DiedFilter, ("uploaded_at", NairobiRangeDateTimeFilter)]
     list_filter_submit = True
     empty_message = "No statements yet. Use “Upload statement” with the M-Pesa business statement export."
     readonly_fields = [
@@ -111,6 +159,7 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     exclude = ["file", "counts", "status", "rows_total", "rows_done", "lease_token", "heartbeat_at"]
     actions_list = ["upload_statement"]
     actions_detail = ["import_rows", "resume_import"]
+    change_form_after_template = "admin/reconciliation/statementimport/rows.html"
 
     def get_actions_detail(self, request, object_id):
         # "Import" for a preview, "Resume" for an import whose worker died or that failed.
@@ -158,17 +207,27 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @display(description="what the file holds")
     def display_preview(self, obj):
-        c = obj.counts or {}
-        skipped = c.get("skipped") or {}
-        skipped_text = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(skipped.items())) or "none"
+        sections = _sections(obj)
+        if sections is None:
+            return "The file can no longer be read."
+        added = sections.get("added") or sections.get("to_add")
+        verb = "Added" if "added" in sections else "To add"
         return format_html(
-            "<div>New receipts: <strong>{}</strong> (KES {})</div><div>Already known: {}</div>"
-            "<div>Skipped rows: {}</div>",
-            c.get("new", 0),
-            c.get("new_amount", "0"),
-            c.get("known", 0),
-            skipped_text,
+            '<span data-testid="import-summary">{}: <strong>{}</strong> receipt{} (KES {})'
+            " · skipped: {} row{}</span>",
+            verb,
+            f"{added.count:,}",
+            pluralize(added.count),
+            money(added.amount),
+            f"{sections['skipped'].count:,}",
+            pluralize(sections["skipped"].count),
         )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        imp = StatementImport.objects.filter(pk=object_id).first()
+        sections = _sections(imp) if imp is not None else None
+        extra = {**(extra_context or {}), "statement_tables": _tables(sections) if sections else []}
+        return super().change_view(request, object_id, form_url, extra_context=extra)
 
     @action(
         description="Import statement",
@@ -196,16 +255,24 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
                 done="Imported: {new} new receipts.",
                 queued="Importing in the background; this page shows the progress.",
             )
-        c = imp.counts or {}
-        return confirm_page(
+        if imp.status != ImportStatus.PREVIEW:
+            messages.info(request, "This statement is already imported; its rows are listed below.")
+            return redirect(change_url)
+        sections = _sections(imp)
+        to_add, skipped = sections["to_add"], sections["skipped"]
+        receipts = f"{to_add.count:,} new till receipt{pluralize(to_add.count)}"
+        response = confirm_page(
             self,
             request,
             title=f"Import {imp.original_name}",
-            question=f"Record {c.get('new', 0)} new till receipts (KES {c.get('new_amount', '0')})?",
-            intro=f"{c.get('known', 0)} rows are already known and will be left alone.",
+            question=f"Record {receipts} (KES {money(to_add.amount)})?",
+            intro=f"{skipped.count:,} row{pluralize(skipped.count)} will be left alone, each with why.",
             confirm_label="Import",
             cancel_url=change_url,
         )
+        response.template_name = IMPORT_CONFIRM
+        response.context_data["statement_tables"] = _tables(sections)
+        return response
 
     @action(
         description="Resume import",

@@ -36,6 +36,7 @@ from .errors import (
 )
 
 ROW_LIMIT = 200  # rows listed per difference; the totals are always complete
+NO_ORDER_YET = "No order yet (waiting for a claim)"
 
 
 def _cents(value) -> Decimal:
@@ -50,8 +51,24 @@ def after_close_entries(day: dt.date):
     ).order_by("seq")
 
 
+def _receipt_row(what, code, amount, receipt_id, order="", order_id=None) -> dict:
+    return {
+        "what": what,
+        "receipt": code,
+        "amount": str(_cents(amount)),
+        "receipt_id": receipt_id,
+        "order": order or "",
+        "order_id": order_id,
+    }
+
+
 def day_figures(*, day: dt.date) -> dict:
-    """Totals and differences for ``day`` (read-only). Amounts are strings for JSON."""
+    """Totals, differences and deliveries still pending for ``day`` (read-only; JSON-ready strings).
+
+    Each receipt of the day is delivered (on that day or later), paid with its delivery still
+    pending (normal: not a difference), or a difference: no order yet, or an order that was not
+    delivered (refunded, needs review…). Money and books that disagree are differences too.
+    """
     start, end = day_range(day, day)
     # Money of this day booked after it was closed: listed apart, so the closed figures stand.
     after_close = after_close_entries(day)
@@ -73,46 +90,76 @@ def day_figures(*, day: dt.date) -> dict:
     delivered_sum = ZERO
     for amount_paid, price in delivered.values_list("amount_paid", "price").iterator():
         delivered_sum += amount_paid if amount_paid is not None else price
-
     delivered_sum = _cents(delivered_sum)
+
     differences = []
     if paid_in != books_movement:
-        receipt_codes = set(receipts.values_list("code", flat=True))
-        booked_codes = set(till_postings.values_list("entry__receipt_code", flat=True))
+        booked = till_postings.values_list("entry__receipt_code", "entry_id").annotate(s=Sum("amount"))
+        in_books = {code for code, _, _ in booked}
+        not_booked = receipts.exclude(code__in=in_books).values_list("code", "amount", "id")
+        rows = [_receipt_row("Receipt not in the books", c, a, pk) for c, a, pk in not_booked[:ROW_LIMIT]]
+        codes = set(receipts.values_list("code", flat=True))
+        for code, entry_id, amount in booked.order_by("entry__seq"):
+            if code not in codes and len(rows) < ROW_LIMIT:
+                row = _receipt_row("Booked with no receipt", code or "—", amount, None)
+                rows.append({**row, "entry_id": entry_id})
         differences.append(
             {
                 "check": "paid_in_vs_books",
+                "title": "Till money and the books disagree",
                 "difference": str(paid_in - books_movement),
-                "receipts_not_in_books": sorted(receipt_codes - booked_codes)[:ROW_LIMIT],
-                "books_without_receipt": sorted(booked_codes - receipt_codes)[:ROW_LIMIT],
+                "rows": rows,
             }
         )
-    if paid_in != delivered_sum:
-        not_delivered = receipts.exclude(
-            order__status=OrderStatus.DELIVERED, order__delivered_at__gte=start, order__delivered_at__lt=end
+
+    pending_rows, missing_rows = [], []
+    pending_sum = missing_sum = ZERO
+    pending_count = 0
+    by_receipt = receipts.values_list("code", "amount", "id", "order__reference", "order_id", "order__status")
+    for code, amount, pk, reference, order_id, status in by_receipt.order_by("paid_at", "id").iterator():
+        if status == OrderStatus.DELIVERED:
+            continue
+        if status == OrderStatus.PAID:
+            pending_sum, pending_count = pending_sum + amount, pending_count + 1
+            if len(pending_rows) < ROW_LIMIT:
+                pending_rows.append(
+                    _receipt_row("Paid, delivery pending", code, amount, pk, reference, order_id)
+                )
+            continue
+        missing_sum += amount
+        what = (
+            "No order yet (waiting for a claim)" if order_id is None else f"Order {status.replace('_', ' ')}"
         )
-        other_days = delivered.exclude(till_receipt__paid_at__gte=start, till_receipt__paid_at__lt=end)
+        if len(missing_rows) < ROW_LIMIT:
+            missing_rows.append(_receipt_row(what, code, amount, pk, reference, order_id))
+    if missing_rows:
         differences.append(
             {
                 "check": "paid_in_vs_delivered",
-                "difference": str(paid_in - delivered_sum),
-                "receipts_not_delivered": [
-                    {"code": c, "amount": str(a), "order": o or ""}
-                    for c, a, o in not_delivered.values_list("code", "amount", "order__reference")[:ROW_LIMIT]
-                ],
-                "delivered_from_other_days": [
-                    {"order": r, "receipt": m or "", "amount": str(a if a is not None else p)}
-                    for r, m, a, p in other_days.values_list(
-                        "reference", "mpesa_receipt", "amount_paid", "price"
-                    )[:ROW_LIMIT]
-                ],
+                "title": "Till money with nothing delivered for it",
+                "difference": str(_cents(missing_sum)),
+                "rows": missing_rows,
             }
         )
+    # Delivered this day for money of another day: timing, not a difference.
+    other_days = [
+        {
+            "order": r,
+            "order_id": pk,
+            "receipt": m or "",
+            "amount": str(_cents(a if a is not None else p)),
+            "paid": timezone.localtime(paid).date().isoformat() if paid else "",
+        }
+        for r, pk, m, a, p, paid in delivered.exclude(
+            till_receipt__paid_at__gte=start, till_receipt__paid_at__lt=end
+        ).values_list("reference", "id", "mpesa_receipt", "amount_paid", "price", "paid_at")[:ROW_LIMIT]
+    ]
     late = [
         {"entry": n, "kind": k, "receipt": r, "booked": timezone.localtime(p).isoformat(timespec="minutes")}
         for n, k, r, p in after_close.values_list("number", "kind", "receipt_code", "posted_at")[:ROW_LIMIT]
     ]
-    return {
+    pending = {"count": pending_count, "amount": str(_cents(pending_sum)), "rows": pending_rows}
+    figures = {
         "day": day.isoformat(),
         "after_close": late,
         "paid_in": str(paid_in),
@@ -122,7 +169,26 @@ def day_figures(*, day: dt.date) -> dict:
         "orders_delivered": delivered.count(),
         "balanced": not differences,
         "differences": differences,
+        "delivery_pending": pending,
+        "delivered_from_other_days": other_days,
     }
+    figures["status"] = close_status(figures)
+    return figures
+
+
+def close_status(figures: dict) -> str:
+    """What the day's figures mean, in a few words: "Balanced", "Balanced — 3 deliveries pending",
+    "2 differences to check" (figures signed off before this was recorded read from `balanced`)."""
+    differences = figures.get("differences") or []
+    to_check = sum(len(d.get("rows") or []) or 1 for d in differences)
+    if to_check:
+        return f"{to_check} difference{'s' if to_check != 1 else ''} to check"
+    if not figures.get("balanced", True):
+        return "Differences to check"
+    pending = (figures.get("delivery_pending") or {}).get("count", 0)
+    if pending:
+        return f"Balanced — {pending} deliver{'ies' if pending != 1 else 'y'} pending"
+    return "Balanced"
 
 
 @transaction.atomic

@@ -7,16 +7,17 @@ import datetime as dt
 import hashlib
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 from django_q import tasks as django_q_tasks
 
 from console.kernel.audit import AuditAction, audit_record
-from console.kernel.money import CENT
+from console.kernel.money import CENT, ZERO
 from reconciliation.models import ImportStatus, ReceiptSource, StatementImport, TillReceipt
 from reconciliation.parsers import StatementFormatError, parse_statement
 
@@ -87,6 +88,70 @@ def _preview_of(parsed) -> dict:
         "errors": [{"row": e.row_number, "column": e.column, "message": e.message} for e in parsed.errors],
         "warnings": list(parsed.warnings),
     }
+
+
+SKIP_LABELS = {
+    "not_completed": "Not completed (cancelled or failed)",
+    "withdrawal": "Money out (withdrawal or payment)",
+    "charge": "M-Pesa charge",
+    "zero_amount": "Nothing paid in",
+    "duplicate_in_file": "Twice in this file",
+}
+ALREADY_IMPORTED = "Already recorded ({source})"
+ROWS_SHOWN = 200  # rows listed per section of a statement's page; the counts and sums are complete
+
+
+@dataclass
+class RowSection:
+    """Rows of one kind on a statement's page: the first ROWS_SHOWN, the full count and sum."""
+
+    rows: list[dict] = field(default_factory=list)
+    count: int = 0
+    amount: Decimal = Decimal("0.00")
+
+    def add(self, row: dict, amount: Decimal) -> None:
+        self.count += 1
+        self.amount += amount
+        if len(self.rows) < ROWS_SHOWN:
+            self.rows.append(row)
+
+
+def statement_rows(*, imp: StatementImport) -> dict[str, RowSection]:
+    """The statement's rows as they stand now: {"added"|"to_add", "skipped"}.
+
+    Before the import, "to_add" are the receipts not recorded yet, read against the receipts as
+    they are now (not when the file was uploaded, so an overlapping file imported since does not
+    inflate them); once done, "added" are the receipts this import recorded. "skipped" are the
+    rows left alone, each with its reason: already recorded (by another import, a C2B callback or a
+    pasted SMS), a charge, a withdrawal, not completed, twice in the file.
+    """
+    with imp.file.open("rb") as fh:
+        parsed = parse_statement(fh.read(), imp.original_name)
+    mine = dict(TillReceipt.objects.filter(statement_import=imp).values_list("code", "id"))
+    others = {}
+    codes = [r.receipt for r in parsed.receipts]
+    for i in range(0, len(codes), CHUNK):
+        found = TillReceipt.objects.filter(code__in=codes[i : i + CHUNK]).exclude(statement_import=imp)
+        others.update({code: (pk, source) for code, pk, source in found.values_list("code", "id", "source")})
+    sources = dict(ReceiptSource.choices)
+    done = imp.status not in (ImportStatus.PREVIEW,)
+    added, skipped = RowSection(), RowSection()
+    for r in parsed.rows:
+        row = {"row": r.row_number, "code": r.receipt, "at": r.completed_at, "amount": r.paid_in}
+        if r.disposition != "receipt":
+            amount = r.paid_in if r.paid_in > 0 else r.withdrawn
+            skipped.add({**row, "amount": amount, "why": SKIP_LABELS.get(r.skip_reason, r.skip_reason)}, ZERO)
+        elif r.receipt in mine:
+            added.add({**row, "receipt_id": mine[r.receipt]}, r.paid_in)
+        elif r.receipt in others:
+            pk, source = others[r.receipt]
+            why = ALREADY_IMPORTED.format(source=sources.get(source, source).lower())
+            skipped.add({**row, "receipt_id": pk, "why": why}, ZERO)
+        elif done:
+            skipped.add({**row, "why": "Not imported yet (the import stopped before it)"}, ZERO)
+        else:
+            added.add(row, r.paid_in)
+    return {"added" if done else "to_add": added, "skipped": skipped}
 
 
 @transaction.atomic
@@ -223,9 +288,12 @@ def statement_import_run(*, import_id: int) -> StatementImport:
                 _statement_heartbeat(imp.pk, token, rows_done=i + len(chunk))
                 _insert_statement_rows(chunk, imp)
         # Counted, not summed per run: a resumed import's earlier chunks are its receipts too.
-        new_total = TillReceipt.objects.filter(statement_import=imp).count()
+        added = TillReceipt.objects.filter(statement_import=imp).aggregate(n=Count("id"), s=Sum("amount"))
+        new_total = added["n"]
         counts = dict(imp.counts or {})
-        counts.update({"new": new_total, "known": len(rows) - new_total})
+        # What this import recorded, not what the preview expected: another source may have come first.
+        new_amount = str((added["s"] or ZERO).quantize(CENT))
+        counts.update({"new": new_total, "known": len(rows) - new_total, "new_amount": new_amount})
         now = timezone.now()
         StatementImport.objects.filter(pk=imp.pk, lease_token=token).update(
             status=ImportStatus.DONE,

@@ -71,17 +71,22 @@ def seed(bundles, n):
         )
 
 
-def test_sales_today_counts_paid_and_delivered_by_channel(bundles):
+def test_sales_today_counts_delivered_orders_by_channel_and_paid_ones_apart(bundles):
+    # Sales were "paid or delivered"; they are now what the books call sales: delivered bundles.
     daily, weekly = bundles["daily-2gb"], bundles["weekly-15gb"]
-    make_order(daily, channel=Channel.STK)
+    make_order(daily, channel=Channel.STK, status=OrderStatus.DELIVERED)
     make_order(weekly, channel=Channel.TILL, status=OrderStatus.DELIVERED)
+    make_order(daily, channel=Channel.STK)  # paid, delivery pending: beside sales, not in them
+    make_order(daily, status=OrderStatus.REFUNDED)  # not a sale
     make_order(daily, status=OrderStatus.FAILED, paid_at=None)  # not a sale
-    make_order(daily, paid_at=timezone.now() - dt.timedelta(days=3))  # not today
+    three_days_ago = timezone.now() - dt.timedelta(days=3)
+    make_order(daily, status=OrderStatus.DELIVERED, paid_at=three_days_ago)  # not today
     figures = selectors.sales_since(day_start(timezone.localdate()))
     assert figures.by_channel["stk"].count == 1
     assert figures.by_channel["stk"].amount == Decimal("150.00")
     assert figures.by_channel["till"].amount == weekly.price
     assert figures.total.amount == Decimal("150.00") + weekly.price
+    assert (figures.pending.count, figures.pending.amount) == (1, Decimal("150.00"))
 
 
 def test_unmatched_receipts_sum_and_count(db):
@@ -125,7 +130,8 @@ def test_stk_health_rate_and_top_failure(bundles):
 
 
 def test_sales_chart_has_fourteen_days_and_both_channels(bundles):
-    make_order(bundles["daily-2gb"], channel=Channel.TILL)
+    make_order(bundles["daily-2gb"], channel=Channel.TILL, status=OrderStatus.DELIVERED)
+    make_order(bundles["daily-2gb"], channel=Channel.TILL)  # paid, not delivered: not a sale yet
     chart = selectors.sales_chart(14)
     assert len(chart["labels"]) == 14
     till = next(d for d in chart["datasets"] if d["label"].startswith("Till"))

@@ -170,24 +170,15 @@ def test_trial_balance_as_of_a_day_totals_debits_equal_credits(client_for, finan
 
 
 def test_daily_summary_counts_sales_by_channel_and_bundle_on_nairobi_days(finance, bundles):
+    # Sales were the day's payment entries; they are now delivered bundles by the day they were paid.
     bundle = bundles["daily-2gb"]
     # 23:30 Nairobi on 1 March is 20:30 UTC: it belongs to 1 March, not 2 March.
     late = dt.datetime(2026, 3, 1, 23, 30, tzinfo=NAIROBI)
-    stk = OrderFactory(bundle=bundle, status=OrderStatus.PAID, gateway="payhero", price=bundle.price)
-    till = OrderFactory(
-        bundle=bundle, channel="till", gateway="", status=OrderStatus.PAID, price=bundle.price
-    )
-    for order, kind, debit in (
-        (stk, "stk_payment", "stk_clearing_payhero"),
-        (till, "claim_verified", "unallocated_receipts"),
-    ):
-        books.entry_post(
-            kind=kind,
-            lines=[(debit, bundle.price), ("bundles_owed", -bundle.price)],
-            order=order,
-            channel=order.channel,
-            posted_at=late,
-        )
+    delivered = {"status": OrderStatus.DELIVERED, "paid_at": late, "price": bundle.price}
+    OrderFactory(bundle=bundle, gateway="payhero", **delivered)
+    OrderFactory(bundle=bundle, channel="till", gateway="", **delivered)
+    OrderFactory(bundle=bundle, status=OrderStatus.PAID, paid_at=late, price=bundle.price)
+    OrderFactory(bundle=bundle, status=OrderStatus.REFUNDED, paid_at=late, price=bundle.price)
 
     summary = daily_summary(day=dt.date(2026, 3, 1))
     assert [(line.label, line.count, line.amount) for line in summary.by_channel] == [
@@ -196,6 +187,7 @@ def test_daily_summary_counts_sales_by_channel_and_bundle_on_nairobi_days(financ
     ]
     assert [(line.label, line.count) for line in summary.by_bundle] == [(bundle.name, 2)]
     assert summary.total.amount == 2 * bundle.price
+    assert (summary.pending.count, summary.pending.amount) == (1, bundle.price)
     assert daily_summary(day=dt.date(2026, 3, 2)).by_channel == []
 
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from ledger import books
 from ledger.models import OrderStatus
 from reconciliation.models import DayClose
-from reconciliation.services.close import day_close, day_figures
+from reconciliation.services.close import NO_ORDER_YET, day_close, day_figures
 from reconciliation.services.errors import DayAlreadyClosed
 from reconciliation.services.matcher import claims_reconcile
 
@@ -37,7 +37,27 @@ def test_balanced_day_when_every_receipt_was_delivered(bundles):
     figures = day_figures(day=DAY)
     assert figures["paid_in"] == figures["books_till_movement"] == figures["delivered"] == "150.00"
     assert figures["balanced"] and figures["differences"] == []
+    assert figures["status"] == "Balanced"
     call_command("close_day", DAY.isoformat())  # exit 0
+
+
+def test_paid_but_not_delivered_is_pending_not_a_difference(bundles, capsys):
+    # Every normal day read "DIFFERENCES" while orders waited for delivery; they are now apart.
+    first, second = receipt(amount="150"), receipt(amount="1500")
+    ClaimFactory(code=first.code)
+    ClaimFactory(code=second.code)
+    claims_reconcile(trigger="test", now=NOW)
+    figures = day_figures(day=DAY)
+    assert figures["delivery_pending"]["count"] == 2
+    assert figures["delivery_pending"]["amount"] == "1650.00"
+    assert {r["receipt"] for r in figures["delivery_pending"]["rows"]} == {first.code, second.code}
+    assert all(r["order_id"] for r in figures["delivery_pending"]["rows"])
+    assert figures["balanced"] and figures["status"] == "Balanced — 2 deliveries pending"
+    call_command("close_day", DAY.isoformat())  # exit 0: pending deliveries are not differences
+    unclaimed = receipt(amount="50")  # money with no order at all is a difference
+    (diff,) = day_figures(day=DAY)["differences"]
+    assert [r["receipt"] for r in diff["rows"]] == [unclaimed.code] and diff["difference"] == "50.00"
+    assert "PENDING 2 paid, delivery pending: 1650.00" in capsys.readouterr().out
 
 
 def test_undelivered_receipt_is_listed_and_command_exits_1(bundles, capsys):
@@ -46,7 +66,9 @@ def test_undelivered_receipt_is_listed_and_command_exits_1(bundles, capsys):
     assert not figures["balanced"]
     (diff,) = figures["differences"]
     assert diff["check"] == "paid_in_vs_delivered" and diff["difference"] == "150.00"
-    assert diff["receipts_not_delivered"][0]["amount"] == "150.00"
+    (row,) = diff["rows"]  # was "receipts_not_delivered": every difference now lists "rows"
+    assert row["amount"] == "150.00" and row["what"] == NO_ORDER_YET and row["receipt_id"]
+    assert figures["status"] == "1 difference to check"
     with pytest.raises(SystemExit) as exc:
         call_command("close_day", DAY.isoformat())
     assert exc.value.code == 1

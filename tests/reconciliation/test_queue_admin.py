@@ -180,7 +180,8 @@ def test_statement_upload_previews_then_imports(client_for, finance):
     )
     imp = StatementImport.objects.get()
     assert response.url == url("statementimport_change", imp.pk) and not TillReceipt.objects.exists()
-    assert "New receipts: <strong>3</strong>" in client.get(response.url).content.decode()
+    # Was "New receipts: <strong>3</strong>"; the page now lists the rows and their total.
+    assert "To add: <strong>3</strong> receipts (KES 900.00)" in client.get(response.url).content.decode()
     client.post(url("statementimport_import_rows", imp.pk), {"confirmed": "1"})
     assert TillReceipt.objects.count() == 3
 
@@ -213,12 +214,19 @@ def test_till_sms_paste_and_unmatched_filter(client_for, finance):
 
 def test_day_close_page_shows_figures_and_records_sign_off(client_for, finance):
     client = client_for(finance)
-    receipt(amount="150")
+    r = receipt(amount="1500")
     body = client.post(url("dayclose_close_a_day"), {"day": NOW.date().isoformat()}).content.decode()
-    assert "paid_in_vs_delivered" in body and "150.00" in body
+    # A readable table with a link to the receipt, not raw JSON; amounts with thousands separators.
+    assert "paid_in_vs_delivered" not in body and '"receipts_not_delivered"' not in body
+    assert url("tillreceipt_change", r.pk) in body and "1,500.00" in body
+    assert 'data-testid="close-status">1 difference to check<' in body
     client.post(url("dayclose_close_a_day"), {"day": NOW.date().isoformat(), "sign_off": "1"})
     close = DayClose.objects.get(day=NOW.date())
     assert close.closed_by == finance and not close.balanced
+    detail = client.get(url("dayclose_change", close.pk)).content.decode()
+    assert url("tillreceipt_change", r.pk) in detail and "1 difference to check" in detail
+    listing = client.get(url("dayclose_changelist")).content.decode()
+    assert "1 difference to check" in listing and "1,500.00 / 1,500.00 / 0.00" in listing
 
 
 def test_detail_buttons_follow_the_claim_status(client_for, finance, bundles):

@@ -35,6 +35,9 @@ class Command(BaseCommand):
                 for key, rows in diff.items():
                     if isinstance(rows, list) and rows:
                         self.stdout.write(f"  {key}: {_json(rows)}")
+            pending = figures.get("delivery_pending") or {}
+            if pending.get("count"):
+                self.stdout.write(f"PENDING {pending['count']} paid, delivery pending: {pending['amount']}")
         if not figures["balanced"]:
             raise SystemExit(1)
         self.stdout.write("balanced")
