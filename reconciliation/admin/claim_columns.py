@@ -32,10 +32,11 @@ class ClaimColumnsMixin:
     """Read-only displays of ClaimAdmin: no decision is made here."""
 
     # ---- columns ---------------------------------------------------------------------------
-    @display(description="age", ordering="claimed_at", label=AGE_COLOURS)
+    @display(description="waiting", ordering="claimed_at", label=AGE_COLOURS)
     def display_age(self, obj):
-        if obj.status in (ClaimStatus.VERIFIED, ClaimStatus.REJECTED):
-            return "done", obj.get_status_display().lower()
+        # How long an open claim has waited; a decided one waits no more (its status says why).
+        if not obj.is_open:
+            return "done", "—"
         return age_text(obj.claimed_at)
 
     @display(description="sender", ordering="sender_msisdn")
