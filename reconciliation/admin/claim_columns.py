@@ -16,6 +16,7 @@ from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, right
 from reconciliation.models import ClaimStatus
 from reconciliation.services import decisions, queue
+from reconciliation.services.evaluate import RESULT_LABELS, signal_label
 from reconciliation.services.matcher import other_payee_problem
 
 TEMPLATES = "admin/reconciliation/claim"
@@ -142,7 +143,15 @@ class ClaimColumnsMixin:
     def display_explanation(self, obj):
         explanation = obj.explanation or {}
         signals = explanation.get("signals") or []
-        signals = [{**s, "colour": SIGNAL_COLOURS.get(s["result"], "")} for s in signals]
+        signals = [
+            {
+                **s,
+                "label": signal_label(s["name"]),
+                "verdict": RESULT_LABELS.get(s["result"], s["result"]),
+                "colour": SIGNAL_COLOURS.get(s["result"], ""),
+            }
+            for s in signals
+        ]
         summary = explanation.get("summary") or "Not evaluated yet."
         return render_to_string(f"{TEMPLATES}/explanation.html", {"summary": summary, "signals": signals})
 

@@ -62,3 +62,36 @@ def test_age_column_shows_age_not_status(client_for, agent, queue):
     assert "2 h 0 min" in body and "1 min" in body
     columns = list(client_for(agent).get(reverse(LIST)).context["cl"].list_display)
     assert "display_held" in columns and "display_claimed" not in columns
+
+
+def test_checks_are_named_in_plain_words(client_for, agent, bundles):
+    from reconciliation.services.evaluate import SIGNAL_LABELS
+    from reconciliation.services.matcher import claims_reconcile
+
+    from .factories import receipt
+
+    r = receipt(amount="150", paid_at=timezone.now() - dt.timedelta(minutes=3))
+    claim = ClaimFactory(code=r.code, claimed_at=timezone.now())
+    claims_reconcile(trigger="test")
+    claim.refresh_from_db()
+    names = [s["name"] for s in claim.explanation["signals"]]
+    assert "minutes_between_payment_and_claim" in names and "code_date_plausible" in names
+    body = (
+        client_for(agent).get(reverse("admin:reconciliation_claim_change", args=[claim.pk])).content.decode()
+    )
+    labels = [label for label in (SIGNAL_LABELS[n] for n in names)]
+    assert all(label in body for label in labels)
+    assert "Minutes between payment and claim" in body and "Code date matches the message" in body
+    # The code words are data attributes only, never the text an agent reads.
+    assert ">minutes_between_payment_and_claim<" not in body and ">code_date_plausible<" not in body
+
+
+def test_every_signal_the_matcher_makes_has_a_label():
+    import inspect
+    import re
+
+    from reconciliation.services import evaluate
+
+    made = set(re.findall(r'_signal\(\s*"(\w+)"', inspect.getsource(evaluate)))
+    made |= {"amount_matches_bundle", "minutes_between_payment_and_claim"}  # named in a loop
+    assert made and made <= set(evaluate.SIGNAL_LABELS)
