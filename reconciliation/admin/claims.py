@@ -29,6 +29,7 @@ from reconciliation.filters import claims_search
 from reconciliation.forms import ReasonForm, VerifyClaimForm
 from reconciliation.models import Claim
 from reconciliation.services import decisions, queue
+from reconciliation.services.errors import CODE_USED_NO_VERIFY
 from reconciliation.services.matcher import other_payee_problem
 
 VERIFIED = "Claim {code} verified: {bundle} for {recipient}, order {order}."
@@ -135,7 +136,8 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
             }
         # Shown whatever the status: an agent may still verify, but never without seeing it.
         other_payee = other_payee_problem(claim) if claim else None
-        extra = {**(extra_context or {}), "hold": hold, "other_payee": other_payee}
+        first_use = selectors.claim_code_first_use(claim) if claim else None
+        extra = {**(extra_context or {}), "hold": hold, "other_payee": other_payee, "first_use": first_use}
         return super().change_view(request, object_id, form_url, extra)
 
     def get_search_results(self, request, queryset, search_term):
@@ -191,9 +193,12 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
         claim = self._claim(object_id)
         change_url = self._change_url(claim)
         if not claim.can("verify"):
-            messages.error(
-                request, f"Only a claim waiting for a decision can be verified; this one is {claim.status}."
+            text = (
+                CODE_USED_NO_VERIFY.format(code=claim.code)
+                if claim.is_open
+                else f"Only a claim waiting for a decision can be verified; this one is {claim.status}."
             )
+            messages.error(request, text)
             return redirect(change_url)
         if queue.held_by_other(claim, request.user):
             messages.error(request, queue.hold_message(claim))
