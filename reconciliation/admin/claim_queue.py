@@ -20,7 +20,6 @@ from reconciliation.services.exports import claims_export_lines
 from reconciliation.services.matcher import claims_reconcile
 
 MATCHER_RAN = "Matcher run #{pk}: {counts}."
-TAKEN = "You hold claim {code} until {until}; nobody else will be given it."
 TAKEN_OVER = "You took over claim {code} until {until}."
 RELEASED = "Claim {code} released for the next agent."
 
@@ -103,8 +102,7 @@ class ClaimQueueMixin(MessageInActions):
         except DomainError as exc:
             messages.info(request, exc.message)
             return redirect("admin:reconciliation_claim_changelist")
-        until = timezone.localtime(claim.held_until).strftime("%H:%M")
-        messages.success(request, TAKEN.format(code=claim.code, until=until))
+        # No message: the claim page's hold banner says "You hold this claim until …" once.
         return redirect(self._change_url(claim))
 
     @action(
