@@ -269,6 +269,11 @@ class ClaimReason(models.TextChoices):
     OTHER_MERCHANT = "other_merchant", "Pasted SMS names another payee"
 
 
+# Reasons that rule a transition out whatever the status allows: a code another claim already
+# used never verifies a second claim (the first stands; reject it or wait for a corrected code).
+TRANSITIONS_REFUSED_FOR_REASON: dict[str, set[str]] = {"verify": {ClaimReason.CODE_ALREADY_USED}}
+
+
 class Claim(models.Model):
     """A customer's statement: 'I paid with code X, load number Y'."""
 
@@ -331,7 +336,10 @@ class Claim(models.Model):
         return f"{self.code} from {self.sender_msisdn}"
 
     def can(self, transition: str) -> bool:
-        """Whether the named transition (a key of CLAIM_TRANSITIONS) applies to this claim now."""
+        """Whether the named transition (a key of CLAIM_TRANSITIONS) applies to this claim now,
+        unless its reason refuses it (TRANSITIONS_REFUSED_FOR_REASON)."""
+        if self.reason in TRANSITIONS_REFUSED_FOR_REASON.get(transition, ()):
+            return False
         return transition in CLAIM_TRANSITIONS.get(self.status, {})
 
     def can_become(self, status: str) -> bool:
@@ -340,8 +348,9 @@ class Claim(models.Model):
 
     @property
     def is_open(self) -> bool:
-        """Waiting for a decision: it can still be verified (and so held by an agent)."""
-        return self.can("verify")
+        """Waiting for a decision (and so may be held by an agent): its status allows verify,
+        whatever its reason (a used code is still open: it waits for a reject)."""
+        return self.status in claim_statuses_allowing("verify")
 
 
 class RunStatus(models.TextChoices):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from reconciliation.models import Claim, TillReceipt
+from django.db.models import Q
+
+from ledger.models import Order
+from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
 from reconciliation.parsers import lookalike_key
 
 
@@ -33,3 +36,23 @@ def claim_candidate_receipts(claim: Claim, *, limit: int = 10) -> list[TillRecei
         if len(found) >= limit:
             break
     return list(found.values())
+
+
+def claim_code_first_use(claim: Claim) -> dict | None:
+    """For a claim whose code was already used: the verified claim that used it first and the
+    order it paid ({"claim": Claim | None, "order": Order | None}); None for any other claim."""
+    if claim.reason != ClaimReason.CODE_ALREADY_USED or not claim.code:
+        return None
+    first = (
+        Claim.objects.filter(Q(code=claim.code) | Q(receipt__code=claim.code), status=ClaimStatus.VERIFIED)
+        .exclude(pk=claim.pk)
+        .select_related("order")
+        .order_by("decided_at", "pk")
+        .first()
+    )
+    order = first.order if first and first.order_id else None
+    if order is None:
+        order = Order.objects.filter(mpesa_receipt=claim.code).order_by("pk").first()
+    if first is None and order is None:
+        return None
+    return {"claim": first, "order": order}

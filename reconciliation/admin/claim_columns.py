@@ -16,6 +16,7 @@ from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, right
 from reconciliation.models import ClaimStatus
 from reconciliation.services import decisions, queue
+from reconciliation.services.evaluate import RESULT_LABELS, signal_label
 from reconciliation.services.matcher import other_payee_problem
 
 TEMPLATES = "admin/reconciliation/claim"
@@ -32,10 +33,11 @@ class ClaimColumnsMixin:
     """Read-only displays of ClaimAdmin: no decision is made here."""
 
     # ---- columns ---------------------------------------------------------------------------
-    @display(description="age", ordering="claimed_at", label=AGE_COLOURS)
+    @display(description="waiting", ordering="claimed_at", label=AGE_COLOURS)
     def display_age(self, obj):
-        if obj.status in (ClaimStatus.VERIFIED, ClaimStatus.REJECTED):
-            return "done", obj.get_status_display().lower()
+        # How long an open claim has waited; a decided one waits no more (its status says why).
+        if not obj.is_open:
+            return "done", "—"
         return age_text(obj.claimed_at)
 
     @display(description="sender", ordering="sender_msisdn")
@@ -141,7 +143,15 @@ class ClaimColumnsMixin:
     def display_explanation(self, obj):
         explanation = obj.explanation or {}
         signals = explanation.get("signals") or []
-        signals = [{**s, "colour": SIGNAL_COLOURS.get(s["result"], "")} for s in signals]
+        signals = [
+            {
+                **s,
+                "label": signal_label(s["name"]),
+                "verdict": RESULT_LABELS.get(s["result"], s["result"]),
+                "colour": SIGNAL_COLOURS.get(s["result"], ""),
+            }
+            for s in signals
+        ]
         summary = explanation.get("summary") or "Not evaluated yet."
         return render_to_string(f"{TEMPLATES}/explanation.html", {"summary": summary, "signals": signals})
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import admin, messages
+from django.db.models import Case, IntegerField, Value, When
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -13,14 +14,64 @@ from console.kernel.confirm import confirm_page
 from console.kernel.exceptions import DomainError
 from reconciliation.admin.common import confirm_with_evidence
 from reconciliation.admin.messages import MessageInActions
+from reconciliation.models import ClaimStatus
 from reconciliation.services import queue
 from reconciliation.services.exports import claims_export_lines
 from reconciliation.services.matcher import claims_reconcile
 
 MATCHER_RAN = "Matcher run #{pk}: {counts}."
-TAKEN = "You hold claim {code} until {until}; nobody else will be given it."
 TAKEN_OVER = "You took over claim {code} until {until}."
 RELEASED = "Claim {code} released for the next agent."
+
+
+# The open queue: what an agent works through, needs review first, then pending, oldest first.
+QUEUE_STATUSES = [ClaimStatus.NEEDS_REVIEW, ClaimStatus.PENDING]
+OPEN_CHOICE, ALL_CHOICE = "open", "all"
+
+
+def queue_ranked(queryset):
+    """``queryset`` with ``queue_rank``: 0 needs review, 1 pending, 2 decided (the list's first key)."""
+    ranks = [When(status=status, then=Value(rank)) for rank, status in enumerate(QUEUE_STATUSES)]
+    return queryset.annotate(
+        queue_rank=Case(*ranks, default=Value(len(QUEUE_STATUSES)), output_field=IntegerField())
+    )
+
+
+class ClaimQueueFilter(admin.SimpleListFilter):
+    """The status filter: the open queue unless another status (or "All") is picked. Keeps the
+    ``status__exact`` parameter, so the dashboard's links to one status still work."""
+
+    title = "status"
+    parameter_name = "status__exact"
+
+    def lookups(self, request, model_admin):
+        return [
+            (OPEN_CHOICE, "Open: needs review, then pending"),
+            *ClaimStatus.choices,
+            (ALL_CHOICE, "All"),
+        ]
+
+    def value(self):
+        return super().value() or OPEN_CHOICE
+
+    def choices(self, changelist):
+        # No "All" that clears the parameter: cleared means the open queue, so "All" is a choice.
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string(
+                    {self.parameter_name: lookup}, [] if lookup != OPEN_CHOICE else [self.parameter_name]
+                ),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == OPEN_CHOICE:
+            return queryset.filter(status__in=QUEUE_STATUSES)
+        if value in ClaimStatus.values:
+            return queryset.filter(status=value)
+        return queryset
 
 
 class ClaimQueueMixin(MessageInActions):
@@ -51,8 +102,7 @@ class ClaimQueueMixin(MessageInActions):
         except DomainError as exc:
             messages.info(request, exc.message)
             return redirect("admin:reconciliation_claim_changelist")
-        until = timezone.localtime(claim.held_until).strftime("%H:%M")
-        messages.success(request, TAKEN.format(code=claim.code, until=until))
+        # No message: the claim page's hold banner says "You hold this claim until …" once.
         return redirect(self._change_url(claim))
 
     @action(

@@ -36,6 +36,7 @@ from .errors import (
     BUNDLE_REQUIRED,
     CLAIM_ALREADY_DECIDED,
     CLAIM_NOT_OPEN,
+    CODE_USED_NO_VERIFY,
     NOT_VERIFIED,
     ORDER_DELIVERED,
     REASON_REQUIRED,
@@ -237,6 +238,8 @@ def claim_verify(
     add up: RECEIPT_SHORT for a bundle dearer than the receipt, BUNDLE_NOT_ON_SALE).
     """
     claim = _lock_open_claim(claim_id, "verified")
+    if not claim.can("verify"):
+        raise VerificationInvalid(CODE_USED_NO_VERIFY.format(code=claim.code))
     claim_check_hold(claim=claim, user=user)
     code = receipt_code_normalise(receipt_code)
     receipt_id = TillReceipt.objects.filter(code=code).values_list("pk", flat=True).first()

@@ -12,6 +12,10 @@ BUNDLE_REQUIRED = "Pick the bundle this payment is for: {reason}."
 RECIPIENT_REQUIRED = "Enter the number to load the bundle on."
 REASON_REQUIRED = "Give a reason."
 TRANSITION_REFUSED = "A claim that is {status} cannot become {to}."
+CODE_USED_NO_VERIFY = (
+    "Code {code} already paid another claim; the first claim stands, so this one cannot be verified. "
+    "Reject it, or wait for the customer's corrected code."
+)
 NOT_VERIFIED = "Only a verified claim can be undone; this one is {status}."
 ORDER_DELIVERED = "Order {order} was already delivered; refund it instead of undoing the verification."
 DAY_ALREADY_CLOSED = "{day} was already closed by {who}."

@@ -57,6 +57,25 @@ LOOKALIKE_HOURS_AFTER = 1
 CLAIM_BEFORE_PAYMENT_MINUTES = 10
 
 PASS, FAIL, NA = "pass", "fail", "na"
+# What an agent reads for each check the matcher makes (the names stay in the stored explanation).
+SIGNAL_LABELS = {
+    "code_date_plausible": "Code date matches the message",
+    "recipient": "Number to load is clear",
+    "merchant": "Paid to our till",
+    "stk_payment": "Not already paid by an M-Pesa prompt",
+    "code_exact": "Till receipt with this code",
+    "minutes_between_payment_and_claim": "Minutes between payment and claim",
+    "amount_matches_bundle": "Amount is a bundle price",
+    "sms_amount": "Amount in the pasted SMS",
+}
+RESULT_LABELS = {PASS: "OK", FAIL: "Problem", NA: "Not checked"}
+
+
+def signal_label(name: str) -> str:
+    """The plain words for a check; an unknown (older) name reads as words, never as code."""
+    return SIGNAL_LABELS.get(name) or name.replace("_", " ").capitalize()
+
+
 PAID_BY_STK = (
     "Already paid by STK: {code} paid order {order}. Nothing more to load for this code; "
     "reply with the order."

@@ -64,7 +64,7 @@ def test_claim_page_shows_message_explanation_candidates_and_reply(client_for, a
     claim, r = mismatch_claim()
     body = client_for(agent).get(url("claim_change", claim.pk)).content.decode()
     assert "matches no bundle price" in body
-    assert "amount_matches_bundle" in body and r.code in body
+    assert "Amount is a bundle price" in body and r.code in body  # plain words, not amount_matches_bundle
     assert 'data-testid="reply-text"' in body
 
 

@@ -262,3 +262,11 @@ def test_two_agents_taking_next_at_once_get_different_claims(agent, finance):
         t.join()
     assert errors == []
     assert sorted(taken) == sorted([first.pk, second.pk])
+
+
+def test_taking_a_claim_says_you_hold_it_once(agent, client_for):
+    claim = open_claim(50)
+    response = client_for(agent).post(reverse("admin:reconciliation_claim_take_next"), follow=True)
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == reverse("admin:reconciliation_claim_change", args=[claim.pk])
+    assert page.lower().count("you hold") == 1
