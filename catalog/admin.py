@@ -14,7 +14,9 @@ from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from catalog.formats import EXPORT_FORMATS, IMPORT_FORMATS, BundleImportForm
+from catalog.forms import BundleAdminForm
 from catalog.models import Bundle, BundlePriceChange
+from catalog.prices import price_clash_for
 from catalog.resources import BundleResource
 from catalog.services import (
     BundleHasOrders,
@@ -78,8 +80,10 @@ def _bundles_table(bundles) -> dict:
 
 @admin.register(Bundle)
 class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
+    form = BundleAdminForm
     resource_classes = [BundleResource]
     import_form_class = BundleImportForm
+    import_template_name = "admin/catalog/bundle/import.html"
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS
     export_form_class = SelectableFieldsExportForm
@@ -112,6 +116,21 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
     )
     actions = ["activate_selected", "deactivate_selected", "feature_selected", "unfeature_selected"]
     actions_detail = ["retire_bundle"]
+
+    def get_fieldsets(self, request, obj=None):
+        # The "Save anyway" tick shows only on a posted form whose price another active bundle has.
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.method == "POST" and self._posted_clash(request, obj):
+            fieldsets = (*fieldsets, ("Price clash", {"fields": ("save_anyway",)}))
+        return fieldsets
+
+    def _posted_clash(self, request, obj) -> str:
+        try:
+            price = Bundle._meta.get_field("price").to_python(request.POST.get("price"))
+        except ValidationError:
+            return ""
+        active = "active" in request.POST
+        return price_clash_for(price=price, active=active, bundle_pk=getattr(obj, "pk", None))
 
     # ---- permissions -----------------------------------------------------------------------
     def has_delete_permission(self, request, obj=None):

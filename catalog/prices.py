@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from catalog.models import Bundle, BundlePriceChange
+from console.kernel.money import ksh
 
 
 @dataclass
@@ -41,3 +43,63 @@ class PriceBook:
 
     def matching(self, amount: Decimal, when: dt.datetime) -> list[Bundle]:
         return [b for b in self.bundles if self.price_at(b, when) == amount]
+
+
+# ---- price clashes: two active bundles at one price ---------------------------------------------
+
+PRICE_CLASH = (
+    "Another active bundle already costs {price}: {others}. Till payments of {price} will match "
+    "{count} bundles, and every such claim will need review (an agent picks the bundle by hand)."
+)
+PRICE_CLASH_IN_CATALOGUE = (
+    "{names} would all cost {price} and be on sale: till payments of {price} will match {count} "
+    "bundles, and every such claim will need review (an agent picks the bundle by hand)."
+)
+_COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _count(n: int) -> str:
+    return _COUNT_WORDS.get(n, str(n))
+
+
+@dataclass(frozen=True)
+class PriceClash:
+    """Active bundles sharing one price: a till payment of that amount cannot name its bundle."""
+
+    price: Decimal
+    names: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        return PRICE_CLASH_IN_CATALOGUE.format(
+            count=_count(len(self.names)),
+            price=ksh(self.price),
+            names=", ".join(self.names),
+        )
+
+
+def price_clash_for(*, price: Decimal | None, active: bool, bundle_pk: int | None = None) -> str:
+    """What saving a bundle at `price` does to till matching: a warning, or "" when it is harmless.
+
+    A retired bundle never clashes (the matcher only reads active bundles).
+    """
+    if not active or price is None:
+        return ""
+    same_price = Bundle.objects.active().filter(price=price).exclude(pk=bundle_pk)
+    others = list(same_price.order_by("name").values_list("name", flat=True))
+    if not others:
+        return ""
+    return PRICE_CLASH.format(price=ksh(price), others=", ".join(others), count=_count(len(others) + 1))
+
+
+def price_clashes(*, slugs: Iterable[str] | None = None) -> list[PriceClash]:
+    """Every price shared by two or more active bundles (only those involving `slugs`, if given)."""
+    by_price: dict[Decimal, list[Bundle]] = defaultdict(list)
+    for bundle in Bundle.objects.active().order_by("price", "name").only("slug", "name", "price"):
+        by_price[bundle.price].append(bundle)
+    wanted = set(slugs) if slugs is not None else None
+    return [
+        PriceClash(price=price, names=tuple(b.name for b in group))
+        for price, group in by_price.items()
+        if len(group) > 1 and (wanted is None or any(b.slug in wanted for b in group))
+    ]

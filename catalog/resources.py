@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from django.utils.html import format_html
 from import_export import fields, resources, widgets
 
 from catalog.models import Bundle, BundleCategory
+from catalog.prices import price_clashes
 from catalog.services import bundle_save
+from console.kernel.money import ksh
 
 REQUIRED_COLUMNS = ("slug", "name", "category", "data_mb", "validity_hours", "price")
 OPTIONAL_COLUMNS = ("active", "featured", "display_order", "description")
@@ -68,6 +71,27 @@ class CategoryWidget(widgets.Widget):
         return value or ""
 
 
+class BundleDiff(resources.Diff):
+    """The preview's changes; a price reads "Ksh 150 → Ksh 160", never a character diff."""
+
+    def __init__(self, resource, instance, new):
+        super().__init__(resource, instance, new)
+        self.price_index = [f.column_name for f in resource.get_import_fields()].index("price")
+
+    def as_html(self):
+        html = super().as_html()
+        before, after = self.left[self.price_index], self.right[self.price_index]
+        if self.new or not before or before == after:
+            html[self.price_index] = ksh(after)
+        else:
+            html[self.price_index] = format_html(
+                '<span class="price-change">{} → <ins class="font-semibold">{}</ins></span>',
+                ksh(before),
+                ksh(after),
+            )
+        return html
+
+
 class BundleResource(resources.ModelResource):
     price = fields.Field(attribute="price", column_name="price", widget=ShillingWidget())
     category = fields.Field(attribute="category", column_name="category", widget=CategoryWidget())
@@ -81,6 +105,15 @@ class BundleResource(resources.ModelResource):
         use_transactions = True
         skip_unchanged = True
         report_skipped = True
+
+    @classmethod
+    def get_diff_class(cls):
+        return BundleDiff
+
+    def after_import(self, dataset, result, **kwargs):
+        # Still inside the import's transaction: the catalogue as it would be after this file.
+        slugs = [str(s or "").strip() for s in dataset["slug"]] if len(dataset) else []
+        result.price_clashes = price_clashes(slugs=slugs) if slugs else []
 
     def before_import(self, dataset, **kwargs):
         self._user = kwargs.get("user")

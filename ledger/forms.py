@@ -6,13 +6,25 @@ from django import forms
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from catalog.models import Bundle
+from console.kernel.money import ksh
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
+
+
+class BundleChoiceField(forms.ModelChoiceField):
+    """Bundles as an agent quotes them to a customer: what it is, how long it lasts, the price."""
+
+    def label_from_instance(self, obj: Bundle) -> str:
+        parts = [obj.name]
+        if obj.data_label.lower() not in obj.name.lower().replace(" ", ""):
+            parts.append(obj.data_label)
+        parts.append(obj.validity_label)
+        return f"{' · '.join(parts)} — {ksh(obj.price)}"
 
 
 class StkPushForm(forms.Form):
     """An agent sends a PIN prompt for a customer: the price always comes from the catalogue."""
 
-    bundle = forms.ModelChoiceField(
+    bundle = BundleChoiceField(
         queryset=Bundle.objects.for_storefront(),
         widget=UnfoldAdminSelectWidget,
         empty_label="Choose a bundle",

@@ -294,3 +294,10 @@ def test_a_double_submitted_stk_push_sends_one_prompt(client_for, agent):
     assert first.status_code == 302 and StkRequest.objects.count() == 1
     assert second.redirect_chain[-1][0].endswith(f"/admin/ledger/order/{order.pk}/change/")
     assert "still waiting for the PIN" in second.content.decode()
+
+
+def test_stk_push_form_lists_bundles_with_what_they_give_and_their_price(client_for, agent, bundles):
+    """An agent quotes the price to the customer from the list: every option says it."""
+    html = client_for(agent).get(CHANGELIST + "stk-push/").content.decode()
+    assert "Daily 2GB · 24 hours — Ksh 150</option>" in html
+    assert "Monthly 25GB · 30 days — Ksh 1,500</option>" in html
