@@ -291,3 +291,19 @@ def postings_for_export(
         channel=channel,
     )
     return rows.order_by("entry__seq", "id").values_list(*EXPORT_FIELDS)
+
+
+def journal_search(queryset: QuerySet, term: str) -> QuerySet:
+    """Entries whose number, M-Pesa receipt or order reference is `term` (any case).
+
+    One indexed lookup per field, OR-ed on the entry's own columns: the order reference is
+    resolved first, so there is no join for the planner to turn into two sequential scans.
+    """
+    term = term.strip().upper()
+    if not term:
+        return queryset
+    order_ids = list(Order.objects.filter(reference=term).values_list("pk", flat=True)[:50])
+    match = Q(number=term) | Q(receipt_code=term)
+    if order_ids:
+        match |= Q(order_id__in=order_ids)
+    return queryset.filter(match)

@@ -241,3 +241,14 @@ def test_journal_filters_by_kind_and_posted_date_range(client_for, finance):
     assert "JE-000002" in html and "JE-000001" not in html
     html = client.get(url, {"kind": "till_receipt"}).content.decode()
     assert "JE-000001" in html and "JE-000002" not in html
+
+
+def test_journal_search_needs_no_join_so_each_field_is_one_indexed_lookup(entry, paid_order):
+    from ledger.books.selectors import journal_search
+    from ledger.models import JournalEntry
+
+    found = journal_search(JournalEntry.objects.all(), f"  {paid_order.reference.lower()} ")
+    assert entry in found
+    assert "JOIN" not in str(found.query).upper()
+    assert "JOIN" not in str(journal_search(JournalEntry.objects.all(), entry.number).query).upper()
+    assert not journal_search(JournalEntry.objects.all(), "JE-999999").exists()
