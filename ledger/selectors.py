@@ -10,7 +10,7 @@ from django_filters import ChoiceFilter, FilterSet
 from catalog.models import Bundle
 from console.kernel.phones import phone_display, try_normalise_msisdn
 from ledger.books.selectors import PAID_PENDING, SOLD
-from ledger.gateways import describe_result
+from ledger.gateways import GATEWAY_NAMES, describe_result
 from ledger.models import CallbackLog, Order, OrderStatus, StkRequest, StkStatus
 
 # ---------------------------------------------------------------------------------------------
@@ -19,7 +19,14 @@ from ledger.models import CallbackLog, Order, OrderStatus, StkRequest, StkStatus
 STK_FAILED = Q(status__in=[StkStatus.FAILED, StkStatus.EXPIRED, StkStatus.ERROR])
 
 
+# Fixed choices for list filters on free-text columns: a filter that read its choices from the
+# data would run SELECT DISTINCT over the whole table on every list page.
+GATEWAY_LABELS = {"simulator": "Simulator", "payhero": "PayHero", "daraja": "Daraja"}
+GATEWAY_CHOICES = [(name, GATEWAY_LABELS.get(name, name.title())) for name in GATEWAY_NAMES]
+
+
 class OrderFilter(FilterSet):
+    gateway = ChoiceFilter(choices=GATEWAY_CHOICES)
     sale = ChoiceFilter(
         choices=[("yes", "Sales (delivered)"), ("pending", "Paid, delivery pending")], method="filter_sale"
     )
@@ -33,6 +40,7 @@ class OrderFilter(FilterSet):
 
 
 class StkRequestFilter(FilterSet):
+    gateway = ChoiceFilter(choices=GATEWAY_CHOICES)
     outcome = ChoiceFilter(choices=[("failed", "Failed, expired or error")], method="filter_outcome")
 
     class Meta:

@@ -127,6 +127,10 @@ class PostingInline(ReadOnlyAdminMixin, TabularInline):
         return super().get_queryset(request).select_related("account")
 
 
+class EntryChannelFilter(filterset_list_filter(JournalEntryFilter, "channel", title="channel")):
+    pass
+
+
 class AfterCloseFilter(filterset_list_filter(JournalEntryFilter, "after_close", title="booked after close")):
     """Entries whose money moved on a closed day and were booked on the next open day."""
 
@@ -152,7 +156,7 @@ class JournalEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = [
         ("kind", ChoicesDropdownFilter),
         ("posted_at", NairobiRangeDateTimeFilter),
-        "channel",
+        EntryChannelFilter,
         AfterCloseFilter,
     ]
     list_filter_submit = True

@@ -75,6 +75,10 @@ def _orders_table(orders) -> dict:
     }
 
 
+class OrderGatewayFilter(filterset_list_filter(OrderFilter, "gateway", title="gateway")):
+    pass
+
+
 class SaleFilter(filterset_list_filter(OrderFilter, "sale", title="sale")):
     """Orders that count as sales (paid or delivered): what the dashboard's sales figures link to."""
 
@@ -132,7 +136,7 @@ class OrderAdmin(ModelAdmin):
         SaleFilter,
         ("channel", ChoicesDropdownFilter),
         ("bundle", RelatedDropdownFilter),
-        "gateway",
+        OrderGatewayFilter,
         ("created_at", NairobiRangeDateTimeFilter),
         ("paid_at", NairobiRangeDateTimeFilter),
     ]

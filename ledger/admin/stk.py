@@ -26,6 +26,10 @@ STK_COLOURS = {
 }
 
 
+class StkGatewayFilter(filterset_list_filter(StkRequestFilter, "gateway", title="gateway")):
+    pass
+
+
 class StkOutcomeFilter(filterset_list_filter(StkRequestFilter, "outcome", title="outcome")):
     """Failed in any way (failed, expired, error): what the dashboard's failure figures link to."""
 
@@ -47,7 +51,7 @@ class StkRequestAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = [
         ("status", ChoicesDropdownFilter),
         StkOutcomeFilter,
-        "gateway",
+        StkGatewayFilter,
         ("created_at", NairobiRangeDateTimeFilter),
     ]
     list_filter_submit = True
