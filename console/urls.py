@@ -26,3 +26,5 @@ urlpatterns = [
 
 # An unreachable database anywhere (a middleware included) answers 503 with Retry-After, not 500.
 handler500 = "console.views.server_error"
+# A refused page in the console's style, naming the roles that may use it.
+handler403 = "console.views.permission_denied"

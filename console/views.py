@@ -9,12 +9,14 @@ import sys
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.defaults import server_error as django_server_error
 
 from console import access, selectors
 from console.kernel.confirm import site_page
 from console.middleware import unavailable_response
+
+FORBIDDEN_TITLE = "You don't have access to this page"
 
 
 def _sections_or_403(request, sections):
@@ -61,3 +63,15 @@ def server_error(request, template_name="500.html"):
     if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
         return unavailable_response(request)
     return django_server_error(request, template_name)
+
+
+def permission_denied(request, exception=None):
+    """handler403: the console's page saying who may use what was refused (its roles), not a bare 403."""
+    user = request.user
+    context = {
+        "roles": access.roles_with(access.permissions_needed(request, exception)),
+        "my_roles": sorted(user.groups.values_list("name", flat=True)) if user.is_authenticated else [],
+    }
+    if user.is_authenticated and user.is_active and user.is_staff:
+        return site_page(request, "console/forbidden.html", FORBIDDEN_TITLE, status=403, **context)
+    return render(request, "console/forbidden_public.html", {"title": FORBIDDEN_TITLE, **context}, status=403)

@@ -1,7 +1,7 @@
 # Shared set-up for scripts/console.sh and scripts/test.sh. Sourced, not run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
+VENV="${TILLBOOK_VENV:-$ROOT/.venv}"
 cd "$ROOT"
 
 log() { printf '\033[1m[tillbook]\033[0m %s\n' "$*" >&2; }
@@ -28,6 +28,11 @@ find_python() {
 ensure_venv() {
   # Install requirements only when they changed since the last install.
   local req="$1" stamp="$VENV/.installed-$(basename "$1")"
+  if [ -n "${TILLBOOK_VENV:-}" ]; then
+    # A virtualenv the caller manages (the tests, CI): used as it is, nothing installed.
+    [ -x "$VENV/bin/python" ] || { log "TILLBOOK_VENV=$VENV has no bin/python"; return 1; }
+    export PATH="$VENV/bin:$PATH"; return 0
+  fi
   if [ ! -x "$VENV/bin/python" ]; then
     log "creating virtualenv in .venv"
     "$(find_python)" -m venv "$VENV"
