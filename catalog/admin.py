@@ -9,11 +9,10 @@ from django.urls import reverse
 from import_export.admin import ImportExportModelAdmin
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeNumericFilter
-from unfold.contrib.import_export.forms import SelectableFieldsExportForm
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from catalog.formats import EXPORT_FORMATS, IMPORT_FORMATS, BundleImportForm
+from catalog.formats import EXPORT_FORMATS, IMPORT_FORMATS, BundleExportForm, BundleImportForm
 from catalog.forms import BundleAdminForm
 from catalog.models import Bundle, BundlePriceChange
 from catalog.prices import price_clash_for
@@ -86,7 +85,7 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
     import_template_name = "admin/catalog/bundle/import.html"
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS
-    export_form_class = SelectableFieldsExportForm
+    export_form_class = BundleExportForm
 
     list_display = (
         "name",
