@@ -120,7 +120,9 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
         # The "Save anyway" tick shows only on a posted form whose price another active bundle has.
         fieldsets = super().get_fieldsets(request, obj)
         if request.method == "POST" and self._posted_clash(request, obj):
-            fieldsets = (*fieldsets, ("Price clash", {"fields": ("save_anyway",)}))
+            # Right under the price it is about.
+            at = 2 if len(fieldsets) > 2 else len(fieldsets)
+            fieldsets = (*fieldsets[:at], ("Price clash", {"fields": ("save_anyway",)}), *fieldsets[at:])
         return fieldsets
 
     def _posted_clash(self, request, obj) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from import_export import fields, resources, widgets
 
 from catalog.models import Bundle, BundleCategory
@@ -109,6 +110,10 @@ class BundleResource(resources.ModelResource):
     @classmethod
     def get_diff_class(cls):
         return BundleDiff
+
+    def get_diff_headers(self):
+        # The preview's columns as the bundle form names them ("Data (MB)", not "Data_mb").
+        return [capfirst(Bundle._meta.get_field(f.attribute).verbose_name) for f in self.get_import_fields()]
 
     def after_import(self, dataset, result, **kwargs):
         # Still inside the import's transaction: the catalogue as it would be after this file.

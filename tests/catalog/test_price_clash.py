@@ -101,15 +101,19 @@ def test_import_preview_has_no_warning_for_distinct_prices(client_for, manager, 
 
 
 def _price_cells(html):
-    return [c.strip() for c in re.findall(r'data-label="price"[^>]*>(.*?)</td>', html, re.S)]
+    return [c.strip() for c in re.findall(r'data-label="Price \(KES\)"[^>]*>(.*?)</td>', html, re.S)]
 
 
 def test_import_preview_shows_a_price_change_in_shillings(client_for, manager, bundles):
     daily = bundles["daily-2gb"]
     row = f"{daily.slug},{daily.name},daily,{daily.data_mb},{daily.validity_hours},160,1,0,0,"
     row += f"{daily.description}\n"
-    [cell] = _price_cells(_preview(client_for(manager), HEADER + row))
+    html = _preview(client_for(manager), HEADER + row)
+    [cell] = _price_cells(html)
     # Not the character diff "1<del>5</del><ins>6</ins>0" that reads as 1,560.
     assert re.fullmatch(r'<span class="price-change">Ksh 150 → <ins[^>]*>Ksh 160</ins></span>', cell)
+    # The preview's column headers are the form's labels, not the file's column names.
+    headers = [" ".join(h.split()) for h in re.findall(r"<th[^>]*>(.*?)</th>", html, re.S)]
+    assert headers[1:7] == ["Slug", "Name", "Category", "Data (MB)", "Validity (hours)", "Price (KES)"]
     new = _preview(client_for(manager), HEADER + "daily-9gb,Daily 9GB,daily,9216,24,1275,1,0,0,\n")
     assert _price_cells(new) == ["Ksh 1,275"]
