@@ -112,6 +112,9 @@ def test_import_preview_shows_a_price_change_in_shillings(client_for, manager, b
     [cell] = _price_cells(html)
     # Not the character diff "1<del>5</del><ins>6</ins>0" that reads as 1,560.
     assert re.fullmatch(r'<span class="price-change">Ksh 150 → <ins[^>]*>Ksh 160</ins></span>', cell)
+    # Every other changed column reads the same way: display order 1 → 0, not the character diff "10".
+    [order] = [c.strip() for c in re.findall(r'data-label="Display order"[^>]*>(.*?)</td>', html, re.S)]
+    assert re.fullmatch(r'<span class="value-change">1 → <ins[^>]*>0</ins></span>', order)
     # The preview's column headers are the form's labels, not the file's column names.
     headers = [" ".join(h.split()) for h in re.findall(r"<th[^>]*>(.*?)</th>", html, re.S)]
     assert headers[1:7] == ["Slug", "Name", "Category", "Data (MB)", "Validity (hours)", "Price (KES)"]
