@@ -105,7 +105,9 @@ def test_manager_day(live_server, bundles, manager, browser_page, tmp_path):
     daily = bundles["daily-2gb"]
     csv_file = tmp_path / "bundles.csv"
     csv_file.write_text(
-        HEADER + f"{daily.slug},{daily.name},daily,{daily.data_mb},{daily.validity_hours},160,1,0,0,\n"
+        HEADER
+        + f"{daily.slug},{daily.name},daily,{daily.data_mb},{daily.validity_hours},160,1,0,0,\n"
+        + "daily-9gb,Daily 9GB,daily,9216,24,750,1,0,3,\n"  # Weekly 15GB's price
     )
     page.goto(f"{base}/admin/catalog/bundle/import/")
     page.set_input_files("input[name=import_file]", str(csv_file))
@@ -114,6 +116,9 @@ def test_manager_day(live_server, bundles, manager, browser_page, tmp_path):
     cell = page.locator('td[data-label="Price (KES)"]').first
     cell.wait_for()
     assert cell.inner_text().strip() == "Ksh 150 → Ksh 160"
+    clash = page.get_by_test_id("price-clash").inner_text()
+    assert "Daily 9GB, Weekly 15GB would all cost Ksh 750" in clash
+    assert "till payments of Ksh 750 will match two bundles" in clash
     at_both_sizes(page, "import_preview")
 
     # A search that finds nothing says so and offers the way back.
