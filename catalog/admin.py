@@ -15,7 +15,7 @@ from unfold.paginator import InfinitePaginator
 from catalog.formats import EXPORT_FORMATS, IMPORT_FORMATS, BundleExportForm, BundleImportForm
 from catalog.forms import BundleAdminForm
 from catalog.models import Bundle, BundlePriceChange
-from catalog.prices import price_clash_for
+from catalog.prices import price_clash_for, price_clashes_on_activation
 from catalog.resources import BundleResource
 from catalog.services import (
     BundleHasOrders,
@@ -198,13 +198,16 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
             return HttpResponseRedirect(reverse("admin:catalog_bundle_change", args=[object_id]))
 
     # ---- confirmation page shared by the actions -------------------------------------------
-    def _confirm(self, request, *, bundles, question, confirm_label, action_name=None, explanation=""):
+    def _confirm(
+        self, request, *, bundles, question, confirm_label, action_name=None, explanation="", warning=""
+    ):
         return confirm_page(
             self,
             request,
             title="Please confirm",
             question=question,
             intro=explanation,
+            warning=warning,
             tables=[_bundles_table(bundles)],
             confirm_label=confirm_label,
             action_name=action_name,
@@ -214,11 +217,16 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
             else reverse("admin:catalog_bundle_change", args=[bundles[0].pk]),
         )
 
-    def _bulk(self, request, queryset, *, service, value, verb, question, label, action_name):
+    def _bulk(self, request, queryset, *, service, value, verb, question, label, action_name, warn=None):
         bundles = list(queryset.order_by("category", "display_order", "price"))
         if not confirmed(request):
             return self._confirm(
-                request, bundles=bundles, question=question, confirm_label=label, action_name=action_name
+                request,
+                bundles=bundles,
+                question=question,
+                confirm_label=label,
+                action_name=action_name,
+                warning=warn(bundles) if warn else "",
             )
         try:
             count = service(bundles=bundles, changed_by=request.user, **value)
@@ -239,6 +247,7 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
             question="Show these bundles on the storefront? Customers can buy them straight away.",
             label="Yes, activate",
             action_name="activate_selected",
+            warn=lambda bundles: " ".join(c.message for c in price_clashes_on_activation(bundles=bundles)),
         )
 
     @action(description="Hide selected bundles from the storefront", permissions=["change"])

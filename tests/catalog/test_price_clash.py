@@ -120,3 +120,22 @@ def test_import_preview_shows_a_price_change_in_shillings(client_for, manager, b
     assert headers[1:7] == ["Slug", "Name", "Category", "Data (MB)", "Validity (hours)", "Price (KES)"]
     new = _preview(client_for(manager), HEADER + "daily-9gb,Daily 9GB,daily,9216,24,1275,1,0,0,\n")
     assert _price_cells(new) == ["Ksh 1,275"]
+
+
+# ---- the bulk "show on the storefront" action ----------------------------------------------------
+def test_activating_a_retired_bundle_at_a_taken_price_warns_on_the_confirmation(client_for, manager, bundles):
+    old = BundleFactory(name="Old Daily 2GB", slug="old-daily-2gb", price=150, active=False)
+    spare = BundleFactory(name="Spare 1GB", slug="spare-1gb", price=95, active=False)
+    client = client_for(manager)
+    page = client.post(
+        "/admin/catalog/bundle/", {"action": "activate_selected", "_selected_action": [old.pk, spare.pk]}
+    ).content.decode()
+    warning = re.search(r'data-testid="page-warning">(.*?)</div>', page, re.S).group(1)
+    assert "Daily 2GB, Old Daily 2GB would all cost Ksh 150" in warning
+    assert "till payments of Ksh 150 will match two bundles" in warning
+    assert "Ksh 95" not in warning  # nobody else costs 95
+
+    quiet = client.post(
+        "/admin/catalog/bundle/", {"action": "activate_selected", "_selected_action": [spare.pk]}
+    ).content.decode()
+    assert 'data-testid="page-warning"' not in quiet
