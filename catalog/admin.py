@@ -9,14 +9,13 @@ from django.urls import reverse
 from import_export.admin import ImportExportModelAdmin
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeNumericFilter
-from unfold.contrib.import_export.forms import SelectableFieldsExportForm
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from catalog.formats import EXPORT_FORMATS, IMPORT_FORMATS, BundleImportForm
+from catalog.formats import EXPORT_FORMATS, IMPORT_FORMATS, BundleExportForm, BundleImportForm
 from catalog.forms import BundleAdminForm
 from catalog.models import Bundle, BundlePriceChange
-from catalog.prices import price_clash_for
+from catalog.prices import price_clash_for, price_clashes_on_activation
 from catalog.resources import BundleResource
 from catalog.services import (
     BundleHasOrders,
@@ -86,7 +85,7 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
     import_template_name = "admin/catalog/bundle/import.html"
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS
-    export_form_class = SelectableFieldsExportForm
+    export_form_class = BundleExportForm
 
     list_display = (
         "name",
@@ -121,7 +120,9 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
         # The "Save anyway" tick shows only on a posted form whose price another active bundle has.
         fieldsets = super().get_fieldsets(request, obj)
         if request.method == "POST" and self._posted_clash(request, obj):
-            fieldsets = (*fieldsets, ("Price clash", {"fields": ("save_anyway",)}))
+            # Right under the price it is about.
+            at = 2 if len(fieldsets) > 2 else len(fieldsets)
+            fieldsets = (*fieldsets[:at], ("Price clash", {"fields": ("save_anyway",)}), *fieldsets[at:])
         return fieldsets
 
     def _posted_clash(self, request, obj) -> str:
@@ -197,13 +198,16 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
             return HttpResponseRedirect(reverse("admin:catalog_bundle_change", args=[object_id]))
 
     # ---- confirmation page shared by the actions -------------------------------------------
-    def _confirm(self, request, *, bundles, question, confirm_label, action_name=None, explanation=""):
+    def _confirm(
+        self, request, *, bundles, question, confirm_label, action_name=None, explanation="", warning=""
+    ):
         return confirm_page(
             self,
             request,
             title="Please confirm",
             question=question,
             intro=explanation,
+            warning=warning,
             tables=[_bundles_table(bundles)],
             confirm_label=confirm_label,
             action_name=action_name,
@@ -213,11 +217,16 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
             else reverse("admin:catalog_bundle_change", args=[bundles[0].pk]),
         )
 
-    def _bulk(self, request, queryset, *, service, value, verb, question, label, action_name):
+    def _bulk(self, request, queryset, *, service, value, verb, question, label, action_name, warn=None):
         bundles = list(queryset.order_by("category", "display_order", "price"))
         if not confirmed(request):
             return self._confirm(
-                request, bundles=bundles, question=question, confirm_label=label, action_name=action_name
+                request,
+                bundles=bundles,
+                question=question,
+                confirm_label=label,
+                action_name=action_name,
+                warning=warn(bundles) if warn else "",
             )
         try:
             count = service(bundles=bundles, changed_by=request.user, **value)
@@ -238,6 +247,7 @@ class BundleAdmin(ModelAdmin, ImportExportModelAdmin):
             question="Show these bundles on the storefront? Customers can buy them straight away.",
             label="Yes, activate",
             action_name="activate_selected",
+            warn=lambda bundles: " ".join(c.message for c in price_clashes_on_activation(bundles=bundles)),
         )
 
     @action(description="Hide selected bundles from the storefront", permissions=["change"])

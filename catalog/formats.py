@@ -12,9 +12,12 @@ import io
 
 import tablib
 from django import forms
+from django.core.exceptions import FieldDoesNotExist
+from django.utils.text import capfirst
 from import_export.formats import base_formats
-from unfold.contrib.import_export.forms import ImportForm
+from unfold.contrib.import_export.forms import ImportForm, SelectableFieldsExportForm
 
+from catalog.models import Bundle
 from console.kernel.uploads import (
     TOO_LARGE,
     UploadRefused,
@@ -128,3 +131,13 @@ class BundleImportForm(ImportForm):
         if upload is not None and upload.size > max_bytes:
             raise forms.ValidationError(TOO_LARGE.format(what=WHAT, limit=human_size(max_bytes)))
         return upload
+
+
+class BundleExportForm(SelectableFieldsExportForm):
+    """The export's column picker labels each column as the bundle form does ("Data (MB)")."""
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        try:
+            return capfirst(Bundle._meta.get_field(field_name).verbose_name)
+        except FieldDoesNotExist:
+            return super()._get_field_label(resource, field_name)

@@ -36,7 +36,7 @@ class Bundle(models.Model):
     name = models.CharField(max_length=80, unique=True)
     category = models.CharField(max_length=16, choices=BundleCategory.choices, db_index=True)
     data_mb = models.PositiveIntegerField("data (MB)", validators=[MinValueValidator(1)])
-    validity_hours = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    validity_hours = models.PositiveIntegerField("validity (hours)", validators=[MinValueValidator(1)])
     price = models.DecimalField(
         "price (KES)", max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("1"))]
     )

@@ -103,3 +103,19 @@ def price_clashes(*, slugs: Iterable[str] | None = None) -> list[PriceClash]:
         for price, group in by_price.items()
         if len(group) > 1 and (wanted is None or any(b.slug in wanted for b in group))
     ]
+
+
+def price_clashes_on_activation(*, bundles: Iterable[Bundle]) -> list[PriceClash]:
+    """The clashes putting `bundles` (back) on sale would create: what the bulk action warns of."""
+    waking = {b.pk: b for b in bundles if not b.active}
+    if not waking:
+        return []
+    by_price: dict[Decimal, list[Bundle]] = defaultdict(list)
+    on_sale = Bundle.objects.active().exclude(pk__in=waking).only("name", "price")
+    for bundle in sorted([*on_sale, *waking.values()], key=lambda b: b.name):
+        by_price[bundle.price].append(bundle)
+    return [
+        PriceClash(price=price, names=tuple(b.name for b in group))
+        for price, group in sorted(by_price.items())
+        if len(group) > 1 and any(b.pk in waking for b in group)
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from import_export import fields, resources, widgets
 
 from catalog.models import Bundle, BundleCategory
@@ -72,24 +73,32 @@ class CategoryWidget(widgets.Widget):
 
 
 class BundleDiff(resources.Diff):
-    """The preview's changes; a price reads "Ksh 150 → Ksh 160", never a character diff."""
+    """The preview's changes as "old → new" per column; a price reads "Ksh 150 → Ksh 160".
+
+    import-export's default is a character diff, which turns 150 → 160 into "1<del>5</del><ins>6</ins>0"
+    (read as 1,560) and a display order 1 → 0 into "10".
+    """
 
     def __init__(self, resource, instance, new):
         super().__init__(resource, instance, new)
-        self.price_index = [f.column_name for f in resource.get_import_fields()].index("price")
+        self.columns = [f.column_name for f in resource.get_import_fields()]
 
     def as_html(self):
-        html = super().as_html()
-        before, after = self.left[self.price_index], self.right[self.price_index]
-        if self.new or not before or before == after:
-            html[self.price_index] = ksh(after)
-        else:
-            html[self.price_index] = format_html(
-                '<span class="price-change">{} → <ins class="font-semibold">{}</ins></span>',
-                ksh(before),
-                ksh(after),
+        cells = []
+        for column, before, after in zip(self.columns, self.left, self.right, strict=False):
+            show = ksh if column == "price" else str
+            if self.new or before == after:
+                cells.append(show(after) if after not in (None, "") else "")
+                continue
+            cells.append(
+                format_html(
+                    '<span class="{}-change">{} → <ins class="font-semibold no-underline">{}</ins></span>',
+                    "price" if column == "price" else "value",
+                    show(before) if before not in (None, "") else "—",
+                    show(after) if after not in (None, "") else "—",
+                )
             )
-        return html
+        return cells
 
 
 class BundleResource(resources.ModelResource):
@@ -109,6 +118,10 @@ class BundleResource(resources.ModelResource):
     @classmethod
     def get_diff_class(cls):
         return BundleDiff
+
+    def get_diff_headers(self):
+        # The preview's columns as the bundle form names them ("Data (MB)", not "Data_mb").
+        return [capfirst(Bundle._meta.get_field(f.attribute).verbose_name) for f in self.get_import_fields()]
 
     def after_import(self, dataset, result, **kwargs):
         # Still inside the import's transaction: the catalogue as it would be after this file.

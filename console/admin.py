@@ -52,7 +52,9 @@ class GroupAdmin(BaseGroupAdmin, ModelAdmin):
 
 @admin.register(Schedule)
 class ScheduleAdmin(q_admin.ScheduleAdmin, ModelAdmin):
-    pass
+    @display(description="last run")
+    def get_last_run(self, obj):  # django-q2 labels it "last_run"
+        return super().get_last_run(obj)
 
 
 @admin.register(Success)

@@ -14,13 +14,15 @@ class AuditEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    actor_label = models.CharField(max_length=150, blank=True, help_text="'system' for background tasks")
+    actor_label = models.CharField(
+        "actor name", max_length=150, blank=True, help_text="'system' for background tasks"
+    )
     action = models.CharField(max_length=64, db_index=True, choices=AuditAction.choices)
     source = models.CharField(
         max_length=16, blank=True, db_index=True, choices=AuditSource.choices, help_text="Blank for a person"
     )
     object_type = models.CharField(max_length=64)
-    object_id = models.CharField(max_length=64)
+    object_id = models.CharField("object ID", max_length=64)
     object_repr = models.CharField(max_length=200, blank=True)
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)

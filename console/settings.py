@@ -388,6 +388,7 @@ UNFOLD = {
     "SHOW_VIEW_ON_SITE": False,
     # Copy buttons and select-on-click boxes: wired in a static file, never in on* attributes (CSP).
     "SCRIPTS": [lambda request: static("console/copy.js")],
+    "STYLES": [lambda request: static("console/console.css")],
     "ENVIRONMENT": "console.admin_site.environment_callback",
     "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
     "SIDEBAR": {

@@ -10,13 +10,24 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.defaults import server_error as django_server_error
 
 from console import access, selectors
 from console.kernel.confirm import site_page
+from console.kernel.phones import phone_display
 from console.middleware import unavailable_response
 
 FORBIDDEN_TITLE = "You don't have access to this page"
+
+
+def _breadcrumbs(request, *titles_and_links) -> None:
+    """The header's breadcrumbs: Dashboard, then (title, link) pairs; the last has no link.
+
+    unfold draws the header from the request alone (templates/unfold/helpers/header_title.html
+    reads this attribute), so a page that belongs to no model leaves its trail there."""
+    trail = [{"title": "Dashboard", "link": reverse("admin:index")}]
+    request.console_breadcrumbs = trail + [{"title": title, "link": link} for title, link in titles_and_links]
 
 
 def _sections_or_403(request, sections):
@@ -32,6 +43,7 @@ def find(request):
     result = selectors.find_anything(request.GET.get("q", ""), sections=sections)
     hits = sum(len(result[k]) for k in access.FIND_SECTIONS)
     can_timeline = bool(access.visible_sections(request.user, access.TIMELINE_SECTIONS))
+    _breadcrumbs(request, ("Find anything", None))
     return site_page(
         request,
         "console/find.html",
@@ -46,15 +58,27 @@ def find(request):
 def customer(request, msisdn):
     sections = _sections_or_403(request, access.TIMELINE_SECTIONS)
     normalised = selectors._as_msisdn(msisdn)
+    find = ("Find anything", reverse("console_find"))
     if normalised is None:
+        _breadcrumbs(request, find, ("Customer", None))
         return site_page(
-            request, "console/customer.html", "Customer", error="Not a Kenyan phone number.", events=[]
+            request,
+            "console/customer.html",
+            "Customer",
+            error="Not a Kenyan phone number.",
+            events=[],
         )
     if normalised != msisdn:
         return redirect("console_customer", msisdn=normalised)
     events = selectors.customer_timeline(normalised, sections=sections)
+    title = f"Customer {phone_display(normalised)}"
+    _breadcrumbs(request, find, (title, None))
     return site_page(
-        request, "console/customer.html", f"Customer {normalised}", msisdn=normalised, events=events
+        request,
+        "console/customer.html",
+        title,
+        msisdn=normalised,
+        events=events,
     )
 
 

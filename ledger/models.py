@@ -118,26 +118,28 @@ class StkRequest(models.Model):
     gateway = models.CharField(max_length=16)
     phone = models.CharField(max_length=12)
     amount = models.DecimalField(max_digits=10, decimal_places=2)
-    checkout_request_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
-    merchant_request_id = models.CharField(max_length=64, blank=True)
+    checkout_request_id = models.CharField(
+        "checkout request ID", max_length=64, null=True, blank=True, unique=True
+    )
+    merchant_request_id = models.CharField("merchant request ID", max_length=64, blank=True)
     gateway_reference = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(
         max_length=10, choices=StkStatus.choices, default=StkStatus.QUEUED, db_index=True
     )
     result_code = models.CharField(max_length=16, blank=True)
-    result_desc = models.CharField(max_length=255, blank=True)
+    result_desc = models.CharField("result description", max_length=255, blank=True)
     receipt = models.CharField(max_length=20, blank=True)
-    raw_request = models.JSONField(default=dict, blank=True)
-    raw_response = models.JSONField(default=dict, blank=True)
+    raw_request = models.JSONField("request sent", default=dict, blank=True)
+    raw_response = models.JSONField("gateway answer", default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    query_count = models.PositiveIntegerField(default=0)
+    query_count = models.PositiveIntegerField("status queries", default=0)
     last_query_at = models.DateTimeField(null=True, blank=True)
     next_query_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    last_query_result = models.JSONField(default=dict, blank=True)
+    last_query_result = models.JSONField("last status answer", default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -172,7 +174,7 @@ class CallbackLog(models.Model):
 
     source = models.CharField(max_length=20, choices=CallbackSource.choices, db_index=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    remote_ip = models.GenericIPAddressField(null=True, blank=True)
+    remote_ip = models.GenericIPAddressField("sender IP", null=True, blank=True)
     path = models.CharField(max_length=255, blank=True)
     headers = models.JSONField(default=dict, blank=True)
     body = models.TextField(blank=True)
@@ -180,7 +182,7 @@ class CallbackLog(models.Model):
         max_length=16, choices=CallbackOutcome.choices, default=CallbackOutcome.RECEIVED, db_index=True
     )
     detail = models.TextField(blank=True)
-    checkout_request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    checkout_request_id = models.CharField("checkout request ID", max_length=64, blank=True, db_index=True)
     receipt = models.CharField(max_length=20, blank=True, db_index=True)
     stk_request = models.ForeignKey(
         StkRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks"
@@ -190,7 +192,7 @@ class CallbackLog(models.Model):
     # False when the token, source IP or signature check failed: such a body is never applied.
     authenticated = models.BooleanField(default=True)
     # Size of the body as received; only an excerpt is kept of oversized or unauthenticated ones.
-    body_size = models.PositiveIntegerField(default=0)
+    body_size = models.PositiveIntegerField("body size (bytes)", default=0)
     body_truncated = models.BooleanField(default=False)
     # The callback's own figures, and what the gateway's status query answered (both sides shown).
     amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
@@ -224,7 +226,7 @@ class Account(models.Model):
     name = models.CharField(max_length=80, unique=True)
     kind = models.CharField(max_length=16, choices=AccountKind.choices)
     # The stable key services use (`mpesa_till`, `stk_clearing_payhero`, `bundles_owed`…).
-    key = models.SlugField(max_length=40, unique=True)
+    key = models.SlugField("system name", max_length=40, unique=True)
     description = models.CharField(max_length=200, blank=True)
 
     class Meta:

@@ -56,7 +56,7 @@ class StatementImport(models.Model):
 
     file = models.FileField(upload_to="statements/")
     original_name = models.CharField(max_length=255)
-    sha256 = models.CharField(max_length=64, db_index=True)
+    sha256 = models.CharField("file fingerprint (SHA-256)", max_length=64, db_index=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -68,7 +68,7 @@ class StatementImport(models.Model):
     errors = models.JSONField(default=list, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # The worker importing it: its lease (one worker at a time) and its last sign of life.
-    lease_token = models.CharField(max_length=32, blank=True)
+    lease_token = models.CharField("worker lease", max_length=32, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)  # how many times a worker took it
 
@@ -123,7 +123,7 @@ class TillReceipt(models.Model):
     statement_import = models.ForeignKey(
         StatementImport, null=True, blank=True, on_delete=models.PROTECT, related_name="receipts"
     )
-    raw = models.JSONField(default=dict, blank=True)
+    raw = models.JSONField("as received", default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # Set when a verified claim turned this money into an order; a receipt pays one order only.
     order = models.OneToOneField(
@@ -153,7 +153,7 @@ class TillReceipt(models.Model):
 class WhatsAppImport(models.Model):
     file = models.FileField(upload_to="whatsapp/")
     original_name = models.CharField(max_length=255)
-    sha256 = models.CharField(max_length=64, db_index=True)
+    sha256 = models.CharField("file fingerprint (SHA-256)", max_length=64, db_index=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -189,12 +189,12 @@ class WhatsAppMessage(models.Model):
     chat_import = models.ForeignKey(
         WhatsAppImport, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
-    sender_label = models.CharField(max_length=120, blank=True)
-    sender_msisdn = models.CharField(max_length=12, blank=True, db_index=True)
+    sender_label = models.CharField("sender name", max_length=120, blank=True)
+    sender_msisdn = models.CharField("sender phone", max_length=12, blank=True, db_index=True)
     sent_at = models.DateTimeField(db_index=True)
     text = models.TextField()
-    is_system = models.BooleanField(default=False)
-    is_from_business = models.BooleanField(default=False)
+    is_system = models.BooleanField("WhatsApp notice", default=False)
+    is_from_business = models.BooleanField("sent by us", default=False)
     # How the message was read (claim, chatter, unparseable, system, media, business): the
     # messages list filters on it, so a report that made no claim can always be found.
     kind = models.CharField(max_length=12, choices=MessageKind.choices, blank=True, db_index=True)

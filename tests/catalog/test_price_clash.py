@@ -101,15 +101,41 @@ def test_import_preview_has_no_warning_for_distinct_prices(client_for, manager, 
 
 
 def _price_cells(html):
-    return [c.strip() for c in re.findall(r'data-label="price"[^>]*>(.*?)</td>', html, re.S)]
+    return [c.strip() for c in re.findall(r'data-label="Price \(KES\)"[^>]*>(.*?)</td>', html, re.S)]
 
 
 def test_import_preview_shows_a_price_change_in_shillings(client_for, manager, bundles):
     daily = bundles["daily-2gb"]
     row = f"{daily.slug},{daily.name},daily,{daily.data_mb},{daily.validity_hours},160,1,0,0,"
     row += f"{daily.description}\n"
-    [cell] = _price_cells(_preview(client_for(manager), HEADER + row))
+    html = _preview(client_for(manager), HEADER + row)
+    [cell] = _price_cells(html)
     # Not the character diff "1<del>5</del><ins>6</ins>0" that reads as 1,560.
     assert re.fullmatch(r'<span class="price-change">Ksh 150 → <ins[^>]*>Ksh 160</ins></span>', cell)
+    # Every other changed column reads the same way: display order 1 → 0, not the character diff "10".
+    [order] = [c.strip() for c in re.findall(r'data-label="Display order"[^>]*>(.*?)</td>', html, re.S)]
+    assert re.fullmatch(r'<span class="value-change">1 → <ins[^>]*>0</ins></span>', order)
+    # The preview's column headers are the form's labels, not the file's column names.
+    headers = [" ".join(h.split()) for h in re.findall(r"<th[^>]*>(.*?)</th>", html, re.S)]
+    assert headers[1:7] == ["Slug", "Name", "Category", "Data (MB)", "Validity (hours)", "Price (KES)"]
     new = _preview(client_for(manager), HEADER + "daily-9gb,Daily 9GB,daily,9216,24,1275,1,0,0,\n")
     assert _price_cells(new) == ["Ksh 1,275"]
+
+
+# ---- the bulk "show on the storefront" action ----------------------------------------------------
+def test_activating_a_retired_bundle_at_a_taken_price_warns_on_the_confirmation(client_for, manager, bundles):
+    old = BundleFactory(name="Old Daily 2GB", slug="old-daily-2gb", price=150, active=False)
+    spare = BundleFactory(name="Spare 1GB", slug="spare-1gb", price=95, active=False)
+    client = client_for(manager)
+    page = client.post(
+        "/admin/catalog/bundle/", {"action": "activate_selected", "_selected_action": [old.pk, spare.pk]}
+    ).content.decode()
+    warning = re.search(r'data-testid="page-warning">(.*?)</div>', page, re.S).group(1)
+    assert "Daily 2GB, Old Daily 2GB would all cost Ksh 150" in warning
+    assert "till payments of Ksh 150 will match two bundles" in warning
+    assert "Ksh 95" not in warning  # nobody else costs 95
+
+    quiet = client.post(
+        "/admin/catalog/bundle/", {"action": "activate_selected", "_selected_action": [spare.pk]}
+    ).content.decode()
+    assert 'data-testid="page-warning"' not in quiet
