@@ -14,6 +14,7 @@ from django.views.defaults import server_error as django_server_error
 
 from console import access, selectors
 from console.kernel.confirm import site_page
+from console.kernel.phones import phone_display
 from console.middleware import unavailable_response
 
 
@@ -51,9 +52,11 @@ def customer(request, msisdn):
     if normalised != msisdn:
         return redirect("console_customer", msisdn=normalised)
     events = selectors.customer_timeline(normalised, sections=sections)
-    return site_page(
-        request, "console/customer.html", f"Customer {normalised}", msisdn=normalised, events=events
-    )
+    for event in events:  # numbers as staff read them: 0712 345 678
+        recipient = getattr(event["obj"], "recipient_msisdn", "")
+        event["recipient"] = phone_display(recipient, empty="?")
+    phone = phone_display(normalised)
+    return site_page(request, "console/customer.html", f"Customer {phone}", msisdn=phone, events=events)
 
 
 def server_error(request, template_name="500.html"):

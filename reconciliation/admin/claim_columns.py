@@ -29,6 +29,13 @@ STATUS_COLOURS = {
 SIGNAL_COLOURS = {"pass": "text-green-600", "fail": "text-red-600", "na": "text-base-400"}
 
 
+def _sender_words(label: str, msisdn: str) -> str:
+    """A chat's contact name as written, a number as staff read numbers (0712 345 678)."""
+    if label and not label.lstrip("+").replace(" ", "").replace("-", "").isdigit():
+        return f"{label} ({phone_display(msisdn)})" if msisdn else label
+    return phone_display(msisdn or label)
+
+
 class ClaimColumnsMixin:
     """Read-only displays of ClaimAdmin: no decision is made here."""
 
@@ -107,7 +114,7 @@ class ClaimColumnsMixin:
         return format_html(
             '<div class="text-xs text-base-500">{} at {}</div>'
             '<pre class="text-sm" style="white-space:pre-wrap;overflow-wrap:anywhere">{}</pre>',
-            m.sender_label or m.sender_msisdn,
+            _sender_words(m.sender_label, m.sender_msisdn),
             nairobi(m.sent_at),
             m.text,
         )
@@ -165,7 +172,7 @@ class ClaimColumnsMixin:
                 "code": r.code,
                 "amount": money(r.amount),
                 "paid": nairobi(r.paid_at),
-                "payer": f"{r.payer_name} {r.payer_masked}".strip() or "—",
+                "payer": f"{r.payer_name} {phone_display(r.payer_masked, empty='')}".strip() or "—",
                 "state": "used by an order" if r.order_id else "unmatched",
             }
             for r in receipts

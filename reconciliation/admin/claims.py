@@ -160,7 +160,7 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
                     r.code,
                     money(r.amount),
                     nairobi(r.paid_at),
-                    f"{r.payer_name} {r.payer_masked}".strip() or "—",
+                    f"{r.payer_name} {phone_display(r.payer_masked, empty='')}".strip() or "—",
                     "used" if r.order_id else "unmatched",
                 ]
                 for r in receipts

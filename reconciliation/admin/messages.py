@@ -7,12 +7,15 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.html import format_html
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.exceptions import DomainError
+from console.kernel.links import customer_link
+from console.kernel.phones import phone_display, phone_search_term
 from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation.admin.common import form_page
 from reconciliation.forms import PasteMessageForm, WhatsAppUploadForm
@@ -130,8 +133,7 @@ class MessageInActions:
 class WhatsAppMessageAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "display_sent",
-        "sender_label",
-        "sender_msisdn",
+        "display_sender",
         "display_text",
         "display_claims",
         "kind",
@@ -139,9 +141,12 @@ class WhatsAppMessageAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
     list_filter = ["kind", "is_from_business", ("sent_at", RangeDateTimeFilter)]
     list_filter_submit = True
     search_fields = ["sender_msisdn"]
+    search_help_text = "Phone number in any form (0712…, +254712…)"
     paginator = InfinitePaginator
     show_full_result_count = False
-    readonly_fields = [f.name for f in WhatsAppMessage._meta.fields]
+    readonly_fields = [
+        "display_sender" if f.name == "sender_msisdn" else f.name for f in WhatsAppMessage._meta.fields
+    ]
     actions_list = ["paste_message"]
 
     empty_message = "No messages yet. Paste a WhatsApp message or upload a chat export."
@@ -151,9 +156,21 @@ class WhatsAppMessageAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
             super().get_queryset(request).select_related("chat_import").annotate(claim_count=Count("claims"))
         )
 
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, phone_search_term(search_term.strip()))
+
     @display(description="sent (Nairobi)", ordering="sent_at")
     def display_sent(self, obj):
         return nairobi(obj.sent_at)
+
+    @display(description="sender", ordering="sender_msisdn")
+    def display_sender(self, obj):
+        number = obj.sender_msisdn
+        phone = customer_link(number, phone_display(number)) if number else "—"
+        label = obj.sender_label
+        if label and not label.lstrip("+").replace(" ", "").isdigit():
+            return format_html("{}<br>{}", label, phone)
+        return phone
 
     @display(description="text")
     def display_text(self, obj):

@@ -22,7 +22,7 @@ from catalog.models import Bundle
 from catalog.prices import PriceBook
 from console.kernel.audit import AuditAction, audit_record
 from console.kernel.money import ksh
-from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
+from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn, phone_display
 from ledger import books
 from ledger.models import JournalEntry, Order, OrderStatus
 from ledger.services import till_order_cancel, till_order_create_paid
@@ -361,7 +361,7 @@ def whatsapp_reply(claim: Claim) -> str:
     if claim.status == ClaimStatus.VERIFIED and claim.bundle_id:
         return (
             f"Thank you! We received your payment {claim.code} of KES {claim.receipt.amount:,.0f}. "
-            f"Your {claim.bundle.name} bundle for 0{claim.recipient_msisdn[3:]} is being loaded "
+            f"Your {claim.bundle.name} bundle for {phone_display(claim.recipient_msisdn)} is being loaded "
             f"(order {claim.order.reference}). - {shop}"
         )
     if claim.status == ClaimStatus.SUPERSEDED and claim.superseded_by_id:
