@@ -23,7 +23,7 @@ from console.kernel.confirm import admin_page, confirm_page, confirmed
 from console.kernel.exceptions import DomainError
 from console.kernel.filters import filterset_list_filter
 from console.kernel.links import customer_link
-from console.kernel.phones import phone_display
+from console.kernel.phones import phone_display, whatsapp_link
 from ledger import selectors, services
 from ledger.admin.books import order_refund_action
 from ledger.admin.display import pretty_json
@@ -381,7 +381,10 @@ class OrderAdmin(ModelAdmin):
             request,
             "admin/ledger/order/delivered.html",
             "Delivered",
-            delivered=[(o, reply, phone_display(o.recipient_msisdn)) for o, reply in result.delivered],
+            delivered=[
+                (o, reply, phone_display(o.payer_msisdn), whatsapp_link(o.payer_msisdn, reply))
+                for o, reply in result.delivered
+            ],
             skipped=result.skipped,
             back_url=reverse("admin:ledger_order_changelist"),
         )

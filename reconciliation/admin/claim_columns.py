@@ -15,7 +15,7 @@ from console.kernel.phones import phone_display
 from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, right
 from reconciliation.models import ClaimStatus
-from reconciliation.services import decisions, queue
+from reconciliation.services import queue, replies
 from reconciliation.services.evaluate import RESULT_LABELS, signal_label
 from reconciliation.services.matcher import other_payee_problem
 
@@ -181,7 +181,10 @@ class ClaimColumnsMixin:
 
     @display(description="WhatsApp reply")
     def display_reply(self, obj):
-        return render_to_string(f"{TEMPLATES}/reply.html", {"text": decisions.whatsapp_reply(obj)})
+        text = replies.whatsapp_reply(obj)
+        # Chat exports often carry only a contact name: no number, no WhatsApp link (Copy still works).
+        link = replies.whatsapp_link(obj.sender_msisdn, text)
+        return render_to_string(f"{TEMPLATES}/reply.html", {"text": text, "whatsapp_url": link})
 
     @display(description="code", ordering="code")
     def display_code(self, obj):
