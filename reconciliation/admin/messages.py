@@ -30,6 +30,10 @@ KIND_NOTES = {
     "unparseable": "It talks about a payment but holds no valid M-Pesa code: ask the customer for the code.",
     "business": "It is from our own number, so no claim.",
 }
+MATCH_NOTES = {
+    claim_services.MATCHED_NOW: "Matched now: each claim shows what the matcher found.",
+    claim_services.MATCHED_LATER: "Matching in the background: the claims update within a minute or two.",
+}
 CHAT_QUEUED = "{name} is being imported in the background; this page shows when it is done."
 
 
@@ -44,10 +48,10 @@ def paste_message_view(model_admin, request):
         except DomainError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(
-                request,
-                PASTED.format(claims=result["claims_new"], kind_note=KIND_NOTES.get(result["kind"], "")),
-            )
+            text = PASTED.format(
+                claims=result["claims_new"], kind_note=KIND_NOTES.get(result["kind"], "")
+            ).strip()
+            messages.success(request, f"{text} {MATCH_NOTES.get(result['matched'], '')}".strip())
             claims = result["claims"]
             if len(claims) == 1:
                 return redirect("admin:reconciliation_claim_change", claims[0].pk)
@@ -92,7 +96,7 @@ def upload_chat_view(model_admin, request):
                 f"{c['messages']} messages ({c['new_messages']} new): {c['claims_new']} new claims, "
                 f"{c['unparseable']} unparseable, {c['chatter']} chatter, "
                 f"{c['system'] + c['media']} system/media, "
-                f"{c['from_business']} from us.",
+                f"{c['from_business']} from us. " + MATCH_NOTES.get(c.get("matched"), ""),
             )
             return redirect(changelist)
     return form_page(
