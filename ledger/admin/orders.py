@@ -134,7 +134,6 @@ class OrderAdmin(ModelAdmin):
         "channel",
         "display_status",
         "display_next_step",
-        "gateway",
         "mpesa_receipt",
         "display_created",
     ]
