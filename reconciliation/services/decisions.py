@@ -300,7 +300,7 @@ def claim_reject(*, claim_id: int, reason: str, user, reply_reason: str = "other
         action=AuditAction.CLAIM_REJECTED,
         obj=claim,
         before=before,
-        after=_snapshot(claim),
+        after={**_snapshot(claim), "reply_reason": reply_reason},
         reason=reason,
     )
     return claim
