@@ -78,3 +78,13 @@ def test_order_page_and_customer_page_show_local_numbers(client_for, agent):
     body = customer.content.decode()
     assert customer.status_code == 200
     assert "Customer 0711 222 333" in body and "for 0712 345 600" in body
+
+
+@pytest.mark.parametrize("term", FORMS)
+def test_find_anything_takes_any_format_and_shows_local_numbers(client_for, agent, term):
+    order = OrderFactory(payer_msisdn="254712345678", recipient_msisdn="254712345678")
+    claim = ClaimFactory(sender_msisdn="254712345678")
+    body = client_for(agent).get(reverse("console_find"), {"q": term}).content.decode()
+    assert order.reference in body and claim.code in body
+    assert "open the timeline of 0712 345 678" in body
+    assert ">254712345678<" not in body
