@@ -197,7 +197,7 @@ class WhatsAppImportAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
         "uploaded_by",
         "uploaded_at",
         "status",
-        "business_number",
+        "display_business_number",
         "business_name",
         "counts",
         "errors",
@@ -208,6 +208,10 @@ class WhatsAppImportAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
     @display(description="uploaded (Nairobi)", ordering="uploaded_at")
     def display_uploaded(self, obj):
         return nairobi(obj.uploaded_at)
+
+    @display(description="our WhatsApp number")
+    def display_business_number(self, obj):
+        return phone_display(obj.business_number)
 
     @display(description="counts")
     def display_counts(self, obj):

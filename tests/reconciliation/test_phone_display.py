@@ -88,3 +88,13 @@ def test_find_anything_takes_any_format_and_shows_local_numbers(client_for, agen
     assert order.reference in body and claim.code in body
     assert "open the timeline of 0712 345 678" in body
     assert ">254712345678<" not in body
+
+
+def test_chat_import_page_shows_our_number_in_the_local_form(client_for, agent):
+    from reconciliation.models import WhatsAppImport
+
+    imp = WhatsAppImport.objects.create(
+        original_name="chat.txt", sha256="0" * 64, business_number="254782070228"
+    )
+    page = client_for(agent).get(reverse("admin:reconciliation_whatsappimport_change", args=[imp.pk]))
+    assert "0782 070 228" in page.content.decode()
