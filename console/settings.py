@@ -367,6 +367,8 @@ UPLOAD_CHAT_MAX_BYTES = env.int("UPLOAD_CHAT_MAX_BYTES", default=120 * MB)  # th
 UPLOAD_CHAT_TEXT_MAX_BYTES = env.int("UPLOAD_CHAT_TEXT_MAX_BYTES", default=60 * MB)  # the chat text
 # An upload up to this size imports in the request (errors shown on the form); larger ones in the worker.
 CHAT_IMPORT_INLINE_MAX_BYTES = env.int("CHAT_IMPORT_INLINE_MAX_BYTES", default=2 * MB)
+# "Save and match": up to this many new claims are matched in the request, more in the worker.
+MATCH_INLINE_MAX_CLAIMS = env.int("MATCH_INLINE_MAX_CLAIMS", default=20)
 UPLOAD_BUNDLE_MAX_BYTES = env.int("UPLOAD_BUNDLE_MAX_BYTES", default=1 * MB)
 UPLOAD_BUNDLE_MAX_ROWS = env.int("UPLOAD_BUNDLE_MAX_ROWS", default=5_000)
 UPLOAD_XLSX_MEMBER_MAX_BYTES = env.int("UPLOAD_XLSX_MEMBER_MAX_BYTES", default=400 * MB)  # one part unpacked

@@ -71,15 +71,10 @@ def customer(request, msisdn):
     if normalised != msisdn:
         return redirect("console_customer", msisdn=normalised)
     events = selectors.customer_timeline(normalised, sections=sections)
-    title = f"Customer {phone_display(normalised)}"
+    phone = phone_display(normalised)
+    title = f"Customer {phone}"
     _breadcrumbs(request, find, (title, None))
-    return site_page(
-        request,
-        "console/customer.html",
-        title,
-        msisdn=normalised,
-        events=events,
-    )
+    return site_page(request, "console/customer.html", title, msisdn=phone, events=events)
 
 
 def server_error(request, template_name="500.html"):

@@ -16,6 +16,7 @@ from catalog.models import Bundle
 from console.kernel.money import ksh
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from console.kernel.uploads import human_size, limit
+from reconciliation.services.replies import REJECT_REASON_LABELS, REJECT_REASONS
 
 BUNDLE_NOT_OFFERED = "That bundle costs more than the receipt paid; pick one of the bundles offered."
 
@@ -142,6 +143,31 @@ class ReasonForm(forms.Form):
         max_length=500,
         widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "Why (the customer may be told this)"}),
     )
+
+
+class RejectClaimForm(forms.Form):
+    """Why a claim is rejected: the reason the customer is told (a polite sentence each, see
+    services.replies.REJECT_REPLIES) and a note for staff that the customer never sees."""
+
+    reply_reason = forms.ChoiceField(
+        label="Reason (the customer gets a polite sentence for it)",
+        choices=REJECT_REASONS,
+        widget=UnfoldAdminSelectWidget,
+    )
+    reason = forms.CharField(
+        label="Note for staff",
+        max_length=500,
+        required=False,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "What you checked (staff only)"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("reply_reason") == "other" and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why in the note.")
+        elif not (data.get("reason") or "").strip() and data.get("reply_reason"):
+            data["reason"] = REJECT_REASON_LABELS[data["reply_reason"]]
+        return data
 
 
 class CloseDayForm(forms.Form):

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Bundle
+from console.kernel.phones import phone_display
 from ledger.models import Order
 
 
@@ -210,7 +211,8 @@ class WhatsAppMessage(models.Model):
         verbose_name = "WhatsApp message"
 
     def __str__(self):
-        return f"{self.sender_label or self.sender_msisdn} {self.sent_at:%Y-%m-%d %H:%M}"
+        label = self.sender_label if not (self.sender_label or "").lstrip("+").isdigit() else ""
+        return f"{label or phone_display(self.sender_msisdn)} {self.sent_at:%Y-%m-%d %H:%M}"
 
 
 class ClaimStatus(models.TextChoices):
@@ -333,7 +335,8 @@ class Claim(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.code} from {self.sender_msisdn}"
+        sender = phone_display(self.sender_msisdn, empty="an unknown number")
+        return f"{self.code or '(unreadable)'} from {sender}"
 
     def can(self, transition: str) -> bool:
         """Whether the named transition (a key of CLAIM_TRANSITIONS) applies to this claim now,

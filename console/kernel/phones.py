@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from urllib.parse import quote
 
 import phonenumbers
 
@@ -155,4 +156,21 @@ def phone_display(msisdn: str, empty: str = "—") -> str:
     Search accepts any format (see :func:`try_normalise_msisdn`)."""
     if not msisdn:
         return empty
+    if "*" in msisdn and msisdn.startswith(COUNTRY_CODE):
+        return "0" + msisdn[len(COUNTRY_CODE) :]  # a masked payer (2547****678 -> 07****678)
     return local_msisdn(msisdn, spaced=True)
+
+
+def phone_search_term(term: str) -> str:
+    """A search box's phone in any form (0712345678, +254 712…) as it is stored (2547…); any
+    other term as typed (a code, a name)."""
+    return try_normalise_msisdn(term) or term
+
+
+def whatsapp_link(msisdn: str | None, text: str) -> str:
+    """https://wa.me/2547…?text=… opening a chat with the reply typed in; "" without a usable
+    number (chat exports often carry only a contact name)."""
+    number = try_normalise_msisdn(msisdn) if msisdn else None
+    if not number:
+        return ""
+    return f"https://wa.me/{number}?text={quote(text, safe='')}"

@@ -24,12 +24,12 @@ from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
 from console.kernel.filters import filterset_list_filter
 from console.kernel.links import customer_link
-from console.kernel.phones import phone_display
+from console.kernel.phones import phone_display, whatsapp_link
 from ledger import selectors, services
 from ledger.admin.books import order_refund_action
 from ledger.admin.display import pretty_json
 from ledger.forms import CancelForm, StkPushForm
-from ledger.models import Order, OrderStatus, StkRequest, StkStatus
+from ledger.models import Channel, Order, OrderStatus, StkRequest, StkStatus
 from ledger.selectors import OrderFilter
 
 STATUS_COLOURS = {
@@ -47,6 +47,17 @@ PROMPT_SENT = "Prompt sent to {phone} for {reference} (KES {price}). The order u
 PROMPT_FAILED = "{reference}: M-Pesa could not send the prompt: {reason}"
 PROMPT_UNKNOWN = "{reference}: {reason} Do not send another prompt before {lifetime} s have passed."
 CANCELLED = "{reference} cancelled."
+
+# What an agent does next with an order, by its status (the list's "next step" column).
+NEXT_STEPS = {
+    OrderStatus.PAID: ("deliver", "Deliver"),
+    OrderStatus.PENDING_PAYMENT: ("wait", "Wait for payment"),
+    OrderStatus.FAILED: ("retry", "Send prompt again if asked"),
+    OrderStatus.EXPIRED: ("retry", "Send prompt again if asked"),
+    OrderStatus.NEEDS_REVIEW: ("review", "Finance reviews"),
+}
+NEXT_STEP_COLOURS = {"deliver": "success", "wait": "info", "retry": "warning", "review": "warning"}
+NO_NEXT_STEP = ("none", "—")
 
 # The buttons on an order's page, each shown only for an order that can make its move.
 DETAIL_ACTION_ALLOWED = {
@@ -127,7 +138,7 @@ class OrderAdmin(ModelAdmin):
         "display_recipient",
         "channel",
         "display_status",
-        "gateway",
+        "display_next_step",
         "mpesa_receipt",
         "display_created",
     ]
@@ -212,6 +223,15 @@ class OrderAdmin(ModelAdmin):
     @display(description="status", ordering="status", label=STATUS_COLOURS)
     def display_status(self, obj):
         return obj.status, obj.get_status_display()
+
+    @display(description="next step", label=NEXT_STEP_COLOURS)
+    def display_next_step(self, obj):
+        step = NEXT_STEPS.get(obj.status, NO_NEXT_STEP)
+        if step[0] == "deliver" and not obj.can_become(OrderStatus.DELIVERED):
+            return NO_NEXT_STEP
+        if step[0] == "retry" and obj.channel != Channel.STK:
+            return NO_NEXT_STEP  # a till order has no prompt to send again
+        return step
 
     @display(description="created (Nairobi)", ordering="created_at")
     def display_created(self, obj):
@@ -386,7 +406,10 @@ class OrderAdmin(ModelAdmin):
             request,
             "admin/ledger/order/delivered.html",
             "Delivered",
-            delivered=[(o, reply, phone_display(o.recipient_msisdn)) for o, reply in result.delivered],
+            delivered=[
+                (o, reply, phone_display(o.payer_msisdn), whatsapp_link(o.payer_msisdn, reply))
+                for o, reply in result.delivered
+            ],
             skipped=result.skipped,
             back_url=reverse("admin:ledger_order_changelist"),
         )

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from catalog.models import Bundle
 from console.kernel.audit import AuditAction, audit_record
-from console.kernel.phones import InvalidPhoneNumber, local_msisdn, normalise_msisdn, phone_display
+from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn, phone_display
 from console.kernel.plausible import clean_text
 from ledger import books
 from ledger.models import Channel, Order, OrderStatus, StkRequest, StkStatus
@@ -189,10 +189,11 @@ def order_cancel(*, order: Order, actor, reason: str = "") -> Order:
 
 def delivery_reply(order: Order) -> str:
     """The WhatsApp reply an agent copies once the bundle is loaded."""
-    text = f"Your {order.bundle.data_label} bundle for {local_msisdn(order.recipient_msisdn)} is now active."
+    text = f"Your {order.bundle.data_label} bundle for {phone_display(order.recipient_msisdn)} is now active."
     if order.mpesa_receipt:
         text += f" Receipt {order.mpesa_receipt}."
-    return text
+    # Signed like the claim replies (reconciliation.services.replies).
+    return f"{text} - {getattr(settings, 'SHOP_NAME', '') or 'us'}"
 
 
 @transaction.atomic

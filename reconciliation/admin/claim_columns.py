@@ -15,7 +15,7 @@ from console.kernel.phones import phone_display
 from reconciliation import selectors
 from reconciliation.admin.common import AGE_COLOURS, age_text, right
 from reconciliation.models import ClaimStatus
-from reconciliation.services import decisions, queue
+from reconciliation.services import queue, replies
 from reconciliation.services.evaluate import RESULT_LABELS, signal_label
 from reconciliation.services.matcher import other_payee_problem
 
@@ -27,6 +27,13 @@ STATUS_COLOURS = {
     ClaimStatus.REJECTED: "danger",
 }
 SIGNAL_COLOURS = {"pass": "text-green-600", "fail": "text-red-600", "na": "text-base-400"}
+
+
+def _sender_words(label: str, msisdn: str) -> str:
+    """A chat's contact name as written, a number as staff read numbers (0712 345 678)."""
+    if label and not label.lstrip("+").replace(" ", "").replace("-", "").isdigit():
+        return f"{label} ({phone_display(msisdn)})" if msisdn else label
+    return phone_display(msisdn or label)
 
 
 class ClaimColumnsMixin:
@@ -107,7 +114,7 @@ class ClaimColumnsMixin:
         return format_html(
             '<div class="text-xs text-base-500">{} at {}</div>'
             '<pre class="text-sm" style="white-space:pre-wrap;overflow-wrap:anywhere">{}</pre>',
-            m.sender_label or m.sender_msisdn,
+            _sender_words(m.sender_label, m.sender_msisdn),
             nairobi(m.sent_at),
             m.text,
         )
@@ -165,7 +172,7 @@ class ClaimColumnsMixin:
                 "code": r.code,
                 "amount": money(r.amount),
                 "paid": nairobi(r.paid_at),
-                "payer": f"{r.payer_name} {r.payer_masked}".strip() or "—",
+                "payer": f"{r.payer_name} {phone_display(r.payer_masked, empty='')}".strip() or "—",
                 "state": "used by an order" if r.order_id else "unmatched",
             }
             for r in receipts
@@ -174,7 +181,10 @@ class ClaimColumnsMixin:
 
     @display(description="WhatsApp reply")
     def display_reply(self, obj):
-        return render_to_string(f"{TEMPLATES}/reply.html", {"text": decisions.whatsapp_reply(obj)})
+        text = replies.whatsapp_reply(obj)
+        # Chat exports often carry only a contact name: no number, no WhatsApp link (Copy still works).
+        link = replies.whatsapp_link(obj.sender_msisdn, text)
+        return render_to_string(f"{TEMPLATES}/reply.html", {"text": text, "whatsapp_url": link})
 
     @display(description="code", ordering="code")
     def display_code(self, obj):

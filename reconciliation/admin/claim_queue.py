@@ -51,6 +51,14 @@ class ClaimQueueFilter(admin.SimpleListFilter):
             (ALL_CHOICE, "All"),
         ]
 
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        # What unfold's filter form keeps as a hidden field, so submitting another filter (a date
+        # range, a reason) stays on the status picked.
+        self.lookup_kwarg = self.parameter_name
+        picked = super().value()
+        self.lookup_val = [picked] if picked else []
+
     def value(self):
         return super().value() or OPEN_CHOICE
 

@@ -26,7 +26,7 @@ from reconciliation.admin.claim_columns import ClaimColumnsMixin
 from reconciliation.admin.claim_queue import ClaimQueueFilter, ClaimQueueMixin, queue_ranked
 from reconciliation.admin.common import confirm_with_evidence
 from reconciliation.filters import claims_search
-from reconciliation.forms import ReasonForm, VerifyClaimForm
+from reconciliation.forms import ReasonForm, RejectClaimForm, VerifyClaimForm
 from reconciliation.models import Claim
 from reconciliation.services import decisions, queue
 from reconciliation.services.errors import CODE_USED_NO_VERIFY
@@ -160,7 +160,7 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
                     r.code,
                     money(r.amount),
                     nairobi(r.paid_at),
-                    f"{r.payer_name} {r.payer_masked}".strip() or "—",
+                    f"{r.payer_name} {phone_display(r.payer_masked, empty='')}".strip() or "—",
                     "used" if r.order_id else "unmatched",
                 ]
                 for r in receipts
@@ -269,11 +269,14 @@ class ClaimAdmin(ClaimColumnsMixin, ClaimQueueMixin, ReadOnlyAdminMixin, ModelAd
         if queue.held_by_other(claim, request.user):
             messages.error(request, queue.hold_message(claim))
             return redirect(change_url)
-        form = ReasonForm(request.POST or None)
+        form = RejectClaimForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
                 decisions.claim_reject(
-                    claim_id=claim.pk, reason=form.cleaned_data["reason"], user=request.user
+                    claim_id=claim.pk,
+                    reason=form.cleaned_data["reason"],
+                    reply_reason=form.cleaned_data["reply_reason"],
+                    user=request.user,
                 )
             except DomainError as exc:
                 messages.error(request, exc.message)

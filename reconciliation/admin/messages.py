@@ -7,12 +7,15 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.html import format_html
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
 from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, nairobi
 from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
+from console.kernel.links import customer_link
+from console.kernel.phones import phone_display, phone_search_term
 from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation.admin.common import form_page
 from reconciliation.forms import PasteMessageForm, WhatsAppUploadForm
@@ -26,6 +29,10 @@ KIND_NOTES = {
     "chatter": "No M-Pesa code in it, so no claim.",
     "unparseable": "It talks about a payment but holds no valid M-Pesa code: ask the customer for the code.",
     "business": "It is from our own number, so no claim.",
+}
+MATCH_NOTES = {
+    claim_services.MATCHED_NOW: "Matched now: each claim shows what the matcher found.",
+    claim_services.MATCHED_LATER: "Matching in the background: the claims update within a minute or two.",
 }
 CHAT_QUEUED = "{name} is being imported in the background; this page shows when it is done."
 
@@ -41,10 +48,10 @@ def paste_message_view(model_admin, request):
         except DomainError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(
-                request,
-                PASTED.format(claims=result["claims_new"], kind_note=KIND_NOTES.get(result["kind"], "")),
-            )
+            text = PASTED.format(
+                claims=result["claims_new"], kind_note=KIND_NOTES.get(result["kind"], "")
+            ).strip()
+            messages.success(request, f"{text} {MATCH_NOTES.get(result['matched'], '')}".strip())
             claims = result["claims"]
             if len(claims) == 1:
                 return redirect("admin:reconciliation_claim_change", claims[0].pk)
@@ -89,7 +96,7 @@ def upload_chat_view(model_admin, request):
                 f"{c['messages']} messages ({c['new_messages']} new): {c['claims_new']} new claims, "
                 f"{c['unparseable']} unparseable, {c['chatter']} chatter, "
                 f"{c['system'] + c['media']} system/media, "
-                f"{c['from_business']} from us.",
+                f"{c['from_business']} from us. " + MATCH_NOTES.get(c.get("matched"), ""),
             )
             return redirect(changelist)
     return form_page(
@@ -130,8 +137,7 @@ class MessageInActions:
 class WhatsAppMessageAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "display_sent",
-        "sender_label",
-        "sender_msisdn",
+        "display_sender",
         "display_text",
         "display_claims",
         "kind",
@@ -139,9 +145,12 @@ class WhatsAppMessageAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
     list_filter = ["kind", "is_from_business", ("sent_at", NairobiRangeDateTimeFilter)]
     list_filter_submit = True
     search_fields = ["sender_msisdn"]
+    search_help_text = "Phone number in any form (0712…, +254712…)"
     paginator = InfinitePaginator
     show_full_result_count = False
-    readonly_fields = [f.name for f in WhatsAppMessage._meta.fields]
+    readonly_fields = [
+        "display_sender" if f.name == "sender_msisdn" else f.name for f in WhatsAppMessage._meta.fields
+    ]
     actions_list = ["paste_message"]
 
     empty_message = "No messages yet. Paste a WhatsApp message or upload a chat export."
@@ -151,9 +160,21 @@ class WhatsAppMessageAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
             super().get_queryset(request).select_related("chat_import").annotate(claim_count=Count("claims"))
         )
 
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, phone_search_term(search_term.strip()))
+
     @display(description="sent (Nairobi)", ordering="sent_at")
     def display_sent(self, obj):
         return nairobi(obj.sent_at)
+
+    @display(description="sender", ordering="sender_msisdn")
+    def display_sender(self, obj):
+        number = obj.sender_msisdn
+        phone = customer_link(number, phone_display(number)) if number else "—"
+        label = obj.sender_label
+        if label and not label.lstrip("+").replace(" ", "").isdigit():
+            return format_html("{}<br>{}", label, phone)
+        return phone
 
     @display(description="text")
     def display_text(self, obj):
@@ -176,7 +197,7 @@ class WhatsAppImportAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
         "uploaded_by",
         "uploaded_at",
         "status",
-        "business_number",
+        "display_business_number",
         "business_name",
         "counts",
         "errors",
@@ -187,6 +208,10 @@ class WhatsAppImportAdmin(MessageInActions, ReadOnlyAdminMixin, ModelAdmin):
     @display(description="uploaded (Nairobi)", ordering="uploaded_at")
     def display_uploaded(self, obj):
         return nairobi(obj.uploaded_at)
+
+    @display(description="our WhatsApp number")
+    def display_business_number(self, obj):
+        return phone_display(obj.business_number)
 
     @display(description="counts")
     def display_counts(self, obj):

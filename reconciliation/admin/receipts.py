@@ -15,6 +15,7 @@ from console.kernel.admin_base import ModelAdmin, ReadOnlyAdminMixin, money, nai
 from console.kernel.date_filters import NairobiRangeDateTimeFilter
 from console.kernel.exceptions import DomainError
 from console.kernel.money import ksh
+from console.kernel.phones import phone_display
 from reconciliation.admin.common import AGE_COLOURS, age_text, form_page, right
 from reconciliation.admin.statements import upload_statement_view
 from reconciliation.filters import MATCHED_CHOICES, receipts_by_use, receipts_search
@@ -62,8 +63,7 @@ class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "code",
         "amount",
         "paid_at",
-        "payer_masked",
-        "payer_name",
+        "display_payer",
         "source",
         "statement_import",
         "order",
@@ -99,7 +99,8 @@ class TillReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @display(description="payer")
     def display_payer(self, obj):
-        return f"{obj.payer_name} {obj.payer_masked}".strip() or "—"
+        masked = phone_display(obj.payer_masked, empty="")
+        return f"{obj.payer_name} {masked}".strip() or "—"
 
     @display(description="order", label=MATCH_COLOURS)
     def display_matched(self, obj):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections import Counter
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -29,7 +31,7 @@ from reconciliation.models import (
 from reconciliation.parsers import ChatExportError, parse_chat_export
 
 from .errors import ImportRefused
-from .matcher import reconcile_later
+from .matcher import claims_reconcile, reconcile_later
 from .messages import (
     CONTEXT_WINDOW,
     EMPTY_MESSAGE,
@@ -90,8 +92,9 @@ def message_paste(*, sender: str, text: str, sent_at: dt.datetime | None = None,
         obj=message,
         after={"kind": read.kind, "claims": created},
     )
-    _reconcile_codes([d.code for d in read.drafts])
+    matched = _reconcile_codes([d.code for d in read.drafts])
     return {
+        "matched": matched,
         "message": message,
         "kind": read.kind,
         "claims_new": created,
@@ -118,9 +121,34 @@ def _read_after_earlier_messages(sender_msisdn, sent_at, text, read: ReadMessage
     return conversations_read(items, ours=ours)[-1][1]
 
 
-def _reconcile_codes(codes):
-    if codes:
+logger = logging.getLogger(__name__)
+MATCHED_NOW, MATCHED_LATER = "now", "background"
+
+
+def matches_now(count: int) -> bool:
+    """Whether ``count`` new claims are matched in the request (a handful) or by the worker."""
+    return count <= getattr(settings, "MATCH_INLINE_MAX_CLAIMS", 20)
+
+
+def _reconcile_codes(codes) -> str:
+    """Match the claims for ``codes`` once the import commits: a handful at once, so the agent
+    sees the outcome on the next page; a file's worth in the worker. Returns which."""
+    if not codes:
+        return ""
+    codes = sorted(set(codes))
+    if not matches_now(len(codes)):
         reconcile_later(trigger="import", codes=codes)
+        return MATCHED_LATER
+
+    def match():
+        try:
+            claims_reconcile(trigger="import", codes=codes)
+        except Exception:  # the claims are saved: the worker matches them instead
+            logger.exception("matching %d imported claim(s) at once failed; queued", len(codes))
+            reconcile_later(trigger="import", codes=codes)
+
+    transaction.on_commit(match)
+    return MATCHED_NOW
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,7 +337,10 @@ def _chat_import(imp: WhatsAppImport, chat, ours: set[str], our_names: set[str],
     imp.errors = list(chat.warnings)
     imp.save(update_fields=["status", "counts", "errors"])
     audit_record(actor=user, action=AuditAction.WHATSAPP_IMPORTED, obj=imp, after=imp.counts)
-    _reconcile_codes(sorted({d.code for _, d in rows}))
+    matched = _reconcile_codes(sorted({d.code for _, d in rows}))
+    if matched:
+        imp.counts["matched"] = matched
+        imp.save(update_fields=["counts"])
     return imp
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,7 +25,7 @@ from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import books
 from ledger.models import JournalEntry, Order, OrderStatus
 from ledger.services import till_order_cancel, till_order_create_paid
-from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt, claim_statuses_allowing
+from reconciliation.models import Claim, ClaimStatus, TillReceipt, claim_statuses_allowing
 
 from .claim_status import claim_status_set
 from .corrections import claims_superseded_by
@@ -51,6 +50,7 @@ from .errors import (
 )
 from .evaluate import other_payee_problem
 from .queue import claim_check_hold, claim_clear_hold
+from .replies import REJECT_REASON_LABELS, whatsapp_reply  # noqa: F401 (whatsapp_reply: callers' name)
 
 OPEN_STATUSES = claim_statuses_allowing("verify")
 RECEIPT_SHORT = (
@@ -277,9 +277,13 @@ def claim_verify(
 
 
 @transaction.atomic
-def claim_reject(*, claim_id: int, reason: str, user) -> Claim:
-    """A person rejects a claim with a reason. Atomic; raises ClaimAlreadyDecided / VerificationInvalid."""
+def claim_reject(*, claim_id: int, reason: str, user, reply_reason: str = "other") -> Claim:
+    """A person rejects a claim with a note for staff (``reason``) and the reason the customer is
+    told (``reply_reason``, a key of replies.REJECT_REASONS). Atomic; raises ClaimAlreadyDecided /
+    VerificationInvalid."""
     if not (reason or "").strip():
+        raise VerificationInvalid(REASON_REQUIRED)
+    if reply_reason not in REJECT_REASON_LABELS:
         raise VerificationInvalid(REASON_REQUIRED)
     claim = _lock_open_claim(claim_id, "rejected")
     claim_check_hold(claim=claim, user=user)
@@ -289,13 +293,14 @@ def claim_reject(*, claim_id: int, reason: str, user) -> Claim:
     claim.decided_by = user
     claim.decided_at = timezone.now()
     claim.decision_note = reason.strip()
+    claim.explanation = {**(claim.explanation or {}), "reject_reason": reply_reason}
     claim.save()
     audit_record(
         actor=user,
         action=AuditAction.CLAIM_REJECTED,
         obj=claim,
         before=before,
-        after=_snapshot(claim),
+        after={**_snapshot(claim), "reply_reason": reply_reason},
         reason=reason,
     )
     return claim
@@ -346,49 +351,3 @@ def claim_verification_undo(*, claim_id: int, reason: str, user) -> Claim:
         reason=reason,
     )
     return claim
-
-
-def _till() -> str:
-    """Our till as the customer knows it: "TILLBOOK DATA (6944804)"."""
-    name = getattr(settings, "TILL_NAME", "") or ""
-    number = getattr(settings, "TILL_NUMBER", "") or ""
-    return f"{name} ({number})" if name and number else name or number
-
-
-def whatsapp_reply(claim: Claim) -> str:
-    """The text an agent copies back to the customer."""
-    shop = getattr(settings, "SHOP_NAME", "us")
-    if claim.status == ClaimStatus.VERIFIED and claim.bundle_id:
-        return (
-            f"Thank you! We received your payment {claim.code} of KES {claim.receipt.amount:,.0f}. "
-            f"Your {claim.bundle.name} bundle for 0{claim.recipient_msisdn[3:]} is being loaded "
-            f"(order {claim.order.reference}). - {shop}"
-        )
-    if claim.status == ClaimStatus.SUPERSEDED and claim.superseded_by_id:
-        return (
-            f"Thank you! We have your corrected code {claim.superseded_by.code}; your bundle is "
-            f"handled under it, so you can ignore {claim.code or 'the earlier message'}. - {shop}"
-        )
-    paid_by = (claim.explanation or {}).get("paid_by") or {}
-    if claim.reason == ClaimReason.PAID_BY_STK and paid_by.get("order"):
-        return (
-            f"Thank you! Payment {claim.code} was already received through the M-Pesa prompt for "
-            f"order {paid_by['order']}; your bundle is loaded under that order and there is nothing more "
-            f"to pay. - {shop}"
-        )
-    if claim.status == ClaimStatus.REJECTED:
-        return (
-            f"Sorry, we could not confirm payment {claim.code}: {claim.decision_note}. "
-            f"Please send the full M-Pesa message so we can check again. - {shop}"
-        )
-    if claim.reason == ClaimReason.OTHER_MERCHANT:
-        # Neutral: the customer may simply have pasted the wrong message.
-        return (
-            f"Thank you for your message about {claim.code}. We could not match the M-Pesa message "
-            f"you sent to a payment to our till {_till()}. Please forward the original M-Pesa "
-            f"confirmation SMS for this payment, unchanged, so we can check it. - {shop}"
-        )
-    return (
-        f"Thank you, we have your message about {claim.code}. We are checking the payment "
-        f"and will load your bundle as soon as it is confirmed. - {shop}"
-    )

@@ -44,6 +44,7 @@ from catalog.models import Bundle
 from catalog.prices import PriceBook
 from console.kernel.clock import nairobi_day
 from console.kernel.money import money
+from console.kernel.phones import phone_display
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt
 from reconciliation.parsers import embedded_date, lookalike_key, payee_is_us
 
@@ -151,7 +152,7 @@ def claim_evaluate(claim: Claim, ctx: Context) -> Decision:
         _signal(
             "recipient",
             PASS if recipient_ok else FAIL,
-            f"Load {claim.recipient_msisdn}."
+            f"Load {phone_display(claim.recipient_msisdn)}."
             if recipient_ok
             else "Unclear: " + ("; ".join(parse_flags) or "no number"),
         )

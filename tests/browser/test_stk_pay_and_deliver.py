@@ -52,7 +52,10 @@ def test_customer_pays_with_the_simulator_and_agent_delivers(
     page.get_by_test_id("confirm-submit").click()
     reply = page.get_by_test_id("whatsapp-reply")
     reply.wait_for()
-    expected = f"Your 2GB bundle for 0722000111 is now active. Receipt {order.mpesa_receipt}."
+    expected = (
+        f"Your 2GB bundle for 0722 000 111 is now active. Receipt {order.mpesa_receipt}. "
+        "- Tillbook Data Bundles"
+    )
     assert reply.input_value() == expected
     page.get_by_test_id("copy-reply").click()
     page.get_by_test_id("copy-reply").filter(has_text="Copied").wait_for()

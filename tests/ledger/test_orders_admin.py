@@ -177,7 +177,10 @@ def test_mark_delivered_confirms_then_shows_the_whatsapp_reply(client_for, agent
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
     resp = c.post(detail(order, "deliver"), {"confirmed": "1"})
-    assert "Your 2GB bundle for 0712345678 is now active. Receipt SAE3YULR0Y." in resp.content.decode()
+    assert (
+        "Your 2GB bundle for 0712 345 678 is now active. Receipt SAE3YULR0Y. - Tillbook Data Bundles"
+        in resp.content.decode()
+    )
     assert 'data-testid="copy-reply"' in resp.content.decode()
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED

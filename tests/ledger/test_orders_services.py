@@ -138,7 +138,9 @@ def test_mark_delivered_books_the_sale_once_and_returns_the_whatsapp_reply(agent
         recipient_msisdn="254712345678",
     )
     reply = services.order_mark_delivered(order=order, actor=agent)
-    assert reply == "Your 2GB bundle for 0712345678 is now active. Receipt SAE3YULR0Y."
+    assert (
+        reply == "Your 2GB bundle for 0712 345 678 is now active. Receipt SAE3YULR0Y. - Tillbook Data Bundles"
+    )
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED and order.delivered_by == agent
     assert JournalEntry.objects.filter(kind="delivery", order=order).count() == 1

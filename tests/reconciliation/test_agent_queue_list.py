@@ -95,3 +95,8 @@ def test_every_signal_the_matcher_makes_has_a_label():
     made = set(re.findall(r'_signal\(\s*"(\w+)"', inspect.getsource(evaluate)))
     made |= {"amount_matches_bundle", "minutes_between_payment_and_claim"}  # named in a loop
     assert made and made <= set(evaluate.SIGNAL_LABELS)
+
+
+def test_the_filter_form_keeps_the_status_picked(client_for, agent, queue):
+    body = client_for(agent).get(reverse(LIST), {"status__exact": "all"}).content.decode()
+    assert '<input type="hidden" name="status__exact" value="all"' in body

@@ -139,7 +139,10 @@ def test_reply_text_names_bundle_number_and_order(bundles):
     claim.refresh_from_db()
     reply = decisions.whatsapp_reply(claim)
     assert (
-        r.code in reply and "Daily 2GB" in reply and "0711000111" in reply and claim.order.reference in reply
+        r.code in reply
+        and "Daily 2GB" in reply
+        and "0711 000 111" in reply
+        and claim.order.reference in reply
     )
 
 

@@ -122,7 +122,9 @@ def test_second_agent_sees_who_verified_first(client_for, agent, finance, bundle
 
 def test_reject_with_reason(client_for, agent, bundles):
     claim, _ = mismatch_claim()
-    client_for(agent).post(url("claim_reject", claim.pk), {"reason": "Paid another shop"})
+    client_for(agent).post(
+        url("claim_reject", claim.pk), {"reason": "Paid another shop", "reply_reason": "other_payee"}
+    )
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.REJECTED and claim.decision_note == "Paid another shop"
 
