@@ -43,16 +43,18 @@ def _order(row: dict) -> str:
     return _link("admin:ledger_order_change", row.get("order_id"), row.get("order"))
 
 
-def _rows_table(title: str, rows: list[dict], testid: str) -> dict:
+def _rows_table(title: str, rows: list[dict], testid: str, *, what: bool = True) -> dict:
     body = []
     for row in rows:
         first = _receipt(row)
         if row.get("entry_id"):
-            first = format_html(
-                "{} ({})", first, _link("admin:ledger_journalentry_change", row["entry_id"], "entry")
-            )
-        body.append([row.get("what", ""), first, _order(row), amount_text(row.get("amount"))])
-    return figures_table(["What", "Receipt", "Order", "KES"], body, amounts=(3,), title=title, testid=testid)
+            entry = _link("admin:ledger_journalentry_change", row["entry_id"], "entry")
+            first = format_html("{} ({})", first, entry)
+        body.append(
+            [*([row.get("what", "")] if what else []), first, _order(row), amount_text(row.get("amount"))]
+        )
+    headers = [*(["What"] if what else []), "Receipt", "Order", "KES"]
+    return figures_table(headers, body, amounts=(len(headers) - 1,), title=title, testid=testid)
 
 
 def close_context(figures: dict) -> dict:

@@ -153,10 +153,20 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "display_heartbeat",
         "attempts",
         "finished_at",
+        "display_sha256",
+        "display_errors",
+    ]
+    exclude = [
+        "file",
+        "counts",
+        "status",
+        "rows_total",
+        "rows_done",
+        "lease_token",
+        "heartbeat_at",
         "sha256",
         "errors",
     ]
-    exclude = ["file", "counts", "status", "rows_total", "rows_done", "lease_token", "heartbeat_at"]
     actions_list = ["upload_statement"]
     actions_detail = ["import_rows", "resume_import"]
     change_form_after_template = "admin/reconciliation/statementimport/rows.html"
@@ -200,6 +210,15 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
             f"{obj.rows_total:,}",
             percent,
         )
+
+    @display(description="file fingerprint (SHA-256)")
+    def display_sha256(self, obj):
+        # One long word: it wraps rather than pushing a phone's page sideways.
+        return format_html('<span class="break-words" style="overflow-wrap: anywhere">{}</span>', obj.sha256)
+
+    @display(description="errors")
+    def display_errors(self, obj):
+        return "; ".join(str(e.get("message", e)) for e in obj.errors or []) or "None"
 
     @display(description="last sign of life (Nairobi)")
     def display_heartbeat(self, obj):
