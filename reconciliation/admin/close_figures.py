@@ -23,6 +23,12 @@ def amount_text(value) -> str:
         return "—" if value in (None, "") else str(value)
 
 
+def _count(n, noun: str) -> str:
+    if n is None:
+        return "—"
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _link(url_name: str, pk, label) -> str:
     if not pk or not label:
         return label or "—"
@@ -63,11 +69,11 @@ def close_context(figures: dict) -> dict:
     totals = figures_table(
         ["Figure", "Rows", "KES"],
         [
-            ["Statement / till paid in", f"{f.get('receipts', '—')} receipts", amount_text(f.get("paid_in"))],
+            ["Statement / till paid in", _count(f.get("receipts"), "receipt"), amount_text(f.get("paid_in"))],
             ["Books: M-Pesa till movement", "", amount_text(f.get("books_till_movement"))],
             [
                 "Till bundles delivered",
-                f"{f.get('orders_delivered', '—')} orders",
+                _count(f.get("orders_delivered"), "order"),
                 amount_text(f.get("delivered")),
             ],
         ],

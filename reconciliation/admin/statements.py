@@ -285,7 +285,7 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
             request,
             title=f"Import {imp.original_name}",
             question=f"Record {receipts} (KES {money(to_add.amount)})?",
-            intro=f"{skipped.count:,} row{pluralize(skipped.count)} will be left alone, each with why.",
+            intro=f"{skipped.count:,} row{pluralize(skipped.count)} will be left alone; the table says why.",
             confirm_label="Import",
             cancel_url=change_url,
         )
