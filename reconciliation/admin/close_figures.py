@@ -14,6 +14,7 @@ from console.kernel.tables import figures_table
 from reconciliation.services.close import close_status
 
 FIGURES_TEMPLATE = "admin/reconciliation/close/figures.html"
+PENDING_TITLE = "Paid, delivery pending (not a difference)"
 
 
 def amount_text(value) -> str:
@@ -108,9 +109,7 @@ def close_context(figures: dict) -> dict:
         "differences": differences,
         "pending": pending,
         "pending_amount": amount_text(pending.get("amount", "0")),
-        "pending_table": _rows_table(
-            "Paid, delivery pending (not a difference)", pending.get("rows") or [], "close-pending"
-        )
+        "pending_table": _rows_table(PENDING_TITLE, pending["rows"], "close-pending", what=False)
         if pending.get("rows")
         else None,
         "other_days": figures_table(

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from ledger.models import Channel, OrderStatus
-from reconciliation.models import ClaimStatus, StatementImport, TillReceipt
+from reconciliation.models import ClaimStatus, DayClose, StatementImport, TillReceipt
 from reconciliation.services.matcher import claims_reconcile
 from tests.browser.conftest import login, screenshot
 from tests.console.test_dashboard import make_order
@@ -95,6 +95,14 @@ def test_finance_day(live_server, finance, finance_day, browser_page):
     differences.get_by_role("link", name=finance_day["unclaimed"].code).click()
     page.wait_for_url(re.compile(rf"/tillreceipt/{finance_day['unclaimed'].pk}/change/"))
     screenshot(page, "finance_day_close_link_followed")
+    page.goto(f"{base}/admin/reconciliation/dayclose/close-day/?day={day}")
+    page.get_by_test_id("confirm-submit").click()
+    page.get_by_text(re.compile(f"{day} closed: 1 difference to check")).wait_for()
+    close = DayClose.objects.get(day=timezone.localdate())
+    both_sizes(page, f"{base}/admin/reconciliation/dayclose/{close.pk}/change/", "closed_day")
+    assert page.get_by_test_id("close-status").inner_text() == "1 difference to check"
+    closed_differences = page.get_by_test_id("close-differences")
+    assert closed_differences.get_by_role("link", name=finance_day["unclaimed"].code).count() == 1
 
     # Statement: the rows that will be added and skipped, then what was added and no Import button.
     page.goto(f"{base}/admin/reconciliation/statementimport/upload-statement/")
