@@ -95,6 +95,7 @@ def _run_import(request, service, imp: StatementImport, *, done: str, queued: st
 
 
 IMPORT_CONFIRM = "admin/reconciliation/statementimport/confirm.html"
+FILE_UNREADABLE = "This statement's file cannot be read as a statement any more: upload the file again."
 SECTION_TITLES = {
     "to_add": "Rows that will be added",
     "added": "Rows this import added",
@@ -228,7 +229,7 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def display_preview(self, obj):
         sections = _sections(obj)
         if sections is None:
-            return "The file can no longer be read."
+            return FILE_UNREADABLE
         added = sections.get("added") or sections.get("to_add")
         verb = "Added" if "added" in sections else "To add"
         return format_html(
@@ -278,6 +279,9 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
             messages.info(request, "This statement is already imported; its rows are listed below.")
             return redirect(change_url)
         sections = _sections(imp)
+        if sections is None:
+            messages.error(request, FILE_UNREADABLE)
+            return redirect(change_url)
         to_add, skipped = sections["to_add"], sections["skipped"]
         receipts = f"{to_add.count:,} new till receipt{pluralize(to_add.count)}"
         response = confirm_page(
