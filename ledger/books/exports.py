@@ -43,6 +43,9 @@ DIRECT_MAX_ROWS = getattr(settings, "EXPORT_DIRECT_MAX_ROWS", 20_000)
 # openpyxl writes ~4,000 rows/s: half a million rows take about two minutes, inside the worker's
 # timeout (Q_CLUSTER timeout 300 s). Bigger ledgers export as CSV (1M rows in ~20 s).
 XLSX_MAX_ROWS = getattr(settings, "EXPORT_XLSX_MAX_ROWS", 500_000)
+# Column widths (characters) for EXPORT_COLUMNS, and amounts with thousands separators.
+XLSX_WIDTHS = (12, 20, 10, 26, 14, 14, 14, 14, 9, 40)
+XLSX_MONEY = "#,##0.00"
 # An Excel sheet holds 1,048,576 rows; the header takes one.
 SHEET_MAX_ROWS = 1_048_575
 
@@ -161,17 +164,33 @@ def write_xlsx(rows: Iterable[tuple], path: str) -> None:
     """Write rows to an XLSX file with openpyxl's write-only workbook (constant memory)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet("Postings")
-    ws.append(EXPORT_COLUMNS)
+
+    def new_sheet(title):
+        # Layout is set before the first row: a write-only sheet cannot change it afterwards.
+        sheet = wb.create_sheet(title)
+        sheet.freeze_panes = "A2"  # the header stays in view while scrolling
+        for index, width in enumerate(XLSX_WIDTHS, start=1):
+            sheet.column_dimensions[get_column_letter(index)].width = width
+        header = []
+        for title_text in EXPORT_COLUMNS:
+            cell = WriteOnlyCell(sheet, value=title_text)
+            cell.font = Font(bold=True)
+            header.append(cell)
+        sheet.append(header)
+        return sheet
+
+    ws = new_sheet("Postings")
     in_sheet = 0
 
     def money_cell(value):
         if value is None:
             return None
         cell = WriteOnlyCell(ws, value=value)
-        cell.number_format = "0.00"
+        cell.number_format = XLSX_MONEY
         return cell
 
     def text_cell(value):
@@ -182,8 +201,7 @@ def write_xlsx(rows: Iterable[tuple], path: str) -> None:
 
     for number, when, code, name, debit, credit, ref, receipt, channel, memo in rows:
         if in_sheet == SHEET_MAX_ROWS:  # a full sheet: carry on in the next one
-            ws = wb.create_sheet(f"Postings {len(wb.worksheets) + 1}")
-            ws.append(EXPORT_COLUMNS)
+            ws = new_sheet(f"Postings {len(wb.worksheets) + 1}")
             in_sheet = 0
         in_sheet += 1
         stamp = WriteOnlyCell(ws, value=when.replace(tzinfo=None))  # Excel has no time zones

@@ -150,8 +150,8 @@ class DayCloseAdmin(ReadOnlyAdminMixin, ModelAdmin):
     empty_message = "No day closed yet. Use “Close a day” to check a day's figures and sign it off."
     readonly_fields = [
         "day",
-        "balanced",
-        "display_state",
+        "display_status_text",
+        "display_state_text",
         "closed_by",
         "closed_at",
         "reopened_by",
@@ -160,13 +160,21 @@ class DayCloseAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "display_after_close",
         "display_detail",
     ]
-    exclude = ["figures"]
+    exclude = ["figures", "balanced"]
     actions_list = ["close_a_day"]
     actions_detail = ["reopen_day"]
 
     @display(description="state", label={"closed": "success", "reopened": "warning"})
     def display_state(self, obj):
         return ("reopened", "reopened") if obj.reopened_at else ("closed", "closed")
+
+    @display(description="status")
+    def display_status_text(self, obj):
+        return close_status(obj.figures or {})
+
+    @display(description="state")
+    def display_state_text(self, obj):
+        return "Reopened" if obj.reopened_at else "Closed"
 
     @display(description="after close")
     def display_after_close(self, obj):

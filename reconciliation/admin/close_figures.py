@@ -14,6 +14,7 @@ from console.kernel.tables import figures_table
 from reconciliation.services.close import close_status
 
 FIGURES_TEMPLATE = "admin/reconciliation/close/figures.html"
+PENDING_TITLE = "Paid, delivery pending (not a difference)"
 
 
 def amount_text(value) -> str:
@@ -21,6 +22,12 @@ def amount_text(value) -> str:
         return money(Decimal(str(value)))
     except (InvalidOperation, ValueError, TypeError):
         return "—" if value in (None, "") else str(value)
+
+
+def _count(n, noun: str) -> str:
+    if n is None:
+        return "—"
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _link(url_name: str, pk, label) -> str:
@@ -43,16 +50,18 @@ def _order(row: dict) -> str:
     return _link("admin:ledger_order_change", row.get("order_id"), row.get("order"))
 
 
-def _rows_table(title: str, rows: list[dict], testid: str) -> dict:
+def _rows_table(title: str, rows: list[dict], testid: str, *, what: bool = True) -> dict:
     body = []
     for row in rows:
         first = _receipt(row)
         if row.get("entry_id"):
-            first = format_html(
-                "{} ({})", first, _link("admin:ledger_journalentry_change", row["entry_id"], "entry")
-            )
-        body.append([row.get("what", ""), first, _order(row), amount_text(row.get("amount"))])
-    return figures_table(["What", "Receipt", "Order", "KES"], body, amounts=(3,), title=title, testid=testid)
+            entry = _link("admin:ledger_journalentry_change", row["entry_id"], "entry")
+            first = format_html("{} ({})", first, entry)
+        body.append(
+            [*([row.get("what", "")] if what else []), first, _order(row), amount_text(row.get("amount"))]
+        )
+    headers = [*(["What"] if what else []), "Receipt", "Order", "KES"]
+    return figures_table(headers, body, amounts=(len(headers) - 1,), title=title, testid=testid)
 
 
 def close_context(figures: dict) -> dict:
@@ -61,11 +70,11 @@ def close_context(figures: dict) -> dict:
     totals = figures_table(
         ["Figure", "Rows", "KES"],
         [
-            ["Statement / till paid in", f"{f.get('receipts', '—')} receipts", amount_text(f.get("paid_in"))],
+            ["Statement / till paid in", _count(f.get("receipts"), "receipt"), amount_text(f.get("paid_in"))],
             ["Books: M-Pesa till movement", "", amount_text(f.get("books_till_movement"))],
             [
                 "Till bundles delivered",
-                f"{f.get('orders_delivered', '—')} orders",
+                _count(f.get("orders_delivered"), "order"),
                 amount_text(f.get("delivered")),
             ],
         ],
@@ -100,9 +109,7 @@ def close_context(figures: dict) -> dict:
         "differences": differences,
         "pending": pending,
         "pending_amount": amount_text(pending.get("amount", "0")),
-        "pending_table": _rows_table(
-            "Paid, delivery pending (not a difference)", pending.get("rows") or [], "close-pending"
-        )
+        "pending_table": _rows_table(PENDING_TITLE, pending["rows"], "close-pending", what=False)
         if pending.get("rows")
         else None,
         "other_days": figures_table(

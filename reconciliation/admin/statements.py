@@ -95,6 +95,7 @@ def _run_import(request, service, imp: StatementImport, *, done: str, queued: st
 
 
 IMPORT_CONFIRM = "admin/reconciliation/statementimport/confirm.html"
+FILE_UNREADABLE = "This statement's file cannot be read as a statement any more: upload the file again."
 SECTION_TITLES = {
     "to_add": "Rows that will be added",
     "added": "Rows this import added",
@@ -153,10 +154,20 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "display_heartbeat",
         "attempts",
         "finished_at",
+        "display_sha256",
+        "display_errors",
+    ]
+    exclude = [
+        "file",
+        "counts",
+        "status",
+        "rows_total",
+        "rows_done",
+        "lease_token",
+        "heartbeat_at",
         "sha256",
         "errors",
     ]
-    exclude = ["file", "counts", "status", "rows_total", "rows_done", "lease_token", "heartbeat_at"]
     actions_list = ["upload_statement"]
     actions_detail = ["import_rows", "resume_import"]
     change_form_after_template = "admin/reconciliation/statementimport/rows.html"
@@ -201,6 +212,15 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
             percent,
         )
 
+    @display(description="file fingerprint (SHA-256)")
+    def display_sha256(self, obj):
+        # One long word: it wraps rather than pushing a phone's page sideways.
+        return format_html('<span class="break-words" style="overflow-wrap: anywhere">{}</span>', obj.sha256)
+
+    @display(description="errors")
+    def display_errors(self, obj):
+        return "; ".join(str(e.get("message", e)) for e in obj.errors or []) or "None"
+
     @display(description="last sign of life (Nairobi)")
     def display_heartbeat(self, obj):
         return nairobi(obj.heartbeat_at)
@@ -209,7 +229,7 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def display_preview(self, obj):
         sections = _sections(obj)
         if sections is None:
-            return "The file can no longer be read."
+            return FILE_UNREADABLE
         added = sections.get("added") or sections.get("to_add")
         verb = "Added" if "added" in sections else "To add"
         return format_html(
@@ -259,6 +279,9 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
             messages.info(request, "This statement is already imported; its rows are listed below.")
             return redirect(change_url)
         sections = _sections(imp)
+        if sections is None:
+            messages.error(request, FILE_UNREADABLE)
+            return redirect(change_url)
         to_add, skipped = sections["to_add"], sections["skipped"]
         receipts = f"{to_add.count:,} new till receipt{pluralize(to_add.count)}"
         response = confirm_page(
@@ -266,7 +289,7 @@ class StatementImportAdmin(ReadOnlyAdminMixin, ModelAdmin):
             request,
             title=f"Import {imp.original_name}",
             question=f"Record {receipts} (KES {money(to_add.amount)})?",
-            intro=f"{skipped.count:,} row{pluralize(skipped.count)} will be left alone, each with why.",
+            intro=f"{skipped.count:,} row{pluralize(skipped.count)} will be left alone; the table says why.",
             confirm_label="Import",
             cancel_url=change_url,
         )

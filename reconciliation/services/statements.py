@@ -139,7 +139,7 @@ def statement_rows(*, imp: StatementImport) -> dict[str, RowSection]:
     for r in parsed.rows:
         row = {"row": r.row_number, "code": r.receipt, "at": r.completed_at, "amount": r.paid_in}
         if r.disposition != "receipt":
-            amount = r.paid_in if r.paid_in > 0 else r.withdrawn
+            amount = r.paid_in if r.paid_in > 0 else (r.withdrawn or abs(r.paid_in))  # a charge: its size
             skipped.add({**row, "amount": amount, "why": SKIP_LABELS.get(r.skip_reason, r.skip_reason)}, ZERO)
         elif r.receipt in mine:
             added.add({**row, "receipt_id": mine[r.receipt]}, r.paid_in)

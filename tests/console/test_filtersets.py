@@ -16,11 +16,14 @@ from tests.ledger.factories import OrderFactory, StkRequestFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_the_sale_filter_keeps_paid_and_delivered_orders_only():
-    kept = {OrderFactory(status=s).pk for s in (OrderStatus.PAID, OrderStatus.DELIVERED)}
+def test_the_sale_filter_keeps_delivered_orders_and_pending_keeps_paid_ones():
+    # A sale was "paid or delivered"; it is now what the books call one: a delivered bundle.
+    sold = OrderFactory(status=OrderStatus.DELIVERED).pk
+    pending = OrderFactory(status=OrderStatus.PAID).pk
     for status in (OrderStatus.PENDING_PAYMENT, OrderStatus.FAILED, OrderStatus.REFUNDED):
         OrderFactory(status=status)
-    assert set(filtered(OrderFilter, sale="yes").values_list("pk", flat=True)) == kept
+    assert set(filtered(OrderFilter, sale="yes").values_list("pk", flat=True)) == {sold}
+    assert set(filtered(OrderFilter, sale="pending").values_list("pk", flat=True)) == {pending}
 
 
 def test_the_failed_outcome_is_failed_expired_or_error():
@@ -39,7 +42,7 @@ def test_an_unknown_value_is_an_error_for_code_and_shows_every_row_in_the_admin(
     instance = list_filter(request, {"sale": "maybe"}, OrderFactory._meta.model, None)
     queryset = OrderFactory._meta.model.objects.all()
     assert instance.queryset(request, queryset).count() == 1
-    assert instance.lookup_choices == [("yes", "Sales (paid or delivered)")]
+    assert instance.lookup_choices == [("yes", "Sales (delivered)"), ("pending", "Paid, delivery pending")]
 
 
 def test_postings_are_kept_by_nairobi_day_inclusive():

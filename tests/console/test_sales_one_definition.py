@@ -51,7 +51,7 @@ def test_dashboard_and_daily_summary_show_the_same_sales(mixed_day, finance, cli
 def test_daily_summary_and_trial_balance_right_align_amounts(mixed_day, finance, client_for):
     client = client_for(finance)
     summary = client.get(reverse("admin:ledger_daily_summary")).content.decode()
-    cells = re.findall(r'<td class="([^"]*)">([^<]*)</td>', summary)
+    cells = re.findall(r'<td class="([^"]*)"[^>]*>([^<]*)</td>', summary)
     amounts = [classes for classes, text in cells if re.fullmatch(r"[\d,]+\.\d\d", text.strip())]
     assert amounts and all("text-right" in c and "tabular-nums" in c for c in amounts)
     assert re.search(r'<th class="[^"]*text-right[^"]*">Amount \(KES\)</th>', summary)

@@ -127,6 +127,23 @@ def test_xlsx_opens_with_openpyxl_with_amounts_and_nairobi_times(entries, tmp_pa
     assert Decimal(str(till_row[4])) == D("99.50") and till_row[5] is None
 
 
+def test_xlsx_has_a_frozen_bold_header_column_widths_and_money_format(entries, tmp_path, monkeypatch):
+    monkeypatch.setattr(exports, "SHEET_MAX_ROWS", 3)  # the second sheet gets the same layout
+    path = tmp_path / "out.xlsx"
+    exports.export_write(filters=_filters("2026-03-01", "2026-03-02"), fmt="xlsx", path=str(path))
+    book = openpyxl.load_workbook(path)
+    for ws in book.worksheets:
+        assert ws.freeze_panes == "A2"
+        assert ws["A1"].font.bold and ws["A1"].value == EXPORT_COLUMNS[0]
+        widths = {col: ws.column_dimensions[col].width for col in "ABDEFJ"}
+        assert widths["B"] >= 19 and widths["D"] >= 20 and widths["J"] >= 30 and widths["E"] >= 12
+        amounts = [
+            c for row in ws.iter_rows(min_row=2, min_col=5, max_col=6) for c in row if c.value is not None
+        ]
+        assert amounts and all(c.number_format == "#,##0.00" for c in amounts)
+        assert ws.cell(row=2, column=2).number_format == "yyyy-mm-dd hh:mm:ss"
+
+
 # --- background jobs --------------------------------------------------------------------------
 def test_export_job_writes_its_file_and_reports_progress(entries, finance, monkeypatch):
     monkeypatch.setattr(exports, "CHUNK", 1)  # progress after every row (csv module writer)

@@ -2,6 +2,7 @@
 the receipts as they are now; once imported it shows what was added and offers no import again."""
 
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from django.urls import reverse
 
 from reconciliation.models import ImportStatus, StatementImport, TillReceipt
 from reconciliation.services import receipts as svc
-from reconciliation.services.statements import ROWS_SHOWN, statement_rows
+from reconciliation.services.statements import statement_rows
 
 pytestmark = pytest.mark.django_db
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -78,4 +79,14 @@ def test_skipped_rows_say_why(db):
         "UCA4TT3Y9K": "Not completed (cancelled or failed)",
         "UCA5HV4C6M": "Money out (withdrawal or payment)",
     }
-    assert ROWS_SHOWN == 200
+    amounts = {r["code"]: r["amount"] for r in sections["skipped"].rows}
+    assert amounts["UCA2MX9P3F"] == Decimal("1.25") and amounts["UCA5HV4C6M"] == Decimal("600.00")
+
+
+def test_a_long_section_lists_its_first_rows_with_the_full_count_and_sum(monkeypatch):
+    from reconciliation.services import statements
+
+    monkeypatch.setattr(statements, "ROWS_SHOWN", 2)
+    imp = svc.statement_import_create(data=MARCH.read_bytes(), filename=MARCH.name)
+    to_add = statement_rows(imp=imp)["to_add"]
+    assert (len(to_add.rows), to_add.count, to_add.amount) == (2, 3, Decimal("900.00"))
