@@ -6,7 +6,6 @@ import json
 from django.utils import timezone
 
 from console import access, selectors
-from console.kernel.clock import day_start
 
 
 def _can(request, *perms) -> bool:
@@ -19,12 +18,11 @@ def dashboard_callback(request, context):
     week_start = today - dt.timedelta(days=today.weekday())
     panels = {"can_find": access.can_find(request.user)}
     if _can(request, "ledger.view_order"):
-        tomorrow = day_start(today + dt.timedelta(days=1))
-        panels["sales_today"] = selectors.sales_since(day_start(today), tomorrow)
-        panels["sales_week"] = selectors.sales_since(day_start(week_start), tomorrow)
+        sales = selectors.sales_panel(today, week_start)
+        panels["sales_today"], panels["sales_week"] = sales.today, sales.week
         panels["awaiting_delivery"] = selectors.orders_awaiting_delivery()
         panels["stk"] = selectors.stk_health()
-        panels["chart"] = json.dumps(selectors.sales_chart(14, today))
+        panels["chart"] = json.dumps(sales.chart)
         panels["orders_url"] = selectors.changelist("ledger.order")
     if _can(request, "reconciliation.view_claim"):
         panels["claims"] = selectors.claims_waiting()

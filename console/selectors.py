@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.db.models import Count, F, Max, Min, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from console.access import FIND_SECTIONS, TIMELINE_SECTIONS
-from console.kernel.clock import day_start
 from console.kernel.date_filters import range_params
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger.books import selectors as books_selectors
@@ -34,7 +32,6 @@ from ledger.models import (
     StkRequest,
     StkStatus,
 )
-from ledger.selectors import STK_FAILED
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, TillReceipt, WhatsAppMessage
 
 ZERO = Decimal("0")
@@ -110,25 +107,43 @@ def sales_since(since: dt.datetime, end: dt.datetime | None = None) -> SalesFigu
     return SalesFigures(books_selectors.sales_between(since, end))
 
 
+@dataclass
+class SalesPanel:
+    """The dashboard's sales: today, this week and the chart, read from one query."""
+
+    today: SalesFigures
+    week: SalesFigures
+    chart: dict
+
+
+def sales_panel(today: dt.date, week_start: dt.date, chart_days: int = 14) -> SalesPanel:
+    first = min(today - dt.timedelta(days=chart_days - 1), week_start)
+    days = books_selectors.sales_days(first, today)
+    return SalesPanel(
+        today=SalesFigures(days.figures(today, today)),
+        week=SalesFigures(days.figures(week_start, today)),
+        chart=_chart(days, today, chart_days),
+    )
+
+
 def sales_chart(days: int = 14, today: dt.date | None = None) -> dict:
     """Chart.js data: sales (delivered, by the day paid) per Nairobi day and channel, last `days` days."""
     today = today or timezone.localdate()
     first = today - dt.timedelta(days=days - 1)
-    rows = (
-        Order.objects.filter(books_selectors.SOLD, paid_at__gte=day_start(first))
-        .annotate(day=TruncDate("paid_at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "channel")
-        .annotate(amount=Sum(books_selectors.SALE_AMOUNT))
-    )
-    totals = {(r["day"], r["channel"]): r["amount"] or ZERO for r in rows}
+    return _chart(books_selectors.sales_days(first, today), today, days)
+
+
+def _chart(sales: books_selectors.SalesDays, today: dt.date, days: int) -> dict:
+    first = today - dt.timedelta(days=days - 1)
     labels = [first + dt.timedelta(days=i) for i in range(days)]
     colours = {Channel.STK: "#16a34a", Channel.TILL: "#2563eb"}
+    per_day = {day: sales.figures(day, day).by_channel for day in labels}
     return {
         "labels": [d.strftime("%d %b") for d in labels],
         "datasets": [
             {
                 "label": label,
-                "data": [float(totals.get((d, channel), ZERO)) for d in labels],  # chart only, not money
+                "data": [float(per_day[d][channel].amount) for d in labels],  # chart only, not money
                 "backgroundColor": colours[channel],
                 "maxBarThickness": 28,
             }
@@ -220,26 +235,35 @@ def unallocated_balance() -> Decimal:
 
 
 def stk_health(hours: int = 24) -> dict:
-    """Success rate of STK pushes resolved in the last `hours`, and the commonest failures."""
+    """Success rate of STK pushes resolved in the last `hours`, and the commonest failures (one
+    query: prompts grouped by status and result code)."""
     since = timezone.now() - dt.timedelta(hours=hours)
-    recent = StkRequest.objects.filter(created_at__gte=since)
-    counts = recent.aggregate(
-        ok=Count("id", filter=Q(status=StkStatus.SUCCESS)),
-        failed=Count("id", filter=STK_FAILED),
-        waiting=Count("id", filter=Q(status=StkStatus.QUEUED)),
-    )
-    resolved = counts["ok"] + counts["failed"]
-    top = (
-        recent.filter(STK_FAILED)
-        .values("result_code")
+    groups = list(
+        StkRequest.objects.filter(created_at__gte=since)
+        .values("status", "result_code")
         .annotate(n=Count("id"), desc=Max("result_desc"))
-        .order_by("-n")[:3]
+        .order_by()
     )
+    failed_statuses = {StkStatus.FAILED, StkStatus.EXPIRED, StkStatus.ERROR}
+    counts = {
+        "ok": sum(g["n"] for g in groups if g["status"] == StkStatus.SUCCESS),
+        "failed": sum(g["n"] for g in groups if g["status"] in failed_statuses),
+        "waiting": sum(g["n"] for g in groups if g["status"] == StkStatus.QUEUED),
+    }
+    failures: dict[str, dict] = {}
+    for g in groups:
+        if g["status"] in failed_statuses:
+            code = g["result_code"] or ""
+            top = failures.setdefault(code, {"n": 0, "desc": ""})
+            top["n"] += g["n"]
+            top["desc"] = max(top["desc"], g["desc"] or "")
+    top = sorted(failures.items(), key=lambda item: -item[1]["n"])[:3]
+    resolved = counts["ok"] + counts["failed"]
     return {
         **counts,
         "rate": round(counts["ok"] * 100 / resolved) if resolved else None,
         "top_failures": [
-            {"code": r["result_code"] or "—", "desc": r["desc"] or "No answer", "count": r["n"]} for r in top
+            {"code": code or "—", "desc": f["desc"] or "No answer", "count": f["n"]} for code, f in top
         ],
         "url": changelist("ledger.stkrequest", **range_params("created_at", since)),
         "failed_url": changelist("ledger.stkrequest", outcome="failed", **range_params("created_at", since)),
@@ -264,25 +288,39 @@ WORKER_SILENT_AFTER = dt.timedelta(minutes=5)
 def job_status() -> dict:
     """Last run, duration and outcome of each schedule, and whether the worker looks alive."""
 
-    schedules = list(Schedule.objects.order_by("name").only("id", "name", "func", "task", "next_run"))
-    tasks = {t.id: t for t in Task.objects.filter(id__in=[s.task for s in schedules if s.task])}
-    last_task = Task.objects.only("stopped").order_by("-stopped").first()
+    # One query: each schedule with its last task's times (Schedule.task holds that task's id)
+    # and the newest task of any kind (is the worker alive?).
+    own = Task.objects.filter(id=OuterRef("task"))
+    schedules = list(
+        Schedule.objects.order_by("name")
+        .values("name", "func", "next_run")
+        .annotate(
+            started=Subquery(own.values("started")[:1]),
+            stopped=Subquery(own.values("stopped")[:1]),
+            success=Subquery(own.values("success")[:1]),
+            newest=Subquery(Task.objects.order_by("-stopped").values("stopped")[:1]),
+        )
+    )
     now = timezone.now()
     jobs = []
     for s in schedules:
-        t = tasks.get(s.task)
+        ran = s["stopped"] is not None
         jobs.append(
             {
-                "name": s.name or s.func,
-                "last_run": t.stopped if t else None,
-                "age": age_label(t.stopped if t else None, now),
-                "duration_ms": int((t.stopped - t.started).total_seconds() * 1000) if t else None,
-                "success": t.success if t else None,
-                "next_run": s.next_run,
+                "name": s["name"] or s["func"],
+                "last_run": s["stopped"],
+                "age": age_label(s["stopped"], now),
+                "duration_ms": int((s["stopped"] - s["started"]).total_seconds() * 1000) if ran else None,
+                "success": s["success"] if ran else None,
+                "next_run": s["next_run"],
             }
         )
-    silent = bool(schedules) and (last_task is None or now - last_task.stopped > WORKER_SILENT_AFTER)
-    return {"jobs": jobs, "worker_silent": silent, "last_activity": last_task.stopped if last_task else None}
+    if schedules:
+        last_stopped = schedules[0]["newest"]
+    else:  # no schedules (a fresh install): the newest task still says whether a worker ran
+        last_stopped = Task.objects.order_by("-stopped").values_list("stopped", flat=True).first()
+    silent = bool(schedules) and (last_stopped is None or now - last_stopped > WORKER_SILENT_AFTER)
+    return {"jobs": jobs, "worker_silent": silent, "last_activity": last_stopped}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 from django_filters import BaseInFilter, CharFilter, ChoiceFilter, DateFilter, FilterSet
 
-from console.kernel.clock import day_range, day_start, today
+from console.kernel.clock import NAIROBI, day_range, day_start, today
 from console.kernel.filters import filtered
 from console.kernel.money import ZERO
 from ledger.models import Account, Channel, EntryKind, JournalEntry, Order, OrderStatus, Posting
@@ -141,6 +141,21 @@ def _paid_between(start: dt.datetime, end: dt.datetime | None) -> QuerySet:
     return orders.filter(paid_at__lt=end) if end is not None else orders
 
 
+def _figures(rows, start: dt.datetime, end: dt.datetime | None) -> SalesFigures:
+    """SalesFigures from rows of (status, channel, n, amount): the one place rows become figures."""
+    figures = SalesFigures(
+        start=start,
+        end=end,
+        by_channel={c: Tally() for c in Channel.values},
+        pending_by_channel={c: Tally() for c in Channel.values},
+    )
+    for row in rows:
+        into = figures.by_channel if row["status"] == OrderStatus.DELIVERED else figures.pending_by_channel
+        was = into[row["channel"]]
+        into[row["channel"]] = Tally(was.count + row["n"], was.amount + (row["amount"] or ZERO))
+    return figures
+
+
 def sales_between(start: dt.datetime, end: dt.datetime | None = None) -> SalesFigures:
     """Sales and "paid, delivery pending" of the orders paid in [start, end), by channel (one query)."""
     rows = (
@@ -150,16 +165,42 @@ def sales_between(start: dt.datetime, end: dt.datetime | None = None) -> SalesFi
         .annotate(n=Count("id"), amount=Sum(SALE_AMOUNT))
         .order_by()
     )
-    figures = SalesFigures(
-        start=start,
-        end=end,
-        by_channel={c: Tally() for c in Channel.values},
-        pending_by_channel={c: Tally() for c in Channel.values},
+    return _figures(rows, start, end)
+
+
+@dataclass
+class SalesDays:
+    """Sales rows per Nairobi day for a run of days (one query); figures for any days inside it."""
+
+    first: dt.date
+    last: dt.date
+    rows: dict[dt.date, list[dict]]
+
+    def figures(self, first: dt.date, last: dt.date) -> SalesFigures:
+        """The same figures sales_between gives for the Nairobi days first..last (inclusive)."""
+        if first < self.first or last > self.last:
+            raise ValueError(f"{first}..{last} is outside {self.first}..{self.last}")
+        days = (first + dt.timedelta(days=i) for i in range((last - first).days + 1))
+        rows = [row for day in days for row in self.rows.get(day, [])]
+        return _figures(rows, day_start(first), day_start(last + dt.timedelta(days=1)))
+
+
+def sales_days(first: dt.date, last: dt.date) -> SalesDays:
+    """Sales and paid-pending rows per Nairobi day from `first` to `last` (inclusive), one query:
+    the dashboard's today, week and chart read from it instead of scanning the orders three times."""
+    start, end = day_range(first, last)
+    rows = (
+        _paid_between(start, end)
+        .filter(SOLD | PAID_PENDING)
+        .annotate(day=TruncDate("paid_at", tzinfo=NAIROBI))
+        .values("day", "status", "channel")
+        .annotate(n=Count("id"), amount=Sum(SALE_AMOUNT))
+        .order_by()
     )
+    by_day: dict[dt.date, list[dict]] = {}
     for row in rows:
-        into = figures.by_channel if row["status"] == OrderStatus.DELIVERED else figures.pending_by_channel
-        into[row["channel"]] = Tally(row["n"], row["amount"] or ZERO)
-    return figures
+        by_day.setdefault(row["day"], []).append(row)
+    return SalesDays(first=first, last=last, rows=by_day)
 
 
 def sales_by_bundle(start: dt.datetime, end: dt.datetime | None = None) -> list[tuple[str, Tally]]:
