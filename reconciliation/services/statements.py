@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 from django_q import tasks as django_q_tasks
@@ -26,6 +26,7 @@ from .errors import (
 )
 from .receipt_record import ReceiptDraft, receipts_post_and_reconcile
 from .settlement import settlements_prepare
+from .statement_copy import statement_rows_copy
 
 CHUNK = 1000
 # Statements with more receipt rows than this import in the background with progress.
@@ -318,8 +319,16 @@ def statement_import_run(*, import_id: int) -> StatementImport:
     return imp
 
 
-def _insert_statement_rows(rows, imp: StatementImport) -> list[TillReceipt]:
-    """bulk_create(ignore_conflicts) then book only the rows this import actually inserted."""
+def _insert_statement_rows(rows, imp: StatementImport) -> list:
+    """Record, book and queue matching for a chunk's new receipts: on PostgreSQL by COPY and
+    set-based SQL (statement_copy); elsewhere bulk_create(ignore_conflicts), then book only the
+    rows this import actually inserted."""
+    if connection.vendor == "postgresql":
+        return statement_rows_copy(rows, imp)
+    return _insert_statement_rows_orm(rows, imp)
+
+
+def _insert_statement_rows_orm(rows, imp: StatementImport) -> list[TillReceipt]:
     codes = [r.receipt for r in rows]
     known = _known_codes(codes)
     drafts = [
