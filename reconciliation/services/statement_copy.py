@@ -40,8 +40,8 @@ CREATE TEMP TABLE statement_stage (
 # Recorded already (a receipt with the code, from any source), or a repeat of an earlier row.
 DROP_KNOWN = """
 DELETE FROM statement_stage AS s
-WHERE EXISTS (SELECT 1 FROM reconciliation_tillreceipt AS t WHERE t.code = s.code)
-   OR EXISTS (SELECT 1 FROM statement_stage AS d WHERE d.code = s.code AND d.ord < s.ord)
+WHERE s.ord NOT IN (SELECT min(ord) FROM statement_stage GROUP BY code)
+   OR EXISTS (SELECT 1 FROM reconciliation_tillreceipt AS t WHERE t.code = s.code)
 RETURNING s.ord
 """
 MARK_SETTLEMENTS = """

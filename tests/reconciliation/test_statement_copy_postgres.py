@@ -261,3 +261,22 @@ def test_a_chunk_that_fails_on_postgres_leaves_nothing_of_itself():
     assert imp.status == ImportStatus.DONE and imp.counts["new"] == svc.CHUNK + 5
     assert JournalEntry.objects.filter(kind=EntryKind.TILL_RECEIPT).count() == svc.CHUNK + 5
     books_commit_checks()
+
+
+def test_chunks_on_postgres_follow_the_setting(settings):
+    settings.STATEMENT_COPY_CHUNK = 400  # production takes 10,000 rows a chunk
+    sizes = []
+    real = svc._insert_statement_rows
+
+    def insert(rows, imp):
+        sizes.append(len(rows))
+        return real(rows, imp)
+
+    with mock.patch.object(svc, "_insert_statement_rows", side_effect=insert):
+        imp = import_file(statement(1000))
+    assert sizes == [400, 400, 200]
+    assert imp.status == ImportStatus.DONE and (imp.rows_done, imp.counts["new"]) == (1000, 1000)
+    seqs = list(
+        JournalEntry.objects.filter(kind=EntryKind.TILL_RECEIPT).order_by("seq").values_list("seq", flat=True)
+    )
+    assert seqs == list(range(seqs[0], seqs[0] + 1000))
