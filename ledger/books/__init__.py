@@ -55,6 +55,7 @@ from ledger.books.posting import (
     post_stk_unallocated,
     post_till_receipt,
     post_till_receipts_bulk,
+    post_till_receipts_set_based,
     stk_clearing,
 )
 
@@ -103,5 +104,6 @@ __all__ = [
     "post_stk_unallocated",
     "post_till_receipt",
     "post_till_receipts_bulk",
+    "post_till_receipts_set_based",
     "stk_clearing",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from console.kernel.clock import nairobi_day
@@ -203,6 +203,86 @@ def post_till_receipts_bulk(receipts: list[tuple[str, Decimal, object]]) -> int:
             )
         )
     return _post_bulk(list({r[0]: r for r in rows}.values()))
+
+
+# One statement writes the batch's entries and, from what it returns, their two postings each.
+TILL_RECEIPTS_SQL = """
+WITH src AS (
+    SELECT * FROM unnest(%(codes)s::text[], %(amounts)s::numeric[], %(values)s::timestamptz[],
+                         %(booked)s::timestamptz[])
+        WITH ORDINALITY AS s(code, amount, value_at, posted_at, ord)
+), entry AS (
+    INSERT INTO ledger_journalentry (seq, number, kind, posted_at, value_at, memo, reason, created_by_id,
+                                     order_id, receipt_code, channel, idempotency_key, reverses_id)
+    SELECT seq, 'JE-' || lpad(seq::text, greatest(6, length(seq::text)), '0'), %(kind)s, posted_at,
+           value_at, left('Till receipt ' || code, 255), '', NULL, NULL, code, 'till',
+           'till_receipt:' || code, NULL
+    FROM (SELECT %(first)s + ord - 1 AS seq, * FROM src) AS numbered ORDER BY seq
+    RETURNING id, seq, receipt_code
+)
+INSERT INTO ledger_posting (entry_id, account_id, amount)
+SELECT entry.id, line.account_id, line.sign * src.amount
+FROM entry JOIN src ON src.code = entry.receipt_code
+CROSS JOIN (VALUES (1, %(till)s, 1), (2, %(unallocated)s, -1)) AS line(n, account_id, sign)
+ORDER BY entry.seq, line.n
+"""
+
+
+@transaction.atomic
+def post_till_receipts_set_based(receipts: list[tuple[str, Decimal, object]]) -> int:
+    """post_till_receipts_bulk for a large batch on PostgreSQL, without a model instance per row.
+
+    The same entries (numbers in the given order, memos, value and booking dates, idempotency
+    keys; codes already booked skipped) and postings, written by one counter UPDATE … RETURNING
+    and one INSERT … SELECT over arrays. Other databases take post_till_receipts_bulk.
+    Atomic. Returns the number of entries posted. Raises InvalidEntry.
+    """
+    if connection.vendor != "postgresql":
+        return post_till_receipts_bulk(receipts)
+    batch: dict[str, tuple[Decimal, object]] = {}
+    for code, amount, paid_at in receipts:
+        amount = Decimal(amount)
+        if amount <= 0 or amount != amount.quantize(CENT):
+            raise InvalidEntry(RECEIPT_AMOUNT_INVALID.format(code=code, amount=amount))
+        batch[code] = (amount, paid_at)  # a repeated code: its first place, its last amount (as bulk)
+    if not batch:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT k.code FROM unnest(%s::text[]) AS k(code) WHERE EXISTS "
+            "(SELECT 1 FROM ledger_journalentry e WHERE e.idempotency_key = 'till_receipt:' || k.code)",
+            [list(batch)],
+        )
+        for (code,) in cursor.fetchall():
+            del batch[code]
+        if not batch:
+            return 0
+        accounts = _accounts([MPESA_TILL, UNALLOCATED])
+        values = [paid_at for _, paid_at in batch.values()]
+        closed = closed_days(min(nairobi_day(v) for v in values))
+        # The counter row stays locked until commit: the batch's numbers are gapless and its own.
+        cursor.execute(
+            "UPDATE ledger_entrycounter SET last = last + %s WHERE name = 'journal' RETURNING last",
+            [len(batch)],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            EntryCounter.objects.get_or_create(name="journal")
+            return post_till_receipts_set_based(receipts)
+        cursor.execute(
+            TILL_RECEIPTS_SQL,
+            {
+                "codes": list(batch),
+                "amounts": [amount for amount, _ in batch.values()],
+                "values": values,
+                "booked": [booking_time(v, closed) for v in values] if closed else values,
+                "first": row[0] - len(batch) + 1,
+                "kind": EntryKind.TILL_RECEIPT.value,
+                "till": accounts[MPESA_TILL].pk,
+                "unallocated": accounts[UNALLOCATED].pk,
+            },
+        )
+    return len(batch)
 
 
 def post_claim_verified(*, order: Order, amount: Decimal, receipt: str, created_by=None) -> JournalEntry:

@@ -10,8 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 from django_q import tasks as django_q_tasks
@@ -19,13 +20,14 @@ from django_q import tasks as django_q_tasks
 from console.kernel.audit import AuditAction, audit_record
 from console.kernel.money import CENT, ZERO
 from reconciliation.models import ImportStatus, ReceiptSource, StatementImport, TillReceipt
-from reconciliation.parsers import StatementFormatError, parse_statement
+from reconciliation.parsers import StatementFormatError, StatementParse, parse_statement
 
 from .errors import (
     ImportRefused,
 )
 from .receipt_record import ReceiptDraft, receipts_post_and_reconcile
 from .settlement import settlements_prepare
+from .statement_copy import statement_rows_copy
 
 CHUNK = 1000
 # Statements with more receipt rows than this import in the background with progress.
@@ -160,7 +162,23 @@ def statement_import_create(*, data: bytes, filename: str, user=None) -> Stateme
 
     Raises ImportRefused when the file is not a statement or has any bad row: nothing is saved.
     """
-    preview = _preview_of(statement_parse(data=data, filename=filename))
+    return _statement_import_create(data=data, filename=filename, user=user)[0]
+
+
+def statement_import_now(*, data: bytes, filename: str, user=None) -> StatementImport:
+    """Save a statement and import it at once in this process (the command line), parsing the
+    file once for both: the preview counts and the rows of the run.
+
+    Raises ImportRefused when the file is not a statement or has any bad row: nothing is saved.
+    """
+    with transaction.atomic():
+        imp, parsed = _statement_import_create(data=data, filename=filename, user=user)
+    return statement_import_start(import_id=imp.pk, user=user, inline=True, parsed=parsed)
+
+
+def _statement_import_create(*, data: bytes, filename: str, user) -> tuple[StatementImport, StatementParse]:
+    parsed = statement_parse(data=data, filename=filename)
+    preview = _preview_of(parsed)
     imp = StatementImport(
         original_name=filename[:255],
         sha256=hashlib.sha256(data).hexdigest(),
@@ -172,12 +190,15 @@ def statement_import_create(*, data: bytes, filename: str, user=None) -> Stateme
     imp.file.save(filename.rsplit("/", 1)[-1] or "statement", ContentFile(data), save=False)
     imp.save()
     audit_record(actor=user, action=AuditAction.STATEMENT_PREVIEWED, obj=imp, after=preview)
-    return imp
+    return imp, parsed
 
 
-def statement_import_start(*, import_id: int, user=None, inline: bool = False) -> StatementImport:
+def statement_import_start(
+    *, import_id: int, user=None, inline: bool = False, parsed: StatementParse | None = None
+) -> StatementImport:
     """Import a previewed statement: inline when small (or asked), as a django-q2 task when large.
 
+    ``parsed`` is this import's file as the caller already parsed it (an inline run skips its parse).
     Raises ImportRefused when the import is not a preview (e.g. already imported).
     """
     with transaction.atomic():
@@ -190,7 +211,7 @@ def statement_import_start(*, import_id: int, user=None, inline: bool = False) -
         audit_record(
             actor=user, action=AuditAction.STATEMENT_IMPORT_STARTED, obj=imp, after={"rows": imp.rows_total}
         )
-    return _statement_import_dispatch(imp, inline=inline)
+    return _statement_import_dispatch(imp, inline=inline, parsed=parsed)
 
 
 def statement_import_resume(
@@ -228,14 +249,16 @@ def statement_import_resume(
     return _statement_import_dispatch(imp, inline=inline)
 
 
-def _statement_import_dispatch(imp: StatementImport, *, inline: bool) -> StatementImport:
+def _statement_import_dispatch(
+    imp: StatementImport, *, inline: bool, parsed: StatementParse | None = None
+) -> StatementImport:
     if imp.rows_total - imp.rows_done > ASYNC_ROWS and not inline:
         transaction.on_commit(
             lambda: django_q_tasks.async_task("reconciliation.tasks.statement_import_run", imp.pk)
         )
         imp.refresh_from_db()
         return imp
-    return statement_import_run(import_id=imp.pk)
+    return statement_import_run(import_id=imp.pk, parsed=parsed)
 
 
 class _LeaseLost(Exception):
@@ -263,7 +286,7 @@ def _statement_heartbeat(import_id: int, token: str, rows_done: int) -> None:
         raise _LeaseLost
 
 
-def statement_import_run(*, import_id: int) -> StatementImport:
+def statement_import_run(*, import_id: int, parsed: StatementParse | None = None) -> StatementImport:
     """Insert the statement's new receipts set-based, chunk by chunk, with progress; resumable.
 
     The worker first takes a lease (the import is queued, or importing with no heartbeat for
@@ -278,12 +301,13 @@ def statement_import_run(*, import_id: int) -> StatementImport:
         return StatementImport.objects.get(pk=import_id)  # done, a preview, or another worker's
     imp = StatementImport.objects.get(pk=import_id)
     try:
-        with imp.file.open("rb") as fh:
-            data = fh.read()
-        parsed = statement_parse(data=data, filename=imp.original_name)
+        if parsed is None:  # a worker, or a run in another request than the upload: parse the file
+            with imp.file.open("rb") as fh:
+                parsed = statement_parse(data=fh.read(), filename=imp.original_name)
         rows = parsed.receipts
-        for i in range(min(imp.rows_done, len(rows)), len(rows), CHUNK):
-            chunk = rows[i : i + CHUNK]
+        size = _chunk_rows()
+        for i in range(min(imp.rows_done, len(rows)), len(rows), size):
+            chunk = rows[i : i + size]
             with transaction.atomic():
                 _statement_heartbeat(imp.pk, token, rows_done=i + len(chunk))
                 _insert_statement_rows(chunk, imp)
@@ -318,8 +342,21 @@ def statement_import_run(*, import_id: int) -> StatementImport:
     return imp
 
 
-def _insert_statement_rows(rows, imp: StatementImport) -> list[TillReceipt]:
-    """bulk_create(ignore_conflicts) then book only the rows this import actually inserted."""
+def _chunk_rows() -> int:
+    # Set-based SQL pays a fixed cost per chunk (a commit, a matcher run): larger chunks on PostgreSQL.
+    return settings.STATEMENT_COPY_CHUNK if connection.vendor == "postgresql" else CHUNK
+
+
+def _insert_statement_rows(rows, imp: StatementImport) -> list:
+    """Record, book and queue matching for a chunk's new receipts: on PostgreSQL by COPY and
+    set-based SQL (statement_copy); elsewhere bulk_create(ignore_conflicts), then book only the
+    rows this import actually inserted."""
+    if connection.vendor == "postgresql":
+        return statement_rows_copy(rows, imp)
+    return _insert_statement_rows_orm(rows, imp)
+
+
+def _insert_statement_rows_orm(rows, imp: StatementImport) -> list[TillReceipt]:
     codes = [r.receipt for r in rows]
     known = _known_codes(codes)
     drafts = [

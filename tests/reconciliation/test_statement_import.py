@@ -116,3 +116,22 @@ def test_large_statement_runs_as_a_task_with_progress(django_capture_on_commit_c
     assert imp.status == ImportStatus.DONE
     assert (imp.rows_done, imp.rows_total) == (svc.ASYNC_ROWS + 5, svc.ASYNC_ROWS + 5)
     assert TillReceipt.objects.count() == svc.ASYNC_ROWS + 5
+
+
+def test_import_command_parses_the_file_once():
+    from unittest import mock
+
+    from reconciliation.services import statements
+
+    with mock.patch.object(statements, "parse_statement", wraps=statements.parse_statement) as parse:
+        call_command("import_statement", str(MARCH))
+    assert parse.call_count == 1  # the preview counts and the run share one parse
+    imp = StatementImport.objects.get()
+    assert imp.status == ImportStatus.DONE and imp.counts["new"] == 3 and till_entries() == 3
+
+
+def test_import_command_names_every_bad_row_and_saves_nothing(capsys):
+    with pytest.raises(CommandError, match=r"1 bad row\(s\); nothing was saved"):
+        call_command("import_statement", str(ROOT / "statements" / "bad_amount.csv"))
+    assert "row 2, Paid In:" in capsys.readouterr().err
+    assert not StatementImport.objects.exists() and not TillReceipt.objects.exists()

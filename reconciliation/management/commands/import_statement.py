@@ -2,11 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from console.kernel.uploads import UploadRefused, limit, read_limited
 from reconciliation.services.errors import ImportRefused
-from reconciliation.services.receipts import (
-    statement_import_create,
-    statement_import_start,
-    statement_preview,
-)
+from reconciliation.services.receipts import statement_import_now, statement_preview
 
 
 class Command(BaseCommand):
@@ -27,20 +23,27 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {path}: {exc}")
         name = path.rsplit("/", 1)[-1]
         try:
-            preview = statement_preview(data=data, filename=name)
-            if preview["errors"]:
-                for error in preview["errors"][:50]:
-                    self.stderr.write(f"row {error['row']}, {error['column']}: {error['message']}")
-                raise CommandError(f"{len(preview['errors'])} bad row(s); nothing was saved.")
             if dry_run:
+                preview = statement_preview(data=data, filename=name)
+                self._refuse_bad_rows(preview)
                 self._print(preview, "would import")
                 return
-            imp = statement_import_create(data=data, filename=name)
-            # The command runs the import itself (no worker needed), with the same chunked service.
-            imp = statement_import_start(import_id=imp.pk, inline=True)
+            try:
+                # The command runs the import itself (no worker needed), with the same chunked
+                # service, from the one parse that also made the preview counts.
+                imp = statement_import_now(data=data, filename=name)
+            except ImportRefused:
+                self._refuse_bad_rows(statement_preview(data=data, filename=name))  # names each bad row
+                raise
         except ImportRefused as exc:
             raise CommandError(exc.message)
         self._print(imp.counts, "imported")
+
+    def _refuse_bad_rows(self, preview):
+        if preview["errors"]:
+            for error in preview["errors"][:50]:
+                self.stderr.write(f"row {error['row']}, {error['column']}: {error['message']}")
+            raise CommandError(f"{len(preview['errors'])} bad row(s); nothing was saved.")
 
     def _print(self, counts, verb):
         skipped = counts.get("skipped") or {}
