@@ -77,7 +77,7 @@ class Order(models.Model):
     delivered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # the matcher's "what changed"
 
     class Meta:
         ordering = ["-created_at", "-id"]

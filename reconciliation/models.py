@@ -312,7 +312,7 @@ class Claim(models.Model):
     )
     held_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)  # the matcher's "what changed"
 
     class Meta:
         ordering = ["claimed_at", "id"]
@@ -385,6 +385,17 @@ class ReconciliationRun(models.Model):
             ("import", "Import"),
             ("receipt", "New receipt"),
             ("manual", "Manual"),
+        ],
+    )
+    # "all": every open claim examined; "changed": only those whose evidence changed since the
+    # previous run (scheduled runs between full ones); "codes": the claims of given codes.
+    scope = models.CharField(
+        max_length=10,
+        default="all",
+        choices=[
+            ("all", "Every open claim"),
+            ("changed", "Claims with new evidence"),
+            ("codes", "Given codes"),
         ],
     )
     counts = models.JSONField(default=dict, blank=True)

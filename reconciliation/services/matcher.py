@@ -23,11 +23,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q import tasks as django_q_tasks
 
+from catalog.models import Bundle, BundlePriceChange
 from catalog.prices import PriceBook
 from console.kernel.exceptions import DomainError
 from console.kernel.plausible import clean_text
 from ledger.models import Order
-from reconciliation.models import Claim, ClaimReason, ClaimStatus, ReconciliationRun, TillReceipt
+from reconciliation.models import Claim, ClaimReason, ClaimStatus, ReconciliationRun, RunStatus, TillReceipt
 from reconciliation.parsers import lookalike_key
 
 from . import decisions
@@ -54,6 +55,15 @@ VERIFY_FAILED = "Automatic verification failed ({error}); a person must check th
 SWEEP_WINDOW = dt.timedelta(days=getattr(settings, "GATEWAY_TIME_WINDOW_DAYS", 3) + 1)
 # How long before a claim its STK prompt may have been sent (the claim follows the payment).
 STK_LOOKBACK = dt.timedelta(days=getattr(settings, "GATEWAY_TIME_WINDOW_DAYS", 3))
+# Scheduled runs examine only the claims whose evidence changed since the previous run; every
+# MATCHER_FULL_RUN_EVERY seconds (and on any other trigger) a run examines every open claim.
+FULL_RUN_EVERY = dt.timedelta(seconds=getattr(settings, "MATCHER_FULL_RUN_EVERY", 3600))
+CHANGES_TRIGGERS = ("schedule",)
+# Changes are looked for from this long before the previous run started, so a transaction open
+# then (rows stamped earlier, committed later) is still seen; imports and new receipts also queue
+# a run for their codes after they commit. A claim the previous run itself changed is examined
+# once more by the next run, then left alone until its evidence changes.
+CHANGES_OVERLAP = dt.timedelta(seconds=30)
 
 
 def open_claims():
@@ -105,6 +115,49 @@ def _context(claims: list[Claim], now: dt.datetime, prices: PriceBook) -> Contex
 _FIELDS = ["status", "reason", "explanation", "suggested_receipt", "bundle", "updated_at"]
 
 
+def _changes_since(now: dt.datetime) -> dt.datetime | None:
+    """Where a scheduled run may start looking for changes, or None when it must examine every
+    open claim: no finished full run within FULL_RUN_EVERY."""
+    finished = ReconciliationRun.objects.filter(status=RunStatus.DONE).order_by("-started_at")
+    last_full = finished.filter(scope="all").values_list("started_at", flat=True).first()
+    if last_full is None or now - last_full > FULL_RUN_EVERY:
+        return None
+    previous = finished.filter(scope__in=["all", "changed"]).values_list("started_at", flat=True).first()
+    return previous - CHANGES_OVERLAP
+
+
+def _claims_with_new_evidence(since: dt.datetime, now: dt.datetime) -> list[int] | None:
+    """The open claims whose evidence changed since `since` (None: every open claim).
+
+    Evidence is what claim_evaluate reads: the claim itself (edited, new), receipts with its code
+    or a look-alike code (new, or tied to an order since), orders and claims with its code (paid,
+    verified, rejected, refunded since), the price book, and the grace deadline passing.
+    """
+    if (
+        Bundle.objects.filter(updated_at__gte=since).exists()
+        or BundlePriceChange.objects.filter(changed_at__gte=since).exists()
+    ):
+        return None  # prices decide every claim's bundle
+    codes = set(TillReceipt.objects.filter(created_at__gte=since).values_list("code", flat=True))
+    codes |= set(Claim.objects.filter(updated_at__gte=since).values_list("code", flat=True))
+    orders = Order.objects.filter(updated_at__gte=since)
+    codes |= set(orders.exclude(mpesa_receipt=None).values_list("mpesa_receipt", flat=True))
+    codes |= set(TillReceipt.objects.filter(order__in=orders).values_list("code", flat=True))
+    keys = {lookalike_key(code) for code in codes}
+    grace = dt.timedelta(seconds=getattr(settings, "CLAIM_GRACE", 7200))
+    due_from, due_to = since - grace, now - grace  # grace deadline passed since `since`
+    return [
+        pk
+        for pk, code, claimed_at, updated_at in open_claims().values_list(
+            "pk", "code", "claimed_at", "updated_at"
+        )
+        if updated_at >= since
+        or code in codes
+        or due_from <= claimed_at <= due_to
+        or lookalike_key(code) in keys
+    ]
+
+
 def claims_reconcile(
     *,
     trigger: str = "manual",
@@ -129,11 +182,18 @@ def claims_reconcile(
     if codes is not None and not open_claims().filter(code__in=codes).exists():
         # A receipt nobody has claimed yet (the usual case for a C2B burst): no run to record.
         return ReconciliationRun(trigger=trigger[:20], counts={"stk_settled": swept} if swept else {})
+    since = _changes_since(timezone.now()) if codes is None and trigger in CHANGES_TRIGGERS else None
     run = run_open(trigger=trigger)  # also closes runs that died (killed worker) as abandoned
     counts: Counter = Counter({"stk_settled": swept} if swept else {})
     reopened = superseded_reopen()  # a superseded code that reached the till after all
     if reopened:
         counts["superseded_reopened"] = reopened
+    only = None
+    if codes is not None:
+        run.scope = "codes"
+    elif since is not None and not reopened:
+        only = _claims_with_new_evidence(since, now)
+        run.scope = "changed" if only is not None else "all"
     prices = PriceBook.load()
     last_id = 0
     try:
@@ -141,6 +201,10 @@ def claims_reconcile(
             qs = open_claims().filter(pk__gt=last_id)
             if codes is not None:
                 qs = qs.filter(code__in=codes)
+            if only is not None:
+                if not only:
+                    break
+                qs = qs.filter(pk__in=only)
             claims = list(qs.select_related(None).order_by("pk")[:batch])
             if not claims:
                 break

@@ -59,7 +59,7 @@ def run_finish(run: ReconciliationRun, *, counts: dict) -> ReconciliationRun:
     run.finished_at = run.heartbeat_at = now
     run.counts = counts
     run.status = RunStatus.FAILED if run.error else RunStatus.DONE
-    run.save(update_fields=["finished_at", "heartbeat_at", "counts", "error", "status"])
+    run.save(update_fields=["finished_at", "heartbeat_at", "counts", "error", "status", "scope"])
     return run
 
 
