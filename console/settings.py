@@ -357,7 +357,7 @@ CLAIM_GRACE = env.int("CLAIM_GRACE", default=7200)  # seconds
 
 # Ledger exports: small ones download at once; XLSX is capped (CSV has no cap).
 EXPORT_DIRECT_MAX_ROWS = env.int("EXPORT_DIRECT_MAX_ROWS", default=20_000)
-EXPORT_XLSX_MAX_ROWS = env.int("EXPORT_XLSX_MAX_ROWS", default=500_000)
+EXPORT_XLSX_MAX_ROWS = env.int("EXPORT_XLSX_MAX_ROWS", default=2_000_000)
 
 # Uploads: a limit per kind of file, checked while reading (see console/uploads.py, README).
 MB = 1024 * 1024
