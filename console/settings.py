@@ -354,10 +354,12 @@ STK_EXPIRE_AFTER = env.int("STK_EXPIRE_AFTER", default=1800)  # seconds
 STK_RATE_LIMIT = env("STK_RATE_LIMIT", default="5/m")
 STK_DUPLICATE_WINDOW = env.int("STK_DUPLICATE_WINDOW", default=60)  # seconds: same prompt = double click
 CLAIM_GRACE = env.int("CLAIM_GRACE", default=7200)  # seconds
+# Scheduled matcher runs between full ones look only at claims with new evidence.
+MATCHER_FULL_RUN_EVERY = env.int("MATCHER_FULL_RUN_EVERY", default=3600)  # seconds
 
 # Ledger exports: small ones download at once; XLSX is capped (CSV has no cap).
 EXPORT_DIRECT_MAX_ROWS = env.int("EXPORT_DIRECT_MAX_ROWS", default=20_000)
-EXPORT_XLSX_MAX_ROWS = env.int("EXPORT_XLSX_MAX_ROWS", default=500_000)
+EXPORT_XLSX_MAX_ROWS = env.int("EXPORT_XLSX_MAX_ROWS", default=2_000_000)
 # Statement imports on PostgreSQL (COPY): rows per committed chunk; progress and resume go by chunk.
 STATEMENT_COPY_CHUNK = env.int("STATEMENT_COPY_CHUNK", default=10_000)
 
