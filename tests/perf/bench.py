@@ -326,7 +326,7 @@ def matcher_seconds() -> tuple[float, int]:
 
     def child():
         settings.CLAIM_GRACE = 0
-        seconds, queries, _ = counted(lambda: claims_reconcile(trigger="manual"))
+        seconds, queries, _ = counted(lambda: claims_reconcile(trigger="schedule"))
         return seconds, queries
 
     (seconds, queries), _ = in_child(child)
@@ -337,7 +337,7 @@ def run_matcher_idle(empty_url: str, main_url: str) -> dict:
     from reconciliation.models import Claim
 
     open_claims = Claim.objects.filter(status__in=["pending", "needs_review"]).count()
-    seconds, queries = min(matcher_seconds() for _ in range(3))
+    seconds, queries = min(matcher_seconds() for _ in range(4))  # the first looks at the import run's writes
     use_database(empty_url)
     baseline, _ = min(matcher_seconds() for _ in range(3))
     use_database(main_url)
