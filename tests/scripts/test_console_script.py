@@ -15,8 +15,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "console.sh"
-# Settings the test process carries that the console must not inherit.
-NOT_INHERITED = ("DJANGO_SETTINGS_MODULE", "Q_SYNC", "PUBLIC_BASE_URL", "PORT", "DATABASE_URL", "CACHE_URL")
+# Settings the test process carries that the console must not inherit (the test command runs
+# the suite with production-like DEBUG=false, a test SECRET_KEY and static files settings; the
+# console is the laptop default: DEBUG on, its own database).
+NOT_INHERITED = (
+    "DJANGO_SETTINGS_MODULE",
+    "Q_SYNC",
+    "PUBLIC_BASE_URL",
+    "PORT",
+    "DATABASE_URL",
+    "CACHE_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "SECURE_SSL_REDIRECT",
+    "STATICFILES_BACKEND",
+)
 
 
 def _env(**extra):
