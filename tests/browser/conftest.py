@@ -22,6 +22,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+LAPTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +92,18 @@ def screenshot(page, name):
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def both_sizes(page, url, name):
+    """Open `url` on a 1366×768 laptop and a 390×844 phone, screenshot both ({name}_laptop,
+    {name}_phone), leave the page at the laptop size, and fail if the phone page scrolls sideways."""
+    page.set_viewport_size(LAPTOP)
+    page.goto(url)
+    screenshot(page, f"{name}_laptop")
+    page.set_viewport_size(PHONE)
+    page.goto(url)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    screenshot(page, f"{name}_phone")
+    page.set_viewport_size(LAPTOP)
+    page.goto(url)
+    assert width <= PHONE["width"], f"{name} scrolls sideways on a phone ({width}px)"

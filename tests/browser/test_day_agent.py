@@ -14,29 +14,13 @@ from django.utils import timezone
 from ledger.models import Order, OrderStatus
 from reconciliation.models import Claim, ClaimReason, ClaimStatus
 from reconciliation.services.matcher import claims_reconcile
-from tests.browser.conftest import login, screenshot
+from tests.browser.conftest import LAPTOP, both_sizes, login, screenshot
 from tests.reconciliation.factories import ClaimFactory, code_for, receipt
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-LAPTOP = {"width": 1366, "height": 768}
-PHONE = {"width": 390, "height": 844}
 STAFF_NOTE = "third fake SMS from this number"
-
-
-def both_sizes(page, url, name):
-    """The page at both sizes, screenshotted; nothing may push it sideways on a phone."""
-    page.set_viewport_size(LAPTOP)
-    page.goto(url)
-    screenshot(page, f"day_agent_{name}_laptop")
-    page.set_viewport_size(PHONE)
-    page.goto(url)
-    width = page.evaluate("document.documentElement.scrollWidth")
-    screenshot(page, f"day_agent_{name}_phone")
-    page.set_viewport_size(LAPTOP)
-    page.goto(url)
-    assert width <= PHONE["width"], f"{name} scrolls sideways on a phone ({width}px)"
 
 
 @pytest.fixture
@@ -75,7 +59,7 @@ def test_agent_day(live_server, agent, browser_page, day):
     login(page, live_server, "agent", "pw-agent")
 
     # ---- the queue: open claims only, needs review first, Held by on a laptop's screen ------
-    both_sizes(page, f"{base}/admin/reconciliation/claim/", "claims_list")
+    both_sizes(page, f"{base}/admin/reconciliation/claim/", "day_agent_claims_list")
     rows = page.locator("#result_list tbody tr")
     codes = [rows.nth(i).inner_text() for i in range(rows.count())]
     assert len(codes) == 3  # the verified claim is not in the open queue
@@ -96,7 +80,7 @@ def test_agent_day(live_server, agent, browser_page, day):
     assert page.locator("body").inner_text().lower().count("you hold") == 1
 
     # ---- a used code: links to the first claim and its order, no Verify --------------------
-    both_sizes(page, page.url, "used_code")
+    both_sizes(page, page.url, "day_agent_used_code")
     first_use = page.get_by_test_id("first-use")
     assert day["first"].order.reference in first_use.inner_text()
     assert (
@@ -109,7 +93,7 @@ def test_agent_day(live_server, agent, browser_page, day):
 
     # ---- the mismatch claim: plain check names that wrap, WhatsApp link, polite reject -----
     claim = day["mismatch"]
-    both_sizes(page, f"{base}/admin/reconciliation/claim/{claim.pk}/change/", "claim_checks")
+    both_sizes(page, f"{base}/admin/reconciliation/claim/{claim.pk}/change/", "day_agent_claim_checks")
     checks = page.get_by_test_id("checks").inner_text()
     assert "Minutes between payment and claim" in checks and "Code date matches the message" in checks
     assert "minutes_between_payment_and_claim" not in checks and "code_date_plausible" not in checks
@@ -133,7 +117,7 @@ def test_agent_day(live_server, agent, browser_page, day):
 
     # ---- orders: a next step per row, and only the buttons that apply ----------------------
     order = Order.objects.get(pk=day["first"].order_id)
-    both_sizes(page, f"{base}/admin/ledger/order/", "orders_list")
+    both_sizes(page, f"{base}/admin/ledger/order/", "day_agent_orders_list")
     row = page.locator("#result_list tbody tr", has_text=order.reference)
     assert "\tdeliver\t" in row.inner_text().lower()  # the next step (badges are upper case)
     assert "0711 222 333" in row.inner_text()
@@ -150,7 +134,7 @@ def test_agent_day(live_server, agent, browser_page, day):
     )
     screenshot(page, "day_agent_delivered_laptop")
     assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
-    both_sizes(page, f"{base}/admin/ledger/order/{order.pk}/change/", "order_delivered")
+    both_sizes(page, f"{base}/admin/ledger/order/{order.pk}/change/", "day_agent_order_delivered")
     for label in ("Mark delivered", "Send prompt again", "Cancel order"):
         assert page.get_by_role("link", name=re.compile(label)).count() == 0, label
     page.goto(f"{base}/admin/ledger/order/")

@@ -15,7 +15,7 @@ from django.utils import timezone
 from ledger.models import Channel, OrderStatus
 from reconciliation.models import ClaimStatus, DayClose, StatementImport, TillReceipt
 from reconciliation.services.matcher import claims_reconcile
-from tests.browser.conftest import login, screenshot
+from tests.browser.conftest import both_sizes, login, screenshot
 from tests.console.test_dashboard import make_order
 from tests.reconciliation.factories import ClaimFactory, code_for, receipt
 
@@ -23,23 +23,6 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 MARCH = Path(__file__).resolve().parents[1] / "data" / "reconciliation" / "statement_march.csv"
-LAPTOP = {"width": 1366, "height": 768}
-PHONE = {"width": 390, "height": 844}
-
-
-def both_sizes(page, url, name):
-    """Open ``url`` at both sizes, screenshot each; nothing may push the page sideways on a phone
-    (a wide table scrolls inside its own box)."""
-    page.set_viewport_size(LAPTOP)
-    page.goto(url)
-    screenshot(page, f"finance_day_{name}_laptop")
-    page.set_viewport_size(PHONE)
-    page.goto(url)
-    width = page.evaluate("document.documentElement.scrollWidth")
-    screenshot(page, f"finance_day_{name}_phone")
-    page.set_viewport_size(LAPTOP)
-    page.goto(url)
-    assert width <= PHONE["width"], f"{name} scrolls sideways on a phone ({width}px)"
 
 
 @pytest.fixture
@@ -66,19 +49,19 @@ def test_finance_day(live_server, finance, finance_day, browser_page):
     login(page, live_server, "finance", "pw-finance")
 
     # Dashboard and daily summary: one definition of sales, "paid, delivery pending" beside it.
-    both_sizes(page, f"{base}/admin/", "dashboard")
+    both_sizes(page, f"{base}/admin/", "finance_day_dashboard")
     expected = f"Ksh {finance_day['sales']:,.0f}"
     assert page.get_by_test_id("sales-today").inner_text() == expected
     pending_text = page.get_by_test_id("pending-today").inner_text()
     assert pending_text.startswith("Paid, delivery pending: Ksh 300 (2)")  # the STK order and the till one
-    both_sizes(page, f"{base}/admin/ledger/journalentry/daily-summary/", "daily_summary")
+    both_sizes(page, f"{base}/admin/ledger/journalentry/daily-summary/", "finance_day_daily_summary")
     assert page.get_by_test_id("summary-sales").inner_text() == expected
     assert page.get_by_test_id("summary-pending").inner_text() == "Ksh 300"
     amount_cell = page.get_by_test_id("sales-by-channel").locator("td.amount").first
     assert amount_cell.evaluate("e => getComputedStyle(e).textAlign") == "right"
 
     # Trial balance: amounts right-aligned in tabular figures.
-    both_sizes(page, f"{base}/admin/ledger/account/trial-balance/", "trial_balance")
+    both_sizes(page, f"{base}/admin/ledger/account/trial-balance/", "finance_day_trial_balance")
     cells = page.get_by_test_id("trial-balance").locator("td.amount")
     assert cells.count() >= 2
     assert cells.first.evaluate("e => getComputedStyle(e).textAlign") == "right"
@@ -86,7 +69,7 @@ def test_finance_day(live_server, finance, finance_day, browser_page):
 
     # Daily close: a table with links, the pending delivery apart, a status in words.
     day = timezone.localdate().isoformat()
-    both_sizes(page, f"{base}/admin/reconciliation/dayclose/close-day/?day={day}", "close")
+    both_sizes(page, f"{base}/admin/reconciliation/dayclose/close-day/?day={day}", "finance_day_close")
     assert page.get_by_test_id("close-status").inner_text() == "1 difference to check"
     differences = page.get_by_test_id("close-differences")
     assert "1,500.00" in differences.inner_text()
@@ -99,7 +82,7 @@ def test_finance_day(live_server, finance, finance_day, browser_page):
     page.get_by_test_id("confirm-submit").click()
     page.get_by_text(re.compile(f"{day} closed: 1 difference to check")).wait_for()
     close = DayClose.objects.get(day=timezone.localdate())
-    both_sizes(page, f"{base}/admin/reconciliation/dayclose/{close.pk}/change/", "closed_day")
+    both_sizes(page, f"{base}/admin/reconciliation/dayclose/{close.pk}/change/", "finance_day_closed_day")
     assert page.get_by_test_id("close-status").inner_text() == "1 difference to check"
     closed_differences = page.get_by_test_id("close-differences")
     assert closed_differences.get_by_role("link", name=finance_day["unclaimed"].code).count() == 1
@@ -111,7 +94,7 @@ def test_finance_day(live_server, finance, finance_day, browser_page):
     page.wait_for_url(re.compile(r"/statementimport/\d+/change/"))
     imp = StatementImport.objects.get()
     change_url = page.url
-    both_sizes(page, change_url, "statement_preview")
+    both_sizes(page, change_url, "finance_day_statement_preview")
     to_add = page.get_by_test_id("rows-to_add").inner_text()
     assert "Rows that will be added: 3, KES 900.00" in to_add and "UCA2MX9P3F" in to_add
     assert "M-Pesa charge" in page.get_by_test_id("rows-skipped").inner_text()
@@ -119,7 +102,7 @@ def test_finance_day(live_server, finance, finance_day, browser_page):
     screenshot(page, "finance_day_statement_confirm")
     page.get_by_test_id("confirm-submit").click()
     page.get_by_text(re.compile("Imported: 3 new receipts")).wait_for()
-    both_sizes(page, change_url, "statement_imported")
+    both_sizes(page, change_url, "finance_day_statement_imported")
     assert "Rows this import added: 3, KES 900.00" in page.get_by_test_id("rows-added").inner_text()
     assert page.get_by_role("link", name=re.compile("Import these rows")).count() == 0
     assert TillReceipt.objects.filter(statement_import=imp).count() == 3

@@ -18,27 +18,13 @@ from catalog.models import Bundle
 from ledger.models import OrderStatus
 from reconciliation.models import Claim, ClaimStatus, DayClose, TillReceipt
 from reconciliation.services.matcher import claims_reconcile
-from tests.browser.conftest import login, screenshot
+from tests.browser.conftest import both_sizes, login, screenshot
 from tests.reconciliation.factories import ClaimFactory, code_for, receipt
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 STATEMENT = Path(__file__).resolve().parents[1] / "data" / "statements" / "iso_dates.csv"
-PHONE = {"width": 390, "height": 844}
-
-
-def both_sizes(page, url, name):
-    page.set_viewport_size({"width": 1366, "height": 768})
-    page.goto(url)
-    screenshot(page, f"role_{name}_laptop")
-    page.set_viewport_size(PHONE)
-    page.goto(url)
-    # Nothing may push the page sideways on a phone.
-    width = page.evaluate("document.documentElement.scrollWidth")
-    screenshot(page, f"role_{name}_phone")
-    page.set_viewport_size({"width": 1366, "height": 768})
-    assert width <= PHONE["width"], f"{name} scrolls sideways on a phone ({width}px)"
 
 
 def test_agent_takes_next_verifies_copies_reply_and_delivers(live_server, bundles, agent, browser_page):
@@ -59,15 +45,15 @@ def test_agent_takes_next_verifies_copies_reply_and_delivers(live_server, bundle
     page = browser_page
     login(page, live_server, "agent", "pw-agent")
     base = live_server.url
-    both_sizes(page, f"{base}/admin/", "agent_dashboard")
-    both_sizes(page, f"{base}/admin/reconciliation/claim/", "agent_claims_list")
+    both_sizes(page, f"{base}/admin/", "role_agent_dashboard")
+    both_sizes(page, f"{base}/admin/reconciliation/claim/", "role_agent_claims_list")
 
     page.goto(f"{base}/admin/")
     assert page.get_by_test_id("needs-review").inner_text() == "1"
     page.get_by_test_id("take-next").click()
     page.get_by_test_id("hold-banner").filter(has_text="You hold this claim").wait_for()
     assert f"/admin/reconciliation/claim/{claim.pk}/" in page.url
-    both_sizes(page, page.url, "agent_claim_detail")
+    both_sizes(page, page.url, "role_agent_claim_detail")
 
     page.get_by_role("link", name=re.compile("Verify")).first.click()
     page.fill("#id_amount", "199")
@@ -81,7 +67,7 @@ def test_agent_takes_next_verifies_copies_reply_and_delivers(live_server, bundle
     assert claim.held_by is None and claim.order.reference in reply
 
     page.get_by_role("link", name=claim.order.reference).click()
-    both_sizes(page, f"{base}/admin/ledger/order/", "agent_orders_list")
+    both_sizes(page, f"{base}/admin/ledger/order/", "role_agent_orders_list")
     page.goto(f"{base}/admin/ledger/order/{claim.order.pk}/change/")
     page.get_by_role("link", name=re.compile("Mark delivered")).first.click()
     screenshot(page, "role_agent_deliver_confirm")
@@ -98,7 +84,7 @@ def test_finance_imports_a_statement_runs_the_matcher_exports_and_closes_a_day(
     page = browser_page
     base = live_server.url
     login(page, live_server, "finance", "pw-finance")
-    both_sizes(page, f"{base}/admin/", "finance_dashboard")
+    both_sizes(page, f"{base}/admin/", "role_finance_dashboard")
 
     page.goto(f"{base}/admin/reconciliation/statementimport/")
     page.get_by_role("link", name=re.compile("Import statement")).first.click()
@@ -154,7 +140,7 @@ def test_manager_edits_a_bundle(live_server, bundles, manager, browser_page):
     page = browser_page
     base = live_server.url
     login(page, live_server, "manager", "pw-manager")
-    both_sizes(page, f"{base}/admin/", "manager_dashboard")
+    both_sizes(page, f"{base}/admin/", "role_manager_dashboard")
     bundle = bundles["daily-2gb"]
     page.goto(f"{base}/admin/catalog/bundle/{bundle.pk}/change/")
     page.fill("#id_name", "Daily 2GB Plus")
