@@ -18,7 +18,20 @@ from collections.abc import Callable, Iterable, Iterator
 from django.conf import settings
 from django.core.files import File
 from django.db import connection, transaction
-from django.db.models import Case, CharField, DateTimeField, DecimalField, F, Func, Max, Min, Q, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    DecimalField,
+    F,
+    Func,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, Concat, NullIf
 from django.utils import timezone
 
@@ -274,13 +287,20 @@ def _copy_queryset(filters: dict):
     )
 
 
+def _in_steps(filters: dict, rows) -> Iterator[QuerySet]:
+    """`rows(filters)` in steps of COPY_STEP journal entries (an indexed range of `seq`), so a
+    background job can report progress between the steps on the same connection."""
+    bounds = _queryset(filters).aggregate(low=Min("entry__seq"), high=Max("entry__seq"))
+    low, high = bounds["low"], bounds["high"]
+    for start in range(low, high + 1, COPY_STEP) if low is not None else ():
+        yield rows(filters).filter(entry__seq__gte=start, entry__seq__lt=start + COPY_STEP)
+
+
 def copy_csv(filters: dict, path: str, progress: Progress | None = None) -> int:
     """Write the CSV export with PostgreSQL's COPY; returns the number of postings written.
 
-    One COPY per COPY_STEP journal entries (an indexed range of `seq`), so a background job can
-    report progress between them on the same connection.
+    One COPY per step of entries (_in_steps), progress reported after each.
     """
-    bounds = _queryset(filters).aggregate(low=Min("entry__seq"), high=Max("entry__seq"))
     header = io.StringIO()
     header.write("\ufeff")  # Excel reads UTF-8 only with the BOM
     csv.writer(header, lineterminator="\n").writerow(EXPORT_COLUMNS)  # COPY ends lines with \n
@@ -288,9 +308,7 @@ def copy_csv(filters: dict, path: str, progress: Progress | None = None) -> int:
     with open(path, "wb") as fh, connection.cursor() as cursor:
         fh.write(header.getvalue().encode())
         raw = cursor.cursor
-        low, high = bounds["low"], bounds["high"]
-        for start in range(low, high + 1, COPY_STEP) if low is not None else ():
-            part = _copy_queryset(filters).filter(entry__seq__gte=start, entry__seq__lt=start + COPY_STEP)
+        for part in _in_steps(filters, _copy_queryset):
             sql, params = part.query.sql_with_params()
             statement = raw.mogrify(sql, params).decode()
             raw.copy_expert(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)", fh)
@@ -350,11 +368,8 @@ _XLSX_TEXT_PARAMS = (f"[&<>\r{_XLSX_FORBIDDEN}]", _XLSX_FORBIDDEN) * 7
 
 def sql_xlsx(filters: dict, path: str, progress: Progress | None = None) -> int:
     """Write the XLSX export with rows rendered by PostgreSQL; returns the postings written."""
-    bounds = _queryset(filters).aggregate(low=Min("entry__seq"), high=Max("entry__seq"))
     with _xlsx_stream(path) as stream, connection.cursor() as cursor:
-        low, high = bounds["low"], bounds["high"]
-        for start in range(low, high + 1, COPY_STEP) if low is not None else ():
-            part = _queryset(filters).filter(entry__seq__gte=start, entry__seq__lt=start + COPY_STEP)
+        for part in _in_steps(filters, _queryset):
             sql, params = part.query.sql_with_params()
             cursor.execute(_xlsx_row_sql(sql), _XLSX_TEXT_PARAMS + tuple(params))
             while rows := cursor.fetchmany(CHUNK * 5):
