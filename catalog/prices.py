@@ -92,17 +92,24 @@ def price_clash_for(*, price: Decimal | None, active: bool, bundle_pk: int | Non
     return PRICE_CLASH.format(price=ksh(price), others=", ".join(others), count=_count(len(others) + 1))
 
 
-def price_clashes(*, slugs: Iterable[str] | None = None) -> list[PriceClash]:
-    """Every price shared by two or more active bundles (only those involving `slugs`, if given)."""
+def _clashes(bundles: Iterable[Bundle], involves) -> list[PriceClash]:
+    """Prices shared by two or more of `bundles`, by price then name, keeping only the groups
+    with a bundle `involves` accepts."""
     by_price: dict[Decimal, list[Bundle]] = defaultdict(list)
-    for bundle in Bundle.objects.active().order_by("price", "name").only("slug", "name", "price"):
+    for bundle in sorted(bundles, key=lambda b: (b.price, b.name)):
         by_price[bundle.price].append(bundle)
-    wanted = set(slugs) if slugs is not None else None
     return [
         PriceClash(price=price, names=tuple(b.name for b in group))
         for price, group in by_price.items()
-        if len(group) > 1 and (wanted is None or any(b.slug in wanted for b in group))
+        if len(group) > 1 and any(involves(b) for b in group)
     ]
+
+
+def price_clashes(*, slugs: Iterable[str] | None = None) -> list[PriceClash]:
+    """Every price shared by two or more active bundles (only those involving `slugs`, if given)."""
+    wanted = set(slugs) if slugs is not None else None
+    on_sale = Bundle.objects.active().only("slug", "name", "price")
+    return _clashes(on_sale, lambda b: wanted is None or b.slug in wanted)
 
 
 def price_clashes_on_activation(*, bundles: Iterable[Bundle]) -> list[PriceClash]:
@@ -110,12 +117,5 @@ def price_clashes_on_activation(*, bundles: Iterable[Bundle]) -> list[PriceClash
     waking = {b.pk: b for b in bundles if not b.active}
     if not waking:
         return []
-    by_price: dict[Decimal, list[Bundle]] = defaultdict(list)
     on_sale = Bundle.objects.active().exclude(pk__in=waking).only("name", "price")
-    for bundle in sorted([*on_sale, *waking.values()], key=lambda b: b.name):
-        by_price[bundle.price].append(bundle)
-    return [
-        PriceClash(price=price, names=tuple(b.name for b in group))
-        for price, group in sorted(by_price.items())
-        if len(group) > 1 and any(b.pk in waking for b in group)
-    ]
+    return _clashes([*on_sale, *waking.values()], lambda b: b.pk in waking)
