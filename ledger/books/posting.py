@@ -285,18 +285,37 @@ def post_till_receipts_set_based(receipts: list[tuple[str, Decimal, object]]) ->
     return len(batch)
 
 
+def _claim_verified(order: Order, receipt: str) -> tuple[str, str]:
+    return f"claim_verified:{order.reference}", f"Till claim {receipt} paid {order.reference}"
+
+
 def post_claim_verified(*, order: Order, amount: Decimal, receipt: str, created_by=None) -> JournalEntry:
     """Claim verified, order paid: Dr Unallocated receipts / Cr Bundles owed."""
+    key, memo = _claim_verified(order, receipt)
     return entry_post(
         kind=EntryKind.CLAIM_VERIFIED,
         lines=[(UNALLOCATED, amount), (BUNDLES_OWED, -amount)],
-        memo=f"Till claim {receipt} paid {order.reference}",
+        memo=memo,
         order=order,
         receipt_code=receipt,
         channel="till",
         created_by=created_by,
-        idempotency_key=f"claim_verified:{order.reference}",
+        idempotency_key=key,
     )
+
+
+@transaction.atomic
+def post_claims_verified(verified: list[tuple[Order, Decimal, str]], created_by=None) -> int:
+    """Claims verified together (a matcher batch): post_claim_verified's entry for each
+    (order, amount, receipt code), numbered in that order, with one counter lock and two bulk
+    inserts. Idempotent by the same keys. Returns the number of entries posted."""
+    now = timezone.now()
+    rows = []
+    for order, amount, receipt in verified:
+        key, memo = _claim_verified(order, receipt)
+        lines = [(UNALLOCATED, Decimal(amount)), (BUNDLES_OWED, -Decimal(amount))]
+        rows.append((key, EntryKind.CLAIM_VERIFIED, receipt, now, memo, "till", order.pk, lines))
+    return _post_bulk(rows, created_by=created_by)
 
 
 def post_delivery(*, order: Order, created_by=None) -> JournalEntry:
@@ -320,12 +339,15 @@ RECEIPT_AMOUNT_INVALID = "Receipt {code}: {amount} is not a positive amount in c
 
 def _post_bulk(
     rows: list[tuple[str, str, str, object, str, str, int | None, list[tuple[str, Decimal]]]],
+    created_by=None,
 ) -> int:
     """Post many balanced entries with one counter lock and two bulk inserts.
 
     `rows` are (idempotency key, kind, receipt code, value date, memo, channel, order id, lines).
     Keys already posted are skipped. Atomic (call inside a transaction). Returns entries posted.
+    ``created_by`` (a person, or None for the system) made every one of them.
     """
+    creator = created_by if getattr(created_by, "pk", None) else None
     done = set(
         JournalEntry.objects.filter(idempotency_key__in=[r[0] for r in rows]).values_list(
             "idempotency_key", flat=True
@@ -356,6 +378,7 @@ def _post_bulk(
                 channel=channel,
                 order_id=order_id,
                 idempotency_key=key,
+                created_by=creator,
             )
             for i, (key, kind, code, value_at, memo, channel, order_id, _) in enumerate(todo)
         ]

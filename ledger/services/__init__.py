@@ -71,6 +71,7 @@ from .orders import (
     PAYMENT_REVERSED,
     BulkDelivery,
     Checkout,
+    TillOrder,
     delivery_reply,
     entry_reverse,
     order_cancel,
@@ -86,6 +87,7 @@ from .orders import (
     stk_checkout,
     till_order_cancel,
     till_order_create_paid,
+    till_orders_create_paid,
 )
 from .stk import (
     payer_fits,
@@ -170,7 +172,9 @@ __all__ = [
     "stk_pay_from_till_receipt",
     "stk_send",
     "till_order_cancel",
+    "TillOrder",
     "till_order_create_paid",
+    "till_orders_create_paid",
     "unknown_prompt_candidates",
     "unknown_prompts_open",
 ]

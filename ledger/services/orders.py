@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Bundle
-from console.kernel.audit import AuditAction, audit_record
+from console.kernel.audit import AuditAction, audit_event, audit_record, audit_records
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn, phone_display
 from console.kernel.plausible import clean_text
 from ledger import books
@@ -384,25 +384,69 @@ def till_order_create_paid(
 ):
     """A paid till order for a verified claim: ``price`` is the part of the till receipt this order
     used (delivery and refund move this much, no more). Audited; booking is the caller's."""
-    order = Order.objects.create(
-        bundle=bundle,
-        price=price,
-        payer_msisdn=payer,
-        recipient_msisdn=recipient,
-        channel=Channel.TILL,
-        status=OrderStatus.PAID,
-        mpesa_receipt=receipt_code,
-        amount_paid=price,
-        paid_at=paid_at,
-        created_by=created_by if getattr(created_by, "pk", None) else None,
+    return till_orders_create_paid(
+        [TillOrder(bundle, price, payer, recipient, receipt_code, paid_at)], created_by
+    )[0]
+
+
+@dataclass(frozen=True)
+class TillOrder:
+    """What a verified claim's order is made of (till_orders_create_paid)."""
+
+    bundle: Bundle
+    price: object
+    payer: str
+    recipient: str
+    receipt_code: str
+    paid_at: object
+
+
+@transaction.atomic
+def till_orders_create_paid(rows: list[TillOrder], created_by) -> list[Order]:
+    """The paid till orders of claims verified together (a matcher batch): one insert for the
+    orders and one for their audit rows, in ``rows``' order. What till_order_create_paid does
+    for one."""
+    creator = created_by if getattr(created_by, "pk", None) else None
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                bundle=row.bundle,
+                price=row.price,
+                payer_msisdn=row.payer,
+                recipient_msisdn=row.recipient,
+                channel=Channel.TILL,
+                status=OrderStatus.PAID,
+                mpesa_receipt=row.receipt_code,
+                amount_paid=row.price,
+                paid_at=row.paid_at,
+                created_by=creator,
+            )
+            for row in rows
+        ]
     )
-    audit_record(
-        actor=created_by,
-        action=AuditAction.ORDER_CREATE,
-        obj=order,
-        after={**_order_state(order), "bundle": bundle.slug, "price": price, "channel": Channel.TILL},
+    if any(order.pk is None for order in orders):  # a database that cannot return ids from bulk inserts
+        ids = dict(
+            Order.objects.filter(reference__in=[o.reference for o in orders]).values_list("reference", "pk")
+        )
+        for order in orders:
+            order.pk = ids[order.reference]
+    audit_records(
+        [
+            audit_event(
+                actor=created_by,
+                action=AuditAction.ORDER_CREATE,
+                obj=order,
+                after={
+                    **_order_state(order),
+                    "bundle": row.bundle.slug,
+                    "price": row.price,
+                    "channel": Channel.TILL,
+                },
+            )
+            for order, row in zip(orders, rows, strict=True)
+        ]
     )
-    return order
+    return orders
 
 
 @transaction.atomic

@@ -106,6 +106,23 @@ def claims_superseded_by(claim: Claim) -> int:
     return done
 
 
+def claims_superseded_by_many(claims: list[Claim]) -> int:
+    """claims_superseded_by for claims verified together: one query finds the senders who have an
+    earlier open claim at all (most have none), and only their claims are looked at one by one."""
+    verified = [c for c in claims if c.status == ClaimStatus.VERIFIED and c.sender_msisdn]
+    if not verified:
+        return 0
+    senders = set(
+        Claim.objects.filter(
+            sender_msisdn__in={c.sender_msisdn for c in verified},
+            claimed_at__gte=min(c.claimed_at for c in verified) - CORRECTION_WINDOW,
+            claimed_at__lte=max(c.claimed_at for c in verified),
+            status__in=[ClaimStatus.PENDING, ClaimStatus.NEEDS_REVIEW],
+        ).values_list("sender_msisdn", flat=True)
+    )
+    return sum(claims_superseded_by(c) for c in verified if c.sender_msisdn in senders)
+
+
 def superseded_reopen() -> int:
     """Superseded claims whose code is now an unmatched till receipt go back to matching: the
     customer had paid with that code after all. Returns how many."""

@@ -12,6 +12,7 @@ exact prices only; an agent may verify an overpayment, never an underpayment.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
@@ -19,16 +20,16 @@ from django.utils import timezone
 
 from catalog.models import Bundle
 from catalog.prices import PriceBook
-from console.kernel.audit import AuditAction, audit_record
+from console.kernel.audit import AuditAction, audit_event, audit_record, audit_records
 from console.kernel.money import ksh
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
 from ledger import books
 from ledger.models import JournalEntry, Order, OrderStatus
-from ledger.services import till_order_cancel, till_order_create_paid
+from ledger.services import TillOrder, till_order_cancel, till_orders_create_paid
 from reconciliation.models import Claim, ClaimStatus, TillReceipt, claim_statuses_allowing
 
 from .claim_status import claim_status_set
-from .corrections import claims_superseded_by
+from .corrections import claims_superseded_by_many
 from .errors import (
     ALREADY_CLAIMED_BY_SENDER,
     AMOUNT_RETYPE_MISMATCH,
@@ -99,6 +100,37 @@ def _lock_unused_receipt(receipt_id: int) -> TillReceipt:
     return receipt
 
 
+@dataclass
+class _Verification:
+    claim: Claim
+    receipt: TillReceipt
+    bundle: Bundle
+    price: Decimal
+    recipient: str
+    note: str
+    explanation: dict | None = None
+
+
+# What a verification changes on the claim (saved by one bulk update for a batch).
+_VERIFIED_FIELDS = [
+    "code",
+    "status",
+    "reason",
+    "receipt",
+    "suggested_receipt",
+    "order",
+    "bundle",
+    "recipient_msisdn",
+    "decided_by",
+    "decided_at",
+    "decision_note",
+    "held_by",
+    "held_until",
+    "explanation",
+    "updated_at",
+]
+
+
 def _verify_locked(
     *,
     claim: Claim,
@@ -112,7 +144,6 @@ def _verify_locked(
 ) -> Claim:
     """Create the paid order at ``price`` (at most the receipt's amount) and book it; what the
     receipt paid beyond the price stays in Unallocated receipts."""
-    before = _snapshot(claim)
     if not claim.code:
         # An unreadable report: the person who read it found the receipt; the claim takes its code.
         twin = Claim.objects.filter(sender_msisdn=claim.sender_msisdn, code=receipt.code).exclude(pk=claim.pk)
@@ -120,39 +151,78 @@ def _verify_locked(
         if twin:
             raise VerificationInvalid(ALREADY_CLAIMED_BY_SENDER.format(code=receipt.code, pk=twin))
         claim.code = receipt.code
+    row = _Verification(claim, receipt, bundle, price, recipient, note, explanation)
+    return _verify_write([row], user)[0]
+
+
+def _verify_write(rows: list[_Verification], user) -> list[Claim]:
+    """Verify locked claims against locked, unused receipts: the paid orders, the receipts tied
+    to them, the claims, the claim-verified entries, the audit rows and the sender's superseded
+    claims, each written once for all ``rows`` (one claim for a person, a batch for the matcher)."""
     now = timezone.now()
-    order = till_order_create_paid(
-        bundle=bundle,
-        price=price,  # the bundle's price at payment time, not the whole receipt
-        payer=claim.sender_msisdn,
-        recipient=recipient,
-        receipt_code=receipt.code,
-        paid_at=receipt.paid_at,
-        created_by=user,
+    decider = user if getattr(user, "pk", None) else None
+    befores = [_snapshot(row.claim) for row in rows]
+    orders = till_orders_create_paid(
+        [
+            # The order is priced at the bundle's price at payment time, not the whole receipt.
+            TillOrder(
+                row.bundle,
+                row.price,
+                row.claim.sender_msisdn,
+                row.recipient,
+                row.receipt.code,
+                row.receipt.paid_at,
+            )
+            for row in rows
+        ],
+        user,
     )
-    receipt.order = order
-    receipt.save(update_fields=["order"])
-    claim_status_set(claim, ClaimStatus.VERIFIED)
-    claim.reason = ""
-    claim.receipt = receipt
-    claim.suggested_receipt = None
-    claim.order = order
-    claim.bundle = bundle
-    claim.recipient_msisdn = recipient
-    claim.decided_by = user if getattr(user, "pk", None) else None
-    claim.decided_at = now
-    claim.decision_note = note
-    claim_clear_hold(claim)  # a decision ends any hold
-    if explanation is not None:
-        claim.explanation = explanation
-    claim.save()
-    books.post_claim_verified(order=order, amount=price, receipt=receipt.code, created_by=claim.decided_by)
-    after = {**_snapshot(claim), "price": str(price), "unallocated": str(receipt.amount - price)}
-    audit_record(
-        actor=user, action=AuditAction.CLAIM_VERIFIED, obj=claim, before=before, after=after, reason=note
+    for row, order in zip(rows, orders, strict=True):
+        claim = row.claim
+        row.receipt.order = order
+        claim_status_set(claim, ClaimStatus.VERIFIED)
+        claim.reason = ""
+        claim.receipt = row.receipt
+        claim.suggested_receipt = None
+        claim.order = order
+        claim.bundle = row.bundle
+        claim.recipient_msisdn = row.recipient
+        claim.decided_by = decider
+        claim.decided_at = now
+        claim.decision_note = row.note
+        claim_clear_hold(claim)  # a decision ends any hold
+        if row.explanation is not None:
+            claim.explanation = row.explanation
+        claim.updated_at = now
+    TillReceipt.objects.bulk_update([row.receipt for row in rows], ["order"], batch_size=500)
+    Claim.objects.bulk_update([row.claim for row in rows], _VERIFIED_FIELDS, batch_size=500)
+    books.post_claims_verified(
+        [(order, row.price, row.receipt.code) for row, order in zip(rows, orders, strict=True)],
+        created_by=decider,
     )
-    claims_superseded_by(claim)  # the sender's earlier failed claim this one corrects
-    return claim
+    audit_records(
+        [
+            audit_event(
+                actor=user,
+                action=AuditAction.CLAIM_VERIFIED,
+                obj=row.claim,
+                before=before,
+                after={
+                    **_snapshot(row.claim),
+                    "price": str(row.price),
+                    "unallocated": str(row.receipt.amount - row.price),
+                },
+                reason=row.note,
+            )
+            for row, before in zip(rows, befores, strict=True)
+        ]
+    )
+    claims_superseded_by_many([row.claim for row in rows])  # the earlier failed claims they correct
+    return [row.claim for row in rows]
+
+
+def _auto_note(explanation: dict) -> str:
+    return "Verified automatically: " + explanation.get("summary", "")
 
 
 @transaction.atomic
@@ -174,9 +244,67 @@ def claim_verify_auto(*, claim_id: int, receipt_id: int, bundle_id: int, explana
         price=receipt.amount,  # the matcher verifies only an exact price
         recipient=claim.recipient_msisdn,
         user=None,
-        note="Verified automatically: " + explanation.get("summary", ""),
+        note=_auto_note(explanation),
         explanation=explanation,
     )
+
+
+AutoVerification = tuple[int, int, int, dict]  # claim id, receipt id, bundle id, explanation
+
+
+@transaction.atomic
+def claims_verify_auto_many(items: list[AutoVerification]) -> list[AutoVerification]:
+    """The matcher's verifications of a batch in one transaction: claim_verify_auto's checks and
+    writes for every item, set-based (locks: the claims, then the receipts, each in id order).
+
+    An item that fails a check (claim decided or not open, no code, another payee; receipt used,
+    settled, held by an order or an earlier item; bundle gone) is returned and nothing is
+    written for it: the caller passes it to claim_verify_auto, which raises the precise reason.
+    """
+    if not items:
+        return []
+    claims = {
+        c.pk: c for c in Claim.objects.select_for_update().filter(pk__in=[i[0] for i in items]).order_by("pk")
+    }
+    receipt_ids = [i[1] for i in items]
+    receipts = {
+        r.pk: r for r in TillReceipt.objects.select_for_update().filter(pk__in=receipt_ids).order_by("pk")
+    }
+    held = set(
+        Claim.objects.filter(receipt_id__in=receipt_ids, status=ClaimStatus.VERIFIED).values_list(
+            "receipt_id", flat=True
+        )
+    )
+    codes = [r.code for r in receipts.values()]
+    held_codes = set(Order.objects.filter(mpesa_receipt__in=codes).values_list("mpesa_receipt", flat=True))
+    bundles = Bundle.objects.in_bulk({i[2] for i in items})
+    rows, left, taken = [], [], set()
+    for item in items:
+        claim_id, receipt_id, bundle_id, explanation = item
+        claim, receipt, bundle = claims.get(claim_id), receipts.get(receipt_id), bundles.get(bundle_id)
+        if (
+            claim is None
+            or receipt is None
+            or bundle is None
+            or claim.status not in OPEN_STATUSES
+            or not claim.code
+            or other_payee_problem(claim)
+            or receipt.order_id
+            or receipt.settlement
+            or receipt.pk in held
+            or receipt.code in held_codes
+            or receipt.pk in taken
+        ):
+            left.append(item)
+            continue
+        taken.add(receipt.pk)
+        note = _auto_note(explanation)
+        rows.append(
+            _Verification(claim, receipt, bundle, receipt.amount, claim.recipient_msisdn, note, explanation)
+        )
+    if rows:
+        _verify_write(rows, None)
+    return left
 
 
 def receipt_code_normalise(text: str | None) -> str:

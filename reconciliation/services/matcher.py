@@ -222,57 +222,51 @@ def claims_reconcile(
 
 
 def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counter) -> None:
+    """Decide every claim of the batch; the verifications are written together
+    (decisions.claims_verify_auto_many, one transaction), the other outcomes by one bulk update.
+
+    A claim whose code (or a look-alike of it) is the receipt of a verification in this batch is
+    decided after those verifications are written, as if the claims were taken one by one in
+    order: it sees that receipt used. A verification the set refuses, or the whole set when it
+    fails, is retried one claim at a time (_verify_one), which says why.
+    """
     ctx = _context(claims, now, prices)
-    changed = []
+    changed: list[Claim] = []
+    to_verify: list[tuple[Claim, Decision, dict]] = []
+    after: list[Claim] = []
+    keys: set[str] = set()
     for claim in claims:
         counts["examined"] += 1
+        if claim.code and lookalike_key(claim.code) in keys:
+            after.append(claim)
+            continue
         decision = claim_evaluate(claim, ctx)
         explanation = decision.explanation(claim)
         if decision.status == ClaimStatus.VERIFIED:
-            try:
-                # A savepoint: a failed verification leaves the run's transaction (if any) usable.
-                with transaction.atomic():
-                    decisions.claim_verify_auto(
-                        claim_id=claim.pk,
-                        receipt_id=decision.receipt.pk,
-                        bundle_id=decision.bundle.pk,
-                        explanation=explanation,
-                    )
-            except VerificationInvalid as exc:
-                # Refused on its merits (the pasted SMS names another payee): not a race.
-                decision = _verify_failed(decision, exc)
-                explanation = decision.explanation(claim)
-            except ReconciliationError:
-                # Another worker or agent used the receipt (or decided the claim) first.
-                counts["lost_race"] += 1
-                ctx.used_by.setdefault(decision.receipt.pk, -1)
-                decision = claim_evaluate(claim, ctx)
-                explanation = decision.explanation(claim)
-            except (DomainError, DatabaseError) as exc:
-                # One bad claim never stops a run: it waits for a person with the reason.
-                decision = _verify_failed(decision, exc)
-                explanation = decision.explanation(claim)
+            to_verify.append((claim, decision, explanation))
+            keys.add(lookalike_key(decision.receipt.code))
+        else:
+            _record(claim, decision, explanation, now, counts, changed)
+    if to_verify:
+        items = [(c.pk, d.receipt.pk, d.bundle.pk, e) for c, d, e in to_verify]
+        try:
+            # A savepoint: a failed set leaves the run's transaction (if any) usable.
+            left = {item[0] for item in decisions.claims_verify_auto_many(items)}
+        except (DomainError, DatabaseError):
+            left = {item[0] for item in items}  # each is tried on its own and says why
+        for claim, decision, explanation in to_verify:
+            if claim.pk in left:
+                _verify_one(claim, decision, explanation, ctx, now, counts, changed)
             else:
                 ctx.used_by[decision.receipt.pk] = claim.pk
                 counts["verified"] += 1
-                continue
-        key = str(decision.reason or decision.status)
-        counts[key] += 1
-        new = (
-            decision.status,
-            decision.reason,
-            explanation,
-            getattr(decision.suggested, "pk", None),
-            getattr(decision.bundle, "pk", None),
-        )
-        old = (claim.status, claim.reason, claim.explanation, claim.suggested_receipt_id, claim.bundle_id)
-        if new != old:
-            claim_status_set(claim, decision.status)
-            claim.reason, claim.explanation = decision.reason, explanation
-            claim.suggested_receipt_id = new[3]
-            claim.bundle_id = new[4]
-            claim.updated_at = now
-            changed.append(claim)
+    for claim in after:
+        decision = claim_evaluate(claim, ctx)
+        explanation = decision.explanation(claim)
+        if decision.status == ClaimStatus.VERIFIED:
+            _verify_one(claim, decision, explanation, ctx, now, counts, changed)
+        else:
+            _record(claim, decision, explanation, now, counts, changed)
     if changed:
         # Only claims still open are updated: a person may have decided one meanwhile.
         with transaction.atomic():
@@ -281,6 +275,58 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
             )
             Claim.objects.bulk_update([c for c in changed if c.pk in still_open], _FIELDS, batch_size=500)
         counts["changed"] += len(changed)
+
+
+def _verify_one(
+    claim: Claim, decision: Decision, explanation: dict, ctx: Context, now, counts, changed
+) -> None:
+    """Verify one claim in its own transaction; a refusal decides the claim otherwise (recorded)."""
+    try:
+        # A savepoint: a failed verification leaves the run's transaction (if any) usable.
+        with transaction.atomic():
+            decisions.claim_verify_auto(
+                claim_id=claim.pk,
+                receipt_id=decision.receipt.pk,
+                bundle_id=decision.bundle.pk,
+                explanation=explanation,
+            )
+    except VerificationInvalid as exc:
+        # Refused on its merits (the pasted SMS names another payee): not a race.
+        decision = _verify_failed(decision, exc)
+    except ReconciliationError:
+        # Another worker or agent used the receipt (or decided the claim) first.
+        counts["lost_race"] += 1
+        ctx.used_by.setdefault(decision.receipt.pk, -1)
+        decision = claim_evaluate(claim, ctx)
+    except (DomainError, DatabaseError) as exc:
+        # One bad claim never stops a run: it waits for a person with the reason.
+        decision = _verify_failed(decision, exc)
+    else:
+        ctx.used_by[decision.receipt.pk] = claim.pk
+        counts["verified"] += 1
+        return
+    _record(claim, decision, decision.explanation(claim), now, counts, changed)
+
+
+def _record(claim: Claim, decision: Decision, explanation: dict, now, counts: Counter, changed: list) -> None:
+    """Count a decision other than a verification and stage the claim's change (if any) for the
+    batch's bulk update."""
+    counts[str(decision.reason or decision.status)] += 1
+    new = (
+        decision.status,
+        decision.reason,
+        explanation,
+        getattr(decision.suggested, "pk", None),
+        getattr(decision.bundle, "pk", None),
+    )
+    old = (claim.status, claim.reason, claim.explanation, claim.suggested_receipt_id, claim.bundle_id)
+    if new != old:
+        claim_status_set(claim, decision.status)
+        claim.reason, claim.explanation = decision.reason, explanation
+        claim.suggested_receipt_id = new[3]
+        claim.bundle_id = new[4]
+        claim.updated_at = now
+        changed.append(claim)
 
 
 def _verify_failed(decision: Decision, exc: Exception) -> Decision:
