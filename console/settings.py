@@ -356,6 +356,8 @@ STK_DUPLICATE_WINDOW = env.int("STK_DUPLICATE_WINDOW", default=60)  # seconds: s
 CLAIM_GRACE = env.int("CLAIM_GRACE", default=7200)  # seconds
 # Scheduled matcher runs between full ones look only at claims with new evidence.
 MATCHER_FULL_RUN_EVERY = env.int("MATCHER_FULL_RUN_EVERY", default=3600)  # seconds
+# The matcher writes its verifications in sets of this many claims, one transaction per set.
+MATCHER_VERIFY_SET = env.int("MATCHER_VERIFY_SET", default=200)
 
 # Ledger exports: small ones download at once; XLSX is capped (CSV has no cap).
 EXPORT_DIRECT_MAX_ROWS = env.int("EXPORT_DIRECT_MAX_ROWS", default=20_000)

@@ -23,6 +23,7 @@ from catalog.prices import PriceBook
 from console.kernel.audit import AuditAction, audit_event, audit_record, audit_records
 from console.kernel.money import ksh
 from console.kernel.phones import InvalidPhoneNumber, normalise_msisdn
+from console.kernel.rows import rows_update
 from ledger import books
 from ledger.models import JournalEntry, Order, OrderStatus
 from ledger.services import TillOrder, till_order_cancel, till_orders_create_paid
@@ -194,8 +195,8 @@ def _verify_write(rows: list[_Verification], user) -> list[Claim]:
         if row.explanation is not None:
             claim.explanation = row.explanation
         claim.updated_at = now
-    TillReceipt.objects.bulk_update([row.receipt for row in rows], ["order"], batch_size=500)
-    Claim.objects.bulk_update([row.claim for row in rows], _VERIFIED_FIELDS, batch_size=500)
+    rows_update([row.receipt for row in rows], ["order"])
+    rows_update([row.claim for row in rows], _VERIFIED_FIELDS)
     books.post_claims_verified(
         [(order, row.price, row.receipt.code) for row, order in zip(rows, orders, strict=True)],
         created_by=decider,

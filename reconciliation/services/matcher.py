@@ -49,6 +49,9 @@ from .settlement import stk_payments, stk_settlements_sweep
 __all__ = ["claim_evaluate", "claims_reconcile", "open_claims", "other_payee_problem", "reconcile_later"]
 
 BATCH = 2000
+# Verifications are written in sets of this many claims, one transaction each: short enough that
+# an agent's verification (which waits for the journal counter) is never held up for long.
+VERIFY_SET = getattr(settings, "MATCHER_VERIFY_SET", 200)
 OPEN_REASONS = (ClaimReason.UNKNOWN_CODE, ClaimReason.POSSIBLE_TYPO)
 VERIFY_FAILED = "Automatic verification failed ({error}); a person must check this claim."
 # Scheduled runs settle receipts recorded this recently (a manual run settles all of them).
@@ -247,19 +250,8 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
             keys.add(lookalike_key(decision.receipt.code))
         else:
             _record(claim, decision, explanation, now, counts, changed)
-    if to_verify:
-        items = [(c.pk, d.receipt.pk, d.bundle.pk, e) for c, d, e in to_verify]
-        try:
-            # A savepoint: a failed set leaves the run's transaction (if any) usable.
-            left = {item[0] for item in decisions.claims_verify_auto_many(items)}
-        except (DomainError, DatabaseError):
-            left = {item[0] for item in items}  # each is tried on its own and says why
-        for claim, decision, explanation in to_verify:
-            if claim.pk in left:
-                _verify_one(claim, decision, explanation, ctx, now, counts, changed)
-            else:
-                ctx.used_by[decision.receipt.pk] = claim.pk
-                counts["verified"] += 1
+    for start in range(0, len(to_verify), VERIFY_SET):
+        _verify_set(to_verify[start : start + VERIFY_SET], ctx, now, counts, changed)
     for claim in after:
         decision = claim_evaluate(claim, ctx)
         explanation = decision.explanation(claim)
@@ -275,6 +267,22 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
             )
             Claim.objects.bulk_update([c for c in changed if c.pk in still_open], _FIELDS, batch_size=500)
         counts["changed"] += len(changed)
+
+
+def _verify_set(to_verify: list[tuple[Claim, Decision, dict]], ctx: Context, now, counts, changed) -> None:
+    """Verify a set of claims in one transaction; what it refuses goes one by one."""
+    items = [(c.pk, d.receipt.pk, d.bundle.pk, e) for c, d, e in to_verify]
+    try:
+        # A savepoint: a failed set leaves the run's transaction (if any) usable.
+        left = {item[0] for item in decisions.claims_verify_auto_many(items)}
+    except (DomainError, DatabaseError):
+        left = {item[0] for item in items}  # each is tried on its own and says why
+    for claim, decision, explanation in to_verify:
+        if claim.pk in left:
+            _verify_one(claim, decision, explanation, ctx, now, counts, changed)
+        else:
+            ctx.used_by[decision.receipt.pk] = claim.pk
+            counts["verified"] += 1
 
 
 def _verify_one(

@@ -286,17 +286,18 @@ def test_a_database_error_verifying_one_claim_sends_it_to_review_and_the_run_goe
     bad = ClaimFactory(code=bad_receipt.code, claimed_at=NOW - dt.timedelta(minutes=2))
     good_receipt = receipt(amount="250")
     good = ClaimFactory(code=good_receipt.code, claimed_at=NOW - dt.timedelta(minutes=1))
-    real_verify = decisions.claim_verify_auto
+    real_write = decisions._verify_write
 
-    def verify(*, claim_id, **kwargs):
-        if claim_id == bad.pk:
-            # A real constraint violation in the database, not a Python exception only.
+    def write(rows, user):
+        if any(row.claim.pk == bad.pk for row in rows):
+            # A real constraint violation in the database, not a Python exception only: it fails
+            # the set the bad claim is in, then the bad claim alone; the good one verifies alone.
             Order.objects.create(
                 bundle=taken.bundle, price=D("150"), channel=Channel.TILL, mpesa_receipt="X1"
             )
-        return real_verify(claim_id=claim_id, **kwargs)
+        return real_write(rows, user)
 
-    monkeypatch.setattr(decisions, "claim_verify_auto", verify)
+    monkeypatch.setattr(decisions, "_verify_write", write)
     run = claims_reconcile(trigger="test", now=NOW)
     bad.refresh_from_db()
     good.refresh_from_db()
