@@ -4,6 +4,7 @@ No Django models are imported here, so everything is usable and testable without
 """
 
 from .codes import (
+    LOOKALIKE_SLIPS,
     embedded_date,
     find_codes,
     is_date_plausible,
@@ -39,6 +40,7 @@ __all__ = [
     "is_date_plausible",
     "is_lookalike",
     "join_across_messages",
+    "LOOKALIKE_SLIPS",
     "lookalike_key",
     "normalise_code",
     "our_names",

@@ -72,7 +72,8 @@ _UNIT_PART_RE = re.compile(
 )
 
 # Look-alike slips when a customer retypes a code; each maps to one canonical character.
-_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "S": "5", "B": "8", "Z": "2"})
+LOOKALIKE_SLIPS = {"O": "0", "I": "1", "S": "5", "B": "8", "Z": "2"}
+_LOOKALIKES = str.maketrans(LOOKALIKE_SLIPS)
 
 # Words that happen to be 10 alphanumerics and must never be read as codes.
 _STOPWORDS = frozenset({"SAFARICOM1", "WHATSAPP10"})

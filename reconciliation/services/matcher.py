@@ -15,11 +15,13 @@ as unallocated before their STK payment was confirmed (settlement.stk_settlement
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter, defaultdict
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Replace, Upper
 from django.utils import timezone
 from django_q import tasks as django_q_tasks
 
@@ -29,7 +31,7 @@ from console.kernel.exceptions import DomainError
 from console.kernel.plausible import clean_text
 from ledger.models import Order
 from reconciliation.models import Claim, ClaimReason, ClaimStatus, ReconciliationRun, RunStatus, TillReceipt
-from reconciliation.parsers import lookalike_key
+from reconciliation.parsers import LOOKALIKE_SLIPS, lookalike_key
 
 from . import decisions
 from .claim_status import claim_status_set
@@ -78,6 +80,15 @@ def open_claims():
 # ---------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------
+def _lookalike_key_sql(field: str):
+    """parsers.lookalike_key of a stored (normalised) code, in SQL: the slips replaced."""
+    return functools.reduce(
+        lambda expr, slip: Replace(expr, Value(slip[0]), Value(slip[1])),
+        LOOKALIKE_SLIPS.items(),
+        Upper(field),
+    )
+
+
 def _context(claims: list[Claim], now: dt.datetime, prices: PriceBook) -> Context:
     codes = {c.code for c in claims}
     receipts = {r.code: r for r in TillReceipt.objects.filter(code__in=codes)}
@@ -93,7 +104,9 @@ def _context(claims: list[Claim], now: dt.datetime, prices: PriceBook) -> Contex
         high = max(c.claimed_at for c in without) + dt.timedelta(hours=LOOKALIKE_HOURS_AFTER)
         wanted = {lookalike_key(c.code) for c in without}
         window = TillReceipt.objects.unmatched().filter(paid_at__gte=low, paid_at__lte=high)
-        for receipt in window.only("pk", "code", "amount", "paid_at", "order_id").iterator(chunk_size=5000):
+        # The database keeps only the receipts whose key is wanted (the window may hold 100k).
+        window = window.annotate(lookalike=_lookalike_key_sql("code")).filter(lookalike__in=wanted)
+        for receipt in window.only("pk", "code", "amount", "paid_at", "order_id"):
             key = lookalike_key(receipt.code)
             if key in wanted:
                 lookalikes[key].append(receipt)
