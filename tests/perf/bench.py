@@ -21,6 +21,9 @@ Rows (see docs/performance.md for what each baseline means):
   orders_date_filter orders list with a date filter at E rows  vs  at 1k
   journal_date_filter journal with a date filter at E rows  vs  at 1k
 
+BENCH_PROFILE=/tmp/prof writes a cProfile of each measured piece to /tmp/prof.<pid> (the figures
+then include the profiler's overhead): what the next optimisation should go after.
+
 The database it uses is its own (`<name>_bench`, dropped and created) on the server in
 DATABASE_URL; the server should run with fsync on, as production does.
 """
@@ -109,7 +112,14 @@ def counted(fn):
 
     with connection.execute_wrapper(count):
         t0 = time.perf_counter()
-        result = fn()
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+
+            prof = cProfile.Profile()
+            result = prof.runcall(fn)
+            prof.dump_stats(os.environ["BENCH_PROFILE"] + f".{os.getpid()}")
+        else:
+            result = fn()
         seconds = time.perf_counter() - t0
     return seconds, queries[0], result
 
