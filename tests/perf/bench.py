@@ -40,6 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -288,6 +289,7 @@ def run_whatsapp_matching(path: str, claims: int) -> dict:
     from django.conf import settings
     from django.core.management import call_command
 
+    from ledger.books import books_check
     from reconciliation.models import Claim
 
     tables = [
@@ -306,6 +308,13 @@ def run_whatsapp_matching(path: str, claims: int) -> dict:
 
     (seconds, queries), rss = in_child(child)
     verified = Claim.objects.filter(status="verified").count()
+    # Correctness stays proven: the outcome of every claim (status/reason counts, comparable run
+    # to run on the same generated corpus) and the books' invariants.
+    outcomes = Counter(
+        f"{status}/{reason}" if reason else status
+        for status, reason in Claim.objects.values_list("status", "reason")
+    )
+    problems = books_check()
     entry_sql = "SELECT * FROM ledger_journalentry WHERE id > {before}"
     posting_sql = (
         "SELECT p.* FROM ledger_posting p JOIN ledger_journalentry e ON e.id = p.entry_id "
@@ -325,7 +334,9 @@ def run_whatsapp_matching(path: str, claims: int) -> dict:
             "queries": queries,
             "queries_per_verification": round(queries / verified, 1) if verified else None,
             "rss_mb": round(rss),
+            "outcomes": dict(sorted(outcomes.items())),
         },
+        limits={"books_problems": (len(problems), 0)},
     )
 
 
