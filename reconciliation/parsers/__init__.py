@@ -19,8 +19,10 @@ from .statement import (
     StatementFormatError,
     StatementParse,
     StatementRow,
+    StatementStream,
     parse_statement,
     parse_till_sms_receipts,
+    statement_rows_stream,
 )
 from .whatsapp import ChatExport, ChatExportError, ChatMessage, parse_chat_export
 
@@ -33,6 +35,7 @@ __all__ = [
     "StatementFormatError",
     "StatementParse",
     "StatementRow",
+    "StatementStream",
     "embedded_date",
     "find_codes",
     "find_sms_in_text",
@@ -47,4 +50,5 @@ __all__ = [
     "parse_statement",
     "parse_till_sms_receipts",
     "payee_is_us",
+    "statement_rows_stream",
 ]

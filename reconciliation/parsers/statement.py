@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from decimal import Decimal, InvalidOperation
 
 from openpyxl.utils.datetime import from_excel
@@ -142,18 +144,50 @@ def parse_statement(data: bytes, filename: str, *, now: dt.datetime | None = Non
     required columns (named in the message). Row-level problems, impossible receipts included
     (``now`` is the clock they are checked against), are returned as errors.
     """
+    stream = statement_rows_stream(data, filename, now=now)
+    rows = list(stream)
+    return StatementParse(rows=rows, errors=stream.errors, header_row=stream.header_row, warnings=stream.warnings)
+
+
+class StatementStream:
+    """A statement's rows one at a time, as parse_statement reads them, without holding them.
+
+    Iterating yields each kept row (receipts and skipped rows, in file order); row errors and
+    warnings are collected in ``errors`` and ``warnings`` as the rows go by, so they are complete
+    once the iteration ends. Iterate once.
+    """
+
+    def __init__(self, table, header_index: int, columns: dict[str, int], now: dt.datetime) -> None:
+        self.header_row = header_index + 1
+        self.errors: list[RowError] = []
+        self.warnings: list[str] = []
+        self._table, self._columns, self._now = table, columns, now
+        # Receipts that carry money in anywhere in the file: read now, so the file's format
+        # errors (a CSV that is not text, too many rows) are raised before any row is yielded.
+        self._reused = _receipts_with_paid_in(self._body(), columns)
+
+    def _body(self) -> Iterator[tuple[int, list[object]]]:
+        return islice(enumerate(self._table, start=1), self.header_row, None)
+
+    def __iter__(self) -> Iterator[StatementRow]:
+        seen: set[str] = set()
+        parse = StatementParse(rows=[], errors=self.errors, header_row=self.header_row, warnings=self.warnings)
+        for number, row in self._body():
+            _parse_row(number, row, self._columns, self._reused, seen, parse, self._now)
+            if parse.rows:
+                yield parse.rows.pop()
+
+
+def statement_rows_stream(data: bytes, filename: str, *, now: dt.datetime | None = None) -> StatementStream:
+    """parse_statement as a stream (see StatementStream): the same rows, errors and warnings.
+
+    Raises :class:`StatementFormatError` as parse_statement does, before any row is read.
+    """
     if not data or not data.strip():
         raise StatementFormatError(EMPTY_FILE)
     table = read_table(data, filename)
     header_index, columns = locate_header(table)
-    parse = StatementParse(rows=[], errors=[], header_row=header_index + 1)
-    body = [(number, row) for number, row in enumerate(table, start=1) if number > header_index + 1]
-    reused = _receipts_with_paid_in(body, columns)
-    seen: set[str] = set()
-    now = now or dt.datetime.now(dt.UTC)
-    for number, row in body:
-        _parse_row(number, row, columns, reused, seen, parse, now)
-    return parse
+    return StatementStream(table, header_index, columns, now or dt.datetime.now(dt.UTC))
 
 
 def parse_till_sms_receipts(text: str) -> list[ParsedSms]:
@@ -176,7 +210,7 @@ def _text(value: object) -> str:
     return "" if value is None else " ".join(str(value).split())
 
 
-def _receipts_with_paid_in(body: list[tuple[int, list[object]]], columns: dict[str, int]) -> set[str]:
+def _receipts_with_paid_in(body: Iterable[tuple[int, list[object]]], columns: dict[str, int]) -> set[str]:
     """Receipt numbers that carry money in somewhere in the file (so a withdrawn row
     reusing one is that payment's charge)."""
     receipts = set()
