@@ -19,8 +19,8 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 
 from openpyxl.utils.datetime import from_excel
 
@@ -146,7 +146,9 @@ def parse_statement(data: bytes, filename: str, *, now: dt.datetime | None = Non
     """
     stream = statement_rows_stream(data, filename, now=now)
     rows = list(stream)
-    return StatementParse(rows=rows, errors=stream.errors, header_row=stream.header_row, warnings=stream.warnings)
+    return StatementParse(
+        rows=rows, errors=stream.errors, header_row=stream.header_row, warnings=stream.warnings
+    )
 
 
 class StatementStream:
@@ -171,7 +173,8 @@ class StatementStream:
 
     def __iter__(self) -> Iterator[StatementRow]:
         seen: set[str] = set()
-        parse = StatementParse(rows=[], errors=self.errors, header_row=self.header_row, warnings=self.warnings)
+        # _parse_row appends to a parse: this one shares the stream's errors and warnings.
+        parse = StatementParse([], self.errors, self.header_row, self.warnings)
         for number, row in self._body():
             _parse_row(number, row, self._columns, self._reused, seen, parse, self._now)
             if parse.rows:

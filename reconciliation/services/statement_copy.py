@@ -80,8 +80,9 @@ def _stage_csv(rows) -> io.StringIO:
     return buf
 
 
-def statement_rows_copy(rows, imp) -> list[str]:
-    """Record the chunk's new receipts for ``imp``, book them, queue matching for their codes.
+def statement_rows_copy(rows, imp, *, reconcile: bool = True) -> list[str]:
+    """Record the chunk's new receipts for ``imp``, book them, queue matching for their codes
+    (unless ``reconcile`` is off: the statement import queues one run for all its chunks).
 
     Returns the codes this import recorded, in the file's order. Call inside a transaction.
     """
@@ -129,6 +130,6 @@ def statement_rows_copy(rows, imp) -> list[str]:
         )
         settlements_book(receipts, payments)
     codes = [r.receipt for r in mine]
-    if codes:
+    if codes and reconcile:
         reconcile_later(trigger="receipt", codes=codes)
     return codes

@@ -123,9 +123,10 @@ def test_import_command_parses_the_file_once():
 
     from reconciliation.services import statements
 
-    with mock.patch.object(statements, "parse_statement", wraps=statements.parse_statement) as parse:
+    stream = statements.statement_rows_stream
+    with mock.patch.object(statements, "statement_rows_stream", wraps=stream) as parse:
         call_command("import_statement", str(MARCH))
-    assert parse.call_count == 1  # the preview counts and the run share one parse
+    assert parse.call_count == 1  # the preview counts and the run share one read of the rows
     imp = StatementImport.objects.get()
     assert imp.status == ImportStatus.DONE and imp.counts["new"] == 3 and till_entries() == 3
 
