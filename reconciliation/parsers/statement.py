@@ -83,6 +83,9 @@ _DATE_FORMATS = (
 _FAST_DMY = re.compile(r"(\d{2})-(\d{2})-(\d{4}) (\d{2}):(\d{2})(?::(\d{2}))?")
 _FAST_YMD = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?")
 _RECEIPT_RE = re.compile(r"^[A-Z0-9]{8,12}$")
+_CURRENCY_RE = re.compile(r"^(?:KSH|KES|SH)\.?\s*", re.I)
+# ASCII digits only: \d and Decimal also take other scripts' digits ("１５０").
+_PLAIN_AMOUNT_RE = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
 _MASKED_PHONE_RE = re.compile(r"(?<![\d*])(\+?\d{2,9}\*{2,}\d{2,4}|(?:\+?254|0)[17]\d{8})(?![\d*])")
 _ACCOUNT_SUFFIX_RE = re.compile(r"\s+Acc\.?\s.*$", re.I)
 # Money in is written "Merchant Payment from …", "Pay Bill from …"; a reversal may say "from" either way.
@@ -379,6 +382,8 @@ def parse_amount(value: object) -> Decimal:
     ``str`` so no binary noise leaks in). Values are not rounded: ``150.005`` stays as written,
     for the receipt check to refuse; a number of any size is read without error.
     """
+    if type(value) is str and _PLAIN_AMOUNT_RE.fullmatch(value):
+        return Decimal(value)  # the usual cell ("1200.00", "-13.75"): what the steps below give it
     if value is None or (isinstance(value, str) and not value.strip()):
         return Decimal("0.00")
     if isinstance(value, bool):
@@ -388,11 +393,10 @@ def parse_amount(value: object) -> Decimal:
         if not amount.is_finite():
             raise ValueError(BAD_AMOUNT.format(value=str(value)))
         return amount
-    text = re.sub(r"^(?:KSH|KES|SH)\.?\s*", "", str(value).strip().replace("\u00a0", ""), flags=re.I)
+    text = _CURRENCY_RE.sub("", str(value).strip().replace("\u00a0", ""))
     negative = text.startswith("(") and text.endswith(")")
     text = text.strip("()").replace(",", "").replace(" ", "")
-    # ASCII digits only: \d and Decimal also take other scripts' digits ("１５０").
-    if not re.fullmatch(r"[-+]?[0-9]+(?:\.[0-9]+)?", text):
+    if not _PLAIN_AMOUNT_RE.fullmatch(text):
         raise ValueError(BAD_AMOUNT.format(value=str(value)))
     try:
         amount = Decimal(text)
