@@ -16,20 +16,21 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 from django_q import tasks as django_q_tasks
 
 from console.kernel.audit import AuditAction, audit_record
 from console.kernel.money import CENT, ZERO
-from reconciliation.models import ImportStatus, ReceiptSource, StatementImport, TillReceipt
+from ledger.models import EntryKind, JournalEntry
+from reconciliation.models import ImportStatus, ReceiptSource, SettlementState, StatementImport, TillReceipt
 from reconciliation.parsers import StatementFormatError, StatementRow, parse_statement, statement_rows_stream
 from reconciliation.parsers.statement import DISPOSITION_RECEIPT
 
 from .errors import (
     ImportRefused,
 )
-from .matcher import reconcile_later
+from .matcher import open_claims, reconcile_later
 from .receipt_record import ReceiptDraft, receipts_post_and_reconcile
 from .settlement import settlements_prepare
 from .statement_copy import statement_rows_copy
@@ -462,9 +463,23 @@ def statement_import_run(*, import_id: int, parsed: StatementScan | None = None)
 
 
 def _statement_reconcile(imp: StatementImport) -> None:
-    """Queue one matcher run for the receipts the import recorded (after commit): one run per
-    import, not per chunk, so the matcher's STK look-ups are not repeated chunk after chunk."""
-    codes = list(TillReceipt.objects.filter(statement_import=imp).values_list("code", flat=True))
+    """Queue one matcher run (after commit) for the import's receipts, not one per chunk.
+
+    Its codes are those the run can act on: the receipts an open claim names, and the receipts a
+    booked STK payment may settle (its sweep); one query instead of the run's look-ups of every
+    code. With none of those, the run is still queued (for the first receipt): it also lets new
+    receipts pay STK prompts that never got an answer (tasks.reconcile).
+    """
+    mine = TillReceipt.objects.filter(statement_import=imp)
+    claimed = open_claims().filter(code__in=mine.values("code")).values("code")
+    stk_booked = JournalEntry.objects.filter(kind=EntryKind.STK_PAYMENT, receipt_code=OuterRef("code"))
+    codes = list(
+        mine.filter(
+            Q(code__in=claimed) | Q(settlement=SettlementState.NONE, order__isnull=True) & Exists(stk_booked)
+        ).values_list("code", flat=True)
+    )
+    if not codes:
+        codes = list(mine.order_by("pk").values_list("code", flat=True)[:1])
     if codes:
         reconcile_later(trigger="receipt", codes=codes)
 
