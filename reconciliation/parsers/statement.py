@@ -189,7 +189,7 @@ def statement_rows_stream(data: bytes, filename: str, *, now: dt.datetime | None
 
     Raises :class:`StatementFormatError` as parse_statement does, before any row is read.
     """
-    if not data or not data.strip():
+    if not data or data.isspace():  # isspace: strip()'s whitespace, without a copy of the file
         raise StatementFormatError(EMPTY_FILE)
     table = read_table(data, filename)
     header_index, columns = locate_header(table)
