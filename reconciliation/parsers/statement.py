@@ -213,6 +213,9 @@ def _cell(row: list[object], columns: dict[str, int], column: str) -> object:
 
 
 def _text(value: object) -> str:
+    """The value as text with its whitespace runs made one space and its ends trimmed."""
+    if type(value) is str and value.isprintable() and "  " not in value and value[:1] != " " != value[-1:]:
+        return value  # printable: its only whitespace is " ", single and inside, so nothing changes
     return "" if value is None else " ".join(str(value).split())
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciliation.parsers import parse_statement, statement_rows_stream
-from reconciliation.parsers.statement import BAD_AMOUNT, parse_amount
+from reconciliation.parsers.statement import BAD_AMOUNT, _text, parse_amount
 
 HEAD = "Receipt No.,Completion Time,Initiation Time,Details,Transaction Status,Paid In,Withdrawn,Balance\n"
 
@@ -48,6 +48,12 @@ amount_text = st.one_of(
 @settings(max_examples=400, deadline=None)
 def test_amounts_read_by_the_fast_path_as_by_the_full_steps(value):
     assert outcome(parse_amount, value) == outcome(reference_amount, value)
+
+
+@given(st.one_of(st.text(max_size=12), st.text(alphabet=" a\t\u00a0\u2028\x1c", max_size=8)))
+@settings(max_examples=400, deadline=None)
+def test_cell_text_by_the_fast_path_as_by_split_and_join(value):
+    assert _text(value) == " ".join(value.split())
 
 
 row = st.tuples(
