@@ -212,6 +212,16 @@ def _cell(row: list[object], columns: dict[str, int], column: str) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
+def _cells(row: list[object], columns: dict[str, int]) -> dict[str, object]:
+    """The row's value under each column found (as _cell gives it), read in one pass."""
+    width = len(row)
+    cells = {}
+    for column, position in columns.items():
+        value = row[position] if position < width else None
+        cells[column] = value.strip() if isinstance(value, str) else value
+    return cells
+
+
 def _text(value: object) -> str:
     """The value as text with its whitespace runs made one space and its ends trimmed."""
     if type(value) is str and value.isprintable() and "  " not in value and value[:1] != " " != value[-1:]:
@@ -244,14 +254,15 @@ def _parse_row(
 ) -> None:
     if not any(_text(cell) for cell in row):
         return
-    receipt = _text(_cell(row, columns, COL_RECEIPT)).upper()
+    cells = _cells(row, columns)
+    receipt = _text(cells.get(COL_RECEIPT)).upper()
     if not receipt:
         parse.warnings.append(WARN_NO_RECEIPT.format(row=number))
         return
     errors_before = len(parse.errors)
     if not _RECEIPT_RE.match(receipt):
         parse.errors.append(RowError(number, COL_RECEIPT, BAD_RECEIPT.format(value=receipt)))
-    values = _row_values(number, row, columns, parse.errors)
+    values = _row_values(number, cells, parse.errors)
     if len(parse.errors) > errors_before:
         return
     disposition, reason = _disposition(receipt, values, reused, seen)
@@ -273,20 +284,20 @@ def _parse_row(
     )
 
 
-def _row_values(number: int, row: list[object], columns: dict[str, int], errors: list[RowError]) -> dict:
+def _row_values(number: int, cells: dict[str, object], errors: list[RowError]) -> dict:
     values: dict[str, object] = {}
     for key, column in (("paid_in", COL_PAID_IN), ("withdrawn", COL_WITHDRAWN), ("balance", COL_BALANCE)):
         try:
-            values[key] = parse_amount(_cell(row, columns, column))
+            values[key] = parse_amount(cells.get(column))
         except ValueError as exc:
             errors.append(RowError(number, column, str(exc)))
-    if COL_BALANCE not in columns or _text(_cell(row, columns, COL_BALANCE)) == "":
+    if COL_BALANCE not in cells or _text(cells[COL_BALANCE]) == "":
         values["balance"] = None
     for key, column, required in (
         ("completed_at", COL_COMPLETED, True),
         ("initiated_at", COL_INITIATED, False),
     ):
-        raw = _cell(row, columns, column)
+        raw = cells.get(column)
         try:
             values[key] = parse_datetime(raw)
         except ValueError as exc:
@@ -301,7 +312,7 @@ def _row_values(number: int, row: list[object], columns: dict[str, int], errors:
         ("account", COL_ACCOUNT),
         ("linked_transaction_id", COL_LINKED),
     ):
-        values[key] = _text(_cell(row, columns, column))
+        values[key] = _text(cells.get(column))
     return values
 
 
