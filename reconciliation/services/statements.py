@@ -171,6 +171,11 @@ def statement_scan(
 
 
 def _known_codes(codes: list[str]) -> set[str]:
+    if connection.vendor == "postgresql":  # one array parameter, not a placeholder per code
+        with connection.cursor() as cursor:
+            table = TillReceipt._meta.db_table
+            cursor.execute(f"SELECT code FROM {table} WHERE code = ANY(%s::text[])", [list(codes)])  # noqa: S608
+            return {code for (code,) in cursor.fetchall()}
     known: set[str] = set()
     for i in range(0, len(codes), CHUNK):
         known.update(TillReceipt.objects.filter(code__in=codes[i : i + CHUNK]).values_list("code", flat=True))
