@@ -3,6 +3,7 @@ holding a lease, with a heartbeat), resume after a worker died."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import pickle
@@ -15,7 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 from django_q import tasks as django_q_tasks
@@ -461,7 +462,8 @@ def statement_import_run(*, import_id: int, parsed: StatementScan | None = None)
             finished_at=timezone.now(),
             lease_token="",
         )
-        _statement_reconcile(imp)
+        with contextlib.suppress(DatabaseError):  # the error to report is the one above
+            _statement_reconcile(imp)
         raise
     imp.refresh_from_db()
     return imp
