@@ -20,8 +20,10 @@ from .statement import (
     StatementFormatError,
     StatementParse,
     StatementRow,
+    StatementStream,
     parse_statement,
     parse_till_sms_receipts,
+    statement_rows_stream,
 )
 from .whatsapp import ChatExport, ChatExportError, ChatMessage, parse_chat_export
 
@@ -34,6 +36,7 @@ __all__ = [
     "StatementFormatError",
     "StatementParse",
     "StatementRow",
+    "StatementStream",
     "embedded_date",
     "find_codes",
     "find_sms_in_text",
@@ -49,4 +52,5 @@ __all__ = [
     "parse_statement",
     "parse_till_sms_receipts",
     "payee_is_us",
+    "statement_rows_stream",
 ]

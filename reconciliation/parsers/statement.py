@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 
 from openpyxl.utils.datetime import from_excel
 
@@ -81,6 +83,9 @@ _DATE_FORMATS = (
 _FAST_DMY = re.compile(r"(\d{2})-(\d{2})-(\d{4}) (\d{2}):(\d{2})(?::(\d{2}))?")
 _FAST_YMD = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?")
 _RECEIPT_RE = re.compile(r"^[A-Z0-9]{8,12}$")
+_CURRENCY_RE = re.compile(r"^(?:KSH|KES|SH)\.?\s*", re.I)
+# ASCII digits only: \d and Decimal also take other scripts' digits ("１５０").
+_PLAIN_AMOUNT_RE = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
 _MASKED_PHONE_RE = re.compile(r"(?<![\d*])(\+?\d{2,9}\*{2,}\d{2,4}|(?:\+?254|0)[17]\d{8})(?![\d*])")
 _ACCOUNT_SUFFIX_RE = re.compile(r"\s+Acc\.?\s.*$", re.I)
 # Money in is written "Merchant Payment from …", "Pay Bill from …"; a reversal may say "from" either way.
@@ -142,18 +147,53 @@ def parse_statement(data: bytes, filename: str, *, now: dt.datetime | None = Non
     required columns (named in the message). Row-level problems, impossible receipts included
     (``now`` is the clock they are checked against), are returned as errors.
     """
-    if not data or not data.strip():
+    stream = statement_rows_stream(data, filename, now=now)
+    rows = list(stream)
+    return StatementParse(
+        rows=rows, errors=stream.errors, header_row=stream.header_row, warnings=stream.warnings
+    )
+
+
+class StatementStream:
+    """A statement's rows one at a time, as parse_statement reads them, without holding them.
+
+    Iterating yields each kept row (receipts and skipped rows, in file order); row errors and
+    warnings are collected in ``errors`` and ``warnings`` as the rows go by, so they are complete
+    once the iteration ends. Iterate once.
+    """
+
+    def __init__(self, table, header_index: int, columns: dict[str, int], now: dt.datetime) -> None:
+        self.header_row = header_index + 1
+        self.errors: list[RowError] = []
+        self.warnings: list[str] = []
+        self._table, self._columns, self._now = table, columns, now
+        # Receipts that carry money in anywhere in the file: read now, so the file's format
+        # errors (a CSV that is not text, too many rows) are raised before any row is yielded.
+        self._reused = _receipts_with_paid_in(self._body(), columns)
+
+    def _body(self) -> Iterator[tuple[int, list[object]]]:
+        return islice(enumerate(self._table, start=1), self.header_row, None)
+
+    def __iter__(self) -> Iterator[StatementRow]:
+        seen: set[str] = set()
+        # _parse_row appends to a parse: this one shares the stream's errors and warnings.
+        parse = StatementParse([], self.errors, self.header_row, self.warnings)
+        for number, row in self._body():
+            _parse_row(number, row, self._columns, self._reused, seen, parse, self._now)
+            if parse.rows:
+                yield parse.rows.pop()
+
+
+def statement_rows_stream(data: bytes, filename: str, *, now: dt.datetime | None = None) -> StatementStream:
+    """parse_statement as a stream (see StatementStream): the same rows, errors and warnings.
+
+    Raises :class:`StatementFormatError` as parse_statement does, before any row is read.
+    """
+    if not data or data.isspace():  # isspace: strip()'s whitespace, without a copy of the file
         raise StatementFormatError(EMPTY_FILE)
     table = read_table(data, filename)
     header_index, columns = locate_header(table)
-    parse = StatementParse(rows=[], errors=[], header_row=header_index + 1)
-    body = [(number, row) for number, row in enumerate(table, start=1) if number > header_index + 1]
-    reused = _receipts_with_paid_in(body, columns)
-    seen: set[str] = set()
-    now = now or dt.datetime.now(dt.UTC)
-    for number, row in body:
-        _parse_row(number, row, columns, reused, seen, parse, now)
-    return parse
+    return StatementStream(table, header_index, columns, now or dt.datetime.now(dt.UTC))
 
 
 def parse_till_sms_receipts(text: str) -> list[ParsedSms]:
@@ -172,11 +212,24 @@ def _cell(row: list[object], columns: dict[str, int], column: str) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
+def _cells(row: list[object], columns: dict[str, int]) -> dict[str, object]:
+    """The row's value under each column found (as _cell gives it), read in one pass."""
+    width = len(row)
+    cells = {}
+    for column, position in columns.items():
+        value = row[position] if position < width else None
+        cells[column] = value.strip() if isinstance(value, str) else value
+    return cells
+
+
 def _text(value: object) -> str:
+    """The value as text with its whitespace runs made one space and its ends trimmed."""
+    if type(value) is str and value.isprintable() and "  " not in value and value[:1] != " " != value[-1:]:
+        return value  # printable: its only whitespace is " ", single and inside, so nothing changes
     return "" if value is None else " ".join(str(value).split())
 
 
-def _receipts_with_paid_in(body: list[tuple[int, list[object]]], columns: dict[str, int]) -> set[str]:
+def _receipts_with_paid_in(body: Iterable[tuple[int, list[object]]], columns: dict[str, int]) -> set[str]:
     """Receipt numbers that carry money in somewhere in the file (so a withdrawn row
     reusing one is that payment's charge)."""
     receipts = set()
@@ -201,14 +254,15 @@ def _parse_row(
 ) -> None:
     if not any(_text(cell) for cell in row):
         return
-    receipt = _text(_cell(row, columns, COL_RECEIPT)).upper()
+    cells = _cells(row, columns)
+    receipt = _text(cells.get(COL_RECEIPT)).upper()
     if not receipt:
         parse.warnings.append(WARN_NO_RECEIPT.format(row=number))
         return
     errors_before = len(parse.errors)
     if not _RECEIPT_RE.match(receipt):
         parse.errors.append(RowError(number, COL_RECEIPT, BAD_RECEIPT.format(value=receipt)))
-    values = _row_values(number, row, columns, parse.errors)
+    values = _row_values(number, cells, parse.errors)
     if len(parse.errors) > errors_before:
         return
     disposition, reason = _disposition(receipt, values, reused, seen)
@@ -230,20 +284,20 @@ def _parse_row(
     )
 
 
-def _row_values(number: int, row: list[object], columns: dict[str, int], errors: list[RowError]) -> dict:
+def _row_values(number: int, cells: dict[str, object], errors: list[RowError]) -> dict:
     values: dict[str, object] = {}
     for key, column in (("paid_in", COL_PAID_IN), ("withdrawn", COL_WITHDRAWN), ("balance", COL_BALANCE)):
         try:
-            values[key] = parse_amount(_cell(row, columns, column))
+            values[key] = parse_amount(cells.get(column))
         except ValueError as exc:
             errors.append(RowError(number, column, str(exc)))
-    if COL_BALANCE not in columns or _text(_cell(row, columns, COL_BALANCE)) == "":
+    if COL_BALANCE not in cells or _text(cells[COL_BALANCE]) == "":
         values["balance"] = None
     for key, column, required in (
         ("completed_at", COL_COMPLETED, True),
         ("initiated_at", COL_INITIATED, False),
     ):
-        raw = _cell(row, columns, column)
+        raw = cells.get(column)
         try:
             values[key] = parse_datetime(raw)
         except ValueError as exc:
@@ -258,7 +312,7 @@ def _row_values(number: int, row: list[object], columns: dict[str, int], errors:
         ("account", COL_ACCOUNT),
         ("linked_transaction_id", COL_LINKED),
     ):
-        values[key] = _text(_cell(row, columns, column))
+        values[key] = _text(cells.get(column))
     return values
 
 
@@ -342,6 +396,8 @@ def parse_amount(value: object) -> Decimal:
     ``str`` so no binary noise leaks in). Values are not rounded: ``150.005`` stays as written,
     for the receipt check to refuse; a number of any size is read without error.
     """
+    if type(value) is str and _PLAIN_AMOUNT_RE.fullmatch(value):
+        return Decimal(value)  # the usual cell ("1200.00", "-13.75"): what the steps below give it
     if value is None or (isinstance(value, str) and not value.strip()):
         return Decimal("0.00")
     if isinstance(value, bool):
@@ -351,11 +407,10 @@ def parse_amount(value: object) -> Decimal:
         if not amount.is_finite():
             raise ValueError(BAD_AMOUNT.format(value=str(value)))
         return amount
-    text = re.sub(r"^(?:KSH|KES|SH)\.?\s*", "", str(value).strip().replace("\u00a0", ""), flags=re.I)
+    text = _CURRENCY_RE.sub("", str(value).strip().replace("\u00a0", ""))
     negative = text.startswith("(") and text.endswith(")")
     text = text.strip("()").replace(",", "").replace(" ", "")
-    # ASCII digits only: \d and Decimal also take other scripts' digits ("１５０").
-    if not re.fullmatch(r"[-+]?[0-9]+(?:\.[0-9]+)?", text):
+    if not _PLAIN_AMOUNT_RE.fullmatch(text):
         raise ValueError(BAD_AMOUNT.format(value=str(value)))
     try:
         amount = Decimal(text)

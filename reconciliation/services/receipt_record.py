@@ -44,8 +44,11 @@ class ReceiptDraft:
         )
 
 
-def receipts_post_and_reconcile(receipts: list[TillReceipt], payments: dict | None = None) -> None:
-    """Book each new receipt (idempotent by code) and re-run matching for their codes after commit.
+def receipts_post_and_reconcile(
+    receipts: list[TillReceipt], payments: dict | None = None, *, reconcile: bool = True
+) -> None:
+    """Book each new receipt (idempotent by code) and re-run matching for their codes after commit
+    (unless ``reconcile`` is off: a statement import queues one run for all its chunks).
 
     A receipt marked as an STK settlement (settlement.settlements_prepare, before the insert; its
     payment in ``payments``) books Dr M-Pesa till / Cr STK clearing; every other one
@@ -54,7 +57,7 @@ def receipts_post_and_reconcile(receipts: list[TillReceipt], payments: dict | No
     books.post_till_receipts_bulk([(r.code, r.amount, r.paid_at) for r in receipts if not r.settlement])
     settlements_book([r for r in receipts if r.settlement], payments or {})
     codes = [r.code for r in receipts]
-    if codes:
+    if codes and reconcile:
         reconcile_later(trigger="receipt", codes=codes)
 
 

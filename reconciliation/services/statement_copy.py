@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from console.kernel.money import CENT
 from ledger import books
+from ledger.models import Channel, EntryKind, StkStatus
 from reconciliation.models import ReceiptSource, TillReceipt
 
 from .matcher import reconcile_later
@@ -43,6 +44,16 @@ DELETE FROM statement_stage AS s
 WHERE s.ord NOT IN (SELECT min(ord) FROM statement_stage GROUP BY code)
    OR EXISTS (SELECT 1 FROM reconciliation_tillreceipt AS t WHERE t.code = s.code)
 RETURNING s.ord
+"""
+# The staged codes stk_payments could know as STK payments (an STK order holding the code, a
+# successful prompt sent in the window, an STK payment entry): one join over the chunk, so
+# stk_payments looks up only these few instead of every code in batches of ORM queries.
+STK_CANDIDATES = """
+SELECT s.code FROM statement_stage AS s
+WHERE EXISTS (SELECT 1 FROM ledger_order AS o WHERE o.mpesa_receipt = s.code AND o.channel = %(stk)s)
+   OR EXISTS (SELECT 1 FROM ledger_stkrequest AS r WHERE r.receipt = s.code AND r.status = %(success)s
+              AND r.created_at >= %(sent_from)s AND r.created_at <= %(sent_to)s)
+   OR EXISTS (SELECT 1 FROM ledger_journalentry AS e WHERE e.receipt_code = s.code AND e.kind = %(kind)s)
 """
 MARK_SETTLEMENTS = """
 UPDATE statement_stage AS s SET settlement = m.state, settlement_note = m.note
@@ -80,8 +91,9 @@ def _stage_csv(rows) -> io.StringIO:
     return buf
 
 
-def statement_rows_copy(rows, imp) -> list[str]:
-    """Record the chunk's new receipts for ``imp``, book them, queue matching for their codes.
+def statement_rows_copy(rows, imp, *, reconcile: bool = True) -> list[str]:
+    """Record the chunk's new receipts for ``imp``, book them, queue matching for their codes
+    (unless ``reconcile`` is off: the statement import queues one run for all its chunks).
 
     Returns the codes this import recorded, in the file's order. Call inside a transaction.
     """
@@ -96,8 +108,20 @@ def statement_rows_copy(rows, imp) -> list[str]:
         # STK payments reaching the till are settlements, marked before the insert (as settlements_prepare).
         payments = {}
         if new:
-            between = (min(r.completed_at for r in new), max(r.completed_at for r in new))
-            payments = stk_payments([r.receipt for r in new], sent_between=sent_before(between))
+            between = sent_before((min(r.completed_at for r in new), max(r.completed_at for r in new)))
+            cursor.execute(
+                STK_CANDIDATES,
+                {
+                    "stk": Channel.STK.value,
+                    "success": StkStatus.SUCCESS.value,
+                    "kind": EntryKind.STK_PAYMENT.value,
+                    "sent_from": between[0],
+                    "sent_to": between[1],
+                },
+            )
+            candidates = [code for (code,) in cursor.fetchall()]
+            if candidates:
+                payments = stk_payments(candidates, sent_between=between)
         if payments:
             states = {
                 r.receipt: settlement_state(r.paid_in.quantize(CENT), payments[r.receipt])
@@ -129,6 +153,6 @@ def statement_rows_copy(rows, imp) -> list[str]:
         )
         settlements_book(receipts, payments)
     codes = [r.receipt for r in mine]
-    if codes:
+    if codes and reconcile:
         reconcile_later(trigger="receipt", codes=codes)
     return codes

@@ -3,28 +3,35 @@ holding a lease, with a heartbeat), resume after a worker died."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import pickle
+import tempfile
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
-from django.db.models import Count, F, Sum
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 from django_q import tasks as django_q_tasks
 
 from console.kernel.audit import AuditAction, audit_record
 from console.kernel.money import CENT, ZERO
-from reconciliation.models import ImportStatus, ReceiptSource, StatementImport, TillReceipt
-from reconciliation.parsers import StatementFormatError, StatementParse, parse_statement
+from ledger.models import EntryKind, JournalEntry
+from reconciliation.models import ImportStatus, ReceiptSource, SettlementState, StatementImport, TillReceipt
+from reconciliation.parsers import StatementFormatError, StatementRow, parse_statement, statement_rows_stream
+from reconciliation.parsers.statement import DISPOSITION_RECEIPT
 
 from .errors import (
     ImportRefused,
 )
+from .matcher import open_claims, reconcile_later
 from .receipt_record import ReceiptDraft, receipts_post_and_reconcile
 from .settlement import settlements_prepare
 from .statement_copy import statement_rows_copy
@@ -56,7 +63,120 @@ def statement_parse(*, data: bytes, filename: str):
     return parsed
 
 
+SPOOL_ROWS = 2000  # receipt rows per pickled batch of a scan's spool
+
+
+class StatementScan:
+    """A statement read once, as a stream: the preview counts and, kept, its receipt rows spooled
+    to a temporary file in pickled batches, so an import holds one chunk of rows at a time, not
+    the file's. Use as a context manager (the spool is deleted on exit)."""
+
+    def __init__(self) -> None:
+        self.preview: dict = {}
+        self.receipts_total = 0
+        self._spool = None
+
+    def __enter__(self) -> StatementScan:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def receipt_chunks(self, *, start: int, size: int) -> Iterator[tuple[int, list[StatementRow]]]:
+        """The receipt rows after the first ``start``, ``size`` at a time, each with how many
+        receipt rows the file has up to the chunk's end (the import's rows_done once it commits)."""
+        done, chunk = start, []
+        for row in self._receipts(skip=start):
+            chunk.append(row)
+            if len(chunk) == size:
+                done += len(chunk)
+                yield done, chunk
+                chunk = []
+        if chunk:
+            yield done + len(chunk), chunk
+
+    def _receipts(self, *, skip: int) -> Iterator[StatementRow]:
+        self._spool.seek(0)
+        seen = 0
+        while seen < self.receipts_total:
+            batch = pickle.load(self._spool)  # noqa: S301 (our own temporary file, written above)
+            if seen + len(batch) > skip:
+                yield from batch[max(skip - seen, 0) :]
+            seen += len(batch)
+
+
+def statement_scan(
+    *, data: bytes, filename: str, preview: bool = False, keep_rows: bool = False
+) -> StatementScan:
+    """Read a statement once, row by row, refusing files with any bad row (ImportRefused: nothing
+    saved). ``preview``: the counts statement_preview gives (known codes looked up batch by batch);
+    ``keep_rows``: its receipt rows spooled for StatementScan.receipt_chunks."""
+    try:
+        stream = statement_rows_stream(data, filename)
+    except StatementFormatError as exc:
+        raise ImportRefused(str(exc))
+    scan = StatementScan()
+    if keep_rows:
+        scan._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the scan's close)
+    skipped: Counter = Counter()
+    known, new_amount = 0, Decimal("0.00")
+    batch: list[StatementRow] = []
+
+    def flush() -> None:
+        nonlocal known, new_amount
+        if preview and not stream.errors:  # a file refused anyway needs no look-ups
+            found = _known_codes([r.receipt for r in batch])
+            known += len(found)
+            new_amount += sum((r.paid_in for r in batch if r.receipt not in found), Decimal("0.00"))
+        if scan._spool is not None:
+            pickle.dump(batch, scan._spool, protocol=pickle.HIGHEST_PROTOCOL)
+        batch.clear()
+
+    try:
+        for row in stream:
+            if row.disposition != DISPOSITION_RECEIPT:
+                skipped[row.skip_reason] += 1
+                continue
+            batch.append(row)
+            scan.receipts_total += 1
+            if len(batch) == SPOOL_ROWS:
+                flush()
+        if batch:
+            flush()
+        if stream.errors:
+            first = stream.errors[0]
+            raise ImportRefused(
+                STATEMENT_HAS_ERRORS.format(
+                    count=len(stream.errors), first=f"row {first.row_number}, {first.column}: {first.message}"
+                )
+            )
+    except BaseException:
+        scan.close()
+        raise
+    total = scan.receipts_total
+    scan.preview = {
+        "rows_total": total,
+        "new": total - known,
+        "known": known,
+        "new_amount": str(new_amount),
+        "skipped": dict(skipped),
+        "errors": [],
+        "warnings": list(stream.warnings),
+    }
+    return scan
+
+
 def _known_codes(codes: list[str]) -> set[str]:
+    if connection.vendor == "postgresql":  # one array parameter, not a placeholder per code
+        with connection.cursor() as cursor:
+            table = TillReceipt._meta.db_table
+            cursor.execute(f"SELECT code FROM {table} WHERE code = ANY(%s::text[])", [list(codes)])  # noqa: S608
+            return {code for (code,) in cursor.fetchall()}
     known: set[str] = set()
     for i in range(0, len(codes), CHUNK):
         known.update(TillReceipt.objects.filter(code__in=codes[i : i + CHUNK]).values_list("code", flat=True))
@@ -166,19 +286,22 @@ def statement_import_create(*, data: bytes, filename: str, user=None) -> Stateme
 
 
 def statement_import_now(*, data: bytes, filename: str, user=None) -> StatementImport:
-    """Save a statement and import it at once in this process (the command line), parsing the
-    file once for both: the preview counts and the rows of the run.
+    """Save a statement and import it at once in this process (the command line), reading the
+    file once for both: the preview counts and the rows of the run (spooled, not held).
 
     Raises ImportRefused when the file is not a statement or has any bad row: nothing is saved.
     """
     with transaction.atomic():
-        imp, parsed = _statement_import_create(data=data, filename=filename, user=user)
-    return statement_import_start(import_id=imp.pk, user=user, inline=True, parsed=parsed)
+        imp, scan = _statement_import_create(data=data, filename=filename, user=user, keep_rows=True)
+    with scan:
+        return statement_import_start(import_id=imp.pk, user=user, inline=True, parsed=scan)
 
 
-def _statement_import_create(*, data: bytes, filename: str, user) -> tuple[StatementImport, StatementParse]:
-    parsed = statement_parse(data=data, filename=filename)
-    preview = _preview_of(parsed)
+def _statement_import_create(
+    *, data: bytes, filename: str, user, keep_rows: bool = False
+) -> tuple[StatementImport, StatementScan]:
+    scan = statement_scan(data=data, filename=filename, preview=True, keep_rows=keep_rows)
+    preview = scan.preview
     imp = StatementImport(
         original_name=filename[:255],
         sha256=hashlib.sha256(data).hexdigest(),
@@ -190,15 +313,15 @@ def _statement_import_create(*, data: bytes, filename: str, user) -> tuple[State
     imp.file.save(filename.rsplit("/", 1)[-1] or "statement", ContentFile(data), save=False)
     imp.save()
     audit_record(actor=user, action=AuditAction.STATEMENT_PREVIEWED, obj=imp, after=preview)
-    return imp, parsed
+    return imp, scan
 
 
 def statement_import_start(
-    *, import_id: int, user=None, inline: bool = False, parsed: StatementParse | None = None
+    *, import_id: int, user=None, inline: bool = False, parsed: StatementScan | None = None
 ) -> StatementImport:
     """Import a previewed statement: inline when small (or asked), as a django-q2 task when large.
 
-    ``parsed`` is this import's file as the caller already parsed it (an inline run skips its parse).
+    ``parsed`` is this import's file as the caller already scanned it (an inline run skips its parse).
     Raises ImportRefused when the import is not a preview (e.g. already imported).
     """
     with transaction.atomic():
@@ -250,7 +373,7 @@ def statement_import_resume(
 
 
 def _statement_import_dispatch(
-    imp: StatementImport, *, inline: bool, parsed: StatementParse | None = None
+    imp: StatementImport, *, inline: bool, parsed: StatementScan | None = None
 ) -> StatementImport:
     if imp.rows_total - imp.rows_done > ASYNC_ROWS and not inline:
         transaction.on_commit(
@@ -286,7 +409,7 @@ def _statement_heartbeat(import_id: int, token: str, rows_done: int) -> None:
         raise _LeaseLost
 
 
-def statement_import_run(*, import_id: int, parsed: StatementParse | None = None) -> StatementImport:
+def statement_import_run(*, import_id: int, parsed: StatementScan | None = None) -> StatementImport:
     """Insert the statement's new receipts set-based, chunk by chunk, with progress; resumable.
 
     The worker first takes a lease (the import is queued, or importing with no heartbeat for
@@ -294,40 +417,42 @@ def statement_import_run(*, import_id: int, parsed: StatementParse | None = None
     this does nothing. Each chunk commits its receipts, their journal entries, the progress and
     the heartbeat in one transaction, so a killed worker leaves whole chunks behind and a resumed
     run carries on after ``rows_done``, skipping known codes too: nothing doubled, nothing lost.
-    On an unexpected error the import is marked failed with the message (it can be resumed).
+    One matcher run is queued for the import's receipts once its last chunk has committed (or
+    once it failed, for the chunks that did). On an unexpected error the import is marked failed
+    with the message (it can be resumed).
     """
     token = uuid.uuid4().hex
     if not _statement_lease_take(import_id, token):
         return StatementImport.objects.get(pk=import_id)  # done, a preview, or another worker's
     imp = StatementImport.objects.get(pk=import_id)
     try:
-        if parsed is None:  # a worker, or a run in another request than the upload: parse the file
+        if parsed is None:  # a worker, or a run in another request than the upload: scan the file
             with imp.file.open("rb") as fh:
-                parsed = statement_parse(data=fh.read(), filename=imp.original_name)
-        rows = parsed.receipts
-        size = _chunk_rows()
-        for i in range(min(imp.rows_done, len(rows)), len(rows), size):
-            chunk = rows[i : i + size]
-            with transaction.atomic():
-                _statement_heartbeat(imp.pk, token, rows_done=i + len(chunk))
-                _insert_statement_rows(chunk, imp)
+                parsed = statement_scan(data=fh.read(), filename=imp.original_name, keep_rows=True)
+        with parsed:
+            total = parsed.receipts_total
+            for done, chunk in parsed.receipt_chunks(start=imp.rows_done, size=_chunk_rows()):
+                with transaction.atomic():
+                    _statement_heartbeat(imp.pk, token, rows_done=done)
+                    _insert_statement_rows(chunk, imp)
         # Counted, not summed per run: a resumed import's earlier chunks are its receipts too.
         added = TillReceipt.objects.filter(statement_import=imp).aggregate(n=Count("id"), s=Sum("amount"))
         new_total = added["n"]
         counts = dict(imp.counts or {})
         # What this import recorded, not what the preview expected: another source may have come first.
         new_amount = str((added["s"] or ZERO).quantize(CENT))
-        counts.update({"new": new_total, "known": len(rows) - new_total, "new_amount": new_amount})
+        counts.update({"new": new_total, "known": total - new_total, "new_amount": new_amount})
         now = timezone.now()
         StatementImport.objects.filter(pk=imp.pk, lease_token=token).update(
             status=ImportStatus.DONE,
-            rows_total=len(rows),
-            rows_done=len(rows),
+            rows_total=total,
+            rows_done=total,
             counts=counts,
             finished_at=now,
             heartbeat_at=now,
             lease_token="",
         )
+        _statement_reconcile(imp)
     except _LeaseLost:
         pass  # taken over while this worker looked dead: the new holder finishes the import
     except Exception as exc:  # recorded on the import for the operator, then re-raised for the task log
@@ -337,9 +462,33 @@ def statement_import_run(*, import_id: int, parsed: StatementParse | None = None
             finished_at=timezone.now(),
             lease_token="",
         )
+        with contextlib.suppress(DatabaseError):  # the error to report is the one above
+            _statement_reconcile(imp)
         raise
     imp.refresh_from_db()
     return imp
+
+
+def _statement_reconcile(imp: StatementImport) -> None:
+    """Queue one matcher run (after commit) for the import's receipts, not one per chunk.
+
+    Its codes are those the run can act on: the receipts an open claim names, and the receipts a
+    booked STK payment may settle (its sweep); one query instead of the run's look-ups of every
+    code. With none of those, the run is still queued (for the first receipt): it also lets new
+    receipts pay STK prompts that never got an answer (tasks.reconcile).
+    """
+    mine = TillReceipt.objects.filter(statement_import=imp)
+    claimed = open_claims().filter(code__in=mine.values("code")).values("code")
+    stk_booked = JournalEntry.objects.filter(kind=EntryKind.STK_PAYMENT, receipt_code=OuterRef("code"))
+    codes = list(
+        mine.filter(
+            Q(code__in=claimed) | Q(settlement=SettlementState.NONE, order__isnull=True) & Exists(stk_booked)
+        ).values_list("code", flat=True)
+    )
+    if not codes:
+        codes = list(mine.order_by("pk").values_list("code", flat=True)[:1])
+    if codes:
+        reconcile_later(trigger="receipt", codes=codes)
 
 
 def _chunk_rows() -> int:
@@ -348,11 +497,11 @@ def _chunk_rows() -> int:
 
 
 def _insert_statement_rows(rows, imp: StatementImport) -> list:
-    """Record, book and queue matching for a chunk's new receipts: on PostgreSQL by COPY and
-    set-based SQL (statement_copy); elsewhere bulk_create(ignore_conflicts), then book only the
-    rows this import actually inserted."""
+    """Record and book a chunk's new receipts: on PostgreSQL by COPY and set-based SQL
+    (statement_copy); elsewhere bulk_create(ignore_conflicts), then book only the rows this import
+    actually inserted. Matching is queued by the run, once per import."""
     if connection.vendor == "postgresql":
-        return statement_rows_copy(rows, imp)
+        return statement_rows_copy(rows, imp, reconcile=False)
     return _insert_statement_rows_orm(rows, imp)
 
 
@@ -383,5 +532,5 @@ def _insert_statement_rows_orm(rows, imp: StatementImport) -> list[TillReceipt]:
             "paid_at"
         )
     )
-    receipts_post_and_reconcile(inserted, payments)
+    receipts_post_and_reconcile(inserted, payments, reconcile=False)
     return inserted

@@ -241,9 +241,9 @@ def test_a_chunk_that_fails_on_postgres_leaves_nothing_of_itself():
     real = statement_copy.statement_rows_copy
     calls = {"n": 0}
 
-    def second_fails(rows, imp):
+    def second_fails(rows, imp, **options):
         calls["n"] += 1
-        real(rows, imp)
+        real(rows, imp, **options)
         if calls["n"] == 2:
             raise RuntimeError("disk full")
         return []

@@ -123,9 +123,10 @@ def test_import_command_parses_the_file_once():
 
     from reconciliation.services import statements
 
-    with mock.patch.object(statements, "parse_statement", wraps=statements.parse_statement) as parse:
+    stream = statements.statement_rows_stream
+    with mock.patch.object(statements, "statement_rows_stream", wraps=stream) as parse:
         call_command("import_statement", str(MARCH))
-    assert parse.call_count == 1  # the preview counts and the run share one parse
+    assert parse.call_count == 1  # the preview counts and the run share one read of the rows
     imp = StatementImport.objects.get()
     assert imp.status == ImportStatus.DONE and imp.counts["new"] == 3 and till_entries() == 3
 
@@ -135,3 +136,39 @@ def test_import_command_names_every_bad_row_and_saves_nothing(capsys):
         call_command("import_statement", str(ROOT / "statements" / "bad_amount.csv"))
     assert "row 2, Paid In:" in capsys.readouterr().err
     assert not StatementImport.objects.exists() and not TillReceipt.objects.exists()
+
+
+def test_an_import_in_chunks_queues_one_matcher_run_for_the_codes_it_can_act_on(
+    django_capture_on_commit_callbacks,
+):
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from reconciliation.services import statements
+
+    from .factories import ClaimFactory
+
+    ClaimFactory(code="UCA0000007", claimed_at=timezone.now())  # waiting for its receipt
+    with (
+        mock.patch.object(statements, "_chunk_rows", return_value=400),
+        mock.patch("reconciliation.services.matcher.django_q_tasks.async_task") as queue,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        svc.statement_import_now(data=_big_statement(1000), filename="big.csv")
+    assert TillReceipt.objects.count() == 1000 and till_entries() == 1000
+    (call,) = queue.call_args_list  # one run for the import, not one per chunk of 400
+    assert call.args == ("reconciliation.tasks.reconcile",)
+    assert call.kwargs == {"trigger": "receipt", "codes": ["UCA0000007"]}
+
+
+def test_an_import_nobody_claimed_still_queues_one_run(django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    with (
+        mock.patch("reconciliation.services.matcher.django_q_tasks.async_task") as queue,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        svc.statement_import_now(data=_big_statement(5), filename="small.csv")
+    (call,) = queue.call_args_list  # it also lets new receipts pay unanswered STK prompts
+    assert call.kwargs["codes"] == ["UCA0000000"]
