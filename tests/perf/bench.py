@@ -300,6 +300,8 @@ def run_whatsapp_matching(path: str, claims: int) -> dict:
         "console_auditevent",
     ]
     before = max_ids(tables)
+    # The pages' seeded orders carry no entries (set-based seed): those lines are there already.
+    known_problems = set(books_check())
 
     def child():
         settings.CLAIM_GRACE = 0  # every claim is decidable now
@@ -309,12 +311,12 @@ def run_whatsapp_matching(path: str, claims: int) -> dict:
     (seconds, queries), rss = in_child(child)
     verified = Claim.objects.filter(status="verified").count()
     # Correctness stays proven: the outcome of every claim (status/reason counts, comparable run
-    # to run on the same generated corpus) and the books' invariants.
+    # to run on the same generated corpus) and the books' invariants (no new problem).
     outcomes = Counter(
         f"{status}/{reason}" if reason else status
         for status, reason in Claim.objects.values_list("status", "reason")
     )
-    problems = books_check()
+    problems = [p for p in books_check() if p not in known_problems]
     entry_sql = "SELECT * FROM ledger_journalentry WHERE id > {before}"
     posting_sql = (
         "SELECT p.* FROM ledger_posting p JOIN ledger_journalentry e ON e.id = p.entry_id "
