@@ -392,46 +392,7 @@ def copy_csv(filters: dict, path: str, progress: Progress | None = None) -> int:
 # XLSX rows rendered by PostgreSQL
 # ---------------------------------------------------------------------------------------------
 # The `<row>` _row_xml makes, built by the database as one text column, so Python only joins
-# strings into the sheet's deflate stream. Same steps of COPY_STEP entries as copy_csv.
-_XLSX_COLUMNS = ("number", "posted", "code", "name", "amount", "ref", "receipt", "channel", "memo")
-
-
-def _xlsx_text_sql(column: str) -> str:
-    # Two parameters: the characters that need escaping, then those XML forbids (dropped).
-    # Most text needs nothing: the regex test is far cheaper than translate() on every cell.
-    escaped = f"translate({column}, %s, '')"
-    for char, entity in (("'&'", "&amp;"), ("'<'", "&lt;"), ("'>'", "&gt;"), ("chr(13)", "&#13;")):
-        escaped = f"replace({escaped}, {char}, '{entity}')"
-    return (
-        f"CASE WHEN coalesce({column}, '') = '' THEN '{xlsx.EMPTY}' "
-        f"WHEN {column} ~ %s THEN '{xlsx.TEXT_OPEN}' || {escaped} || '{xlsx.TEXT_CLOSE}' "
-        f"ELSE '{xlsx.TEXT_OPEN}' || {column} || '{xlsx.TEXT_CLOSE}' END"
-    )
-
-
-def _xlsx_money_sql(value: str) -> str:
-    return f"""'<c s="{xlsx.STYLE_MONEY}"><v>' || ({value})::text || '</v></c>'"""
-
-
-def _xlsx_row_sql(inner: str) -> str:
-    serial = "extract(epoch from timezone('Africa/Nairobi', posted)) / 86400 + 25569"
-    cells = [
-        _xlsx_text_sql("number"),
-        f"""'<c s="{xlsx.STYLE_DATETIME}"><v>' || ({serial})::text || '</v></c>'""",
-        _xlsx_text_sql("code"),
-        _xlsx_text_sql("name"),
-        f"CASE WHEN amount > 0 THEN {_xlsx_money_sql('amount')} ELSE '{xlsx.EMPTY}' END",
-        f"CASE WHEN amount < 0 THEN {_xlsx_money_sql('-amount')} ELSE '{xlsx.EMPTY}' END",
-        *(_xlsx_text_sql(column) for column in ("ref", "receipt", "channel", "memo")),
-    ]
-    # Only constants and the queryset's own compiled SQL: the values travel as parameters.
-    row = " || ".join(cells)
-    return f"SELECT '<row>' || {row} || '</row>' FROM ({inner}) AS x({', '.join(_XLSX_COLUMNS)})"  # noqa: S608
-
-
-_XLSX_FORBIDDEN = "".join(chr(c) for c in (*range(1, 9), 11, 12, *range(14, 32), 0xFFFE, 0xFFFF))
-# The text cells' parameters, in the order _xlsx_text_sql uses them, for the seven text cells.
-_XLSX_TEXT_PARAMS = (f"[&<>\r{_XLSX_FORBIDDEN}]", _XLSX_FORBIDDEN) * 7
+# strings into the sheet's deflate stream (ledger.books.xlsx.row_sql). Same steps as copy_csv.
 
 
 def sql_xlsx(filters: dict, path: str, progress: Progress | None = None) -> int:
@@ -439,7 +400,7 @@ def sql_xlsx(filters: dict, path: str, progress: Progress | None = None) -> int:
     with _xlsx_stream(path) as stream, connection.cursor() as cursor, _step_plan(cursor):
         for part in _in_steps(filters, _queryset):
             sql, params = part.query.sql_with_params()
-            cursor.execute(_xlsx_row_sql(sql), _XLSX_TEXT_PARAMS + tuple(params))
+            cursor.execute(xlsx.row_sql(sql), xlsx.ROW_TEXT_PARAMS + tuple(params))
             while rows := cursor.fetchmany(CHUNK * 5):
                 stream.write([row for (row,) in rows])
             if progress:
