@@ -30,8 +30,7 @@ def dashboard_callback(request, context):
     if _can(request, "reconciliation.view_tillreceipt"):
         panels["unmatched"] = selectors.unmatched_receipts()
         if _can(request, "ledger.view_journalentry"):
-            panels["unallocated_balance"] = selectors.unallocated_balance()
-            panels["after_close"] = selectors.entries_after_close()
+            panels.update(selectors.books_watch())
     if _can(request, "catalog.view_bundle"):
         from catalog.models import Bundle
 

@@ -87,7 +87,17 @@ class Order(models.Model):
             ("cancel_order", "Can cancel unpaid orders"),
             ("refund_order", "Can refund orders"),
         ]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # The dashboard's fortnight of sales (ledger.books.selectors.sales_days) read from the
+            # index alone: the orders a sale or "paid, delivery pending" can be, by paid_at.
+            models.Index(
+                fields=["paid_at"],
+                include=["status", "channel", "amount_paid", "price", "id"],
+                condition=Q(status__in=[OrderStatus.DELIVERED, OrderStatus.PAID]),
+                name="order_sales_by_paid_at",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(price__gt=0), name="order_price_positive"),
         ]
@@ -348,7 +358,8 @@ class Posting(ImmutableModel):
     """One line of an entry. `amount` > 0 is a debit, < 0 a credit."""
 
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
+    # Indexed by posting_account_amount (account first), which also serves the foreign key.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings", db_index=False)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
 
     objects = ImmutableQuerySet.as_manager()
@@ -356,6 +367,8 @@ class Posting(ImmutableModel):
     class Meta:
         ordering = ["entry_id", "id"]
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="posting_amount_nonzero")]
+        # An account's balance (the dashboard's Unallocated receipts) read from the index alone.
+        indexes = [models.Index(fields=["account"], include=["amount"], name="posting_account_amount")]
 
     def __str__(self):
         return f"{self.entry_id} {self.account_id} {self.amount}"

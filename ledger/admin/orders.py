@@ -17,6 +17,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RelatedDropdownFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
+from unfold.templatetags import unfold_list
 
 from console.kernel.admin_base import ModelAdmin, money, nairobi
 from console.kernel.confirm import admin_page, confirm_page, confirmed
@@ -31,6 +32,22 @@ from ledger.admin.display import pretty_json
 from ledger.forms import CancelForm, StkPushForm
 from ledger.models import Channel, Order, OrderStatus, StkRequest, StkStatus
 from ledger.selectors import OrderFilter
+
+# unfold's list builds every column header again for each row (items_for_result calls
+# result_headers per row for the cells' small-screen labels): at 50 orders a page that is half the
+# list's time. A changelist that says so builds its headers once and hands the same list to each row.
+_result_headers = unfold_list.result_headers
+
+
+def _headers_once(cl):
+    if not getattr(cl, "headers_once", False):
+        return _result_headers(cl)
+    if not hasattr(cl, "_headers"):
+        cl._headers = list(_result_headers(cl))
+    return iter(cl._headers)
+
+
+unfold_list.result_headers = _headers_once
 
 STATUS_COLOURS = {
     OrderStatus.PENDING_PAYMENT: "warning",
@@ -176,6 +193,9 @@ class OrderAdmin(ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.orders_for_admin()
+
+    def get_changelist(self, request, **kwargs):
+        return type("OrderChangeList", (super().get_changelist(request, **kwargs),), {"headers_once": True})
 
     def get_actions_detail(self, request, object_id):
         actions = super().get_actions_detail(request, object_id)

@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.files import File
@@ -23,8 +24,10 @@ from django.db.models import (
     CharField,
     DateTimeField,
     DecimalField,
+    DurationField,
     F,
     Func,
+    IntegerField,
     Max,
     Min,
     Q,
@@ -32,14 +35,14 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Concat, NullIf
+from django.db.models.functions import Cast, Coalesce, Concat, NullIf
 from django.utils import timezone
 
 from console.kernel.audit import AuditAction, audit_record
-from console.kernel.clock import NAIROBI
+from console.kernel.clock import NAIROBI, day_start
 from console.kernel.exceptions import DomainError
 from console.kernel.money import plain
-from console.kernel.uploads import spreadsheet_safe
+from console.kernel.uploads import FORMULA_STARTS, spreadsheet_safe
 from ledger.books import xlsx
 from ledger.books.selectors import EXPORT_COLUMNS, postings_for_export
 from ledger.models import Account, ExportJob, ExportStatus
@@ -236,11 +239,52 @@ def export_write(*, filters: dict, fmt: str, path: str, progress: Progress | Non
 # CSV straight from PostgreSQL
 # ---------------------------------------------------------------------------------------------
 # The same cells write_csv makes, computed by the database, so `COPY … TO STDOUT` streams the file
-# with no Python object per row (1M postings: within 2x of a bare COPY of the same join). Empty
-# text is NULL so COPY writes an empty cell, as the csv module does, not "".
-COPY_STEP = 20_000  # journal entries per COPY (about 40,000 postings): a progress step
-_FORMULA_SQL = "^[-=+@\t\r]"
+# with no Python object per row. Empty text is NULL so COPY writes an empty cell, as the csv module
+# does, not "". Per-row SQL is what costs at 1M postings (a regex, to_char() and a named time zone
+# each cost more than the join itself), so the cells use the cheap equivalents: the first
+# character's code instead of a regex for "starts like a formula", and the Nairobi time as the text
+# of a whole-second timestamp at a fixed UTC offset where the zone has one.
+COPY_STEP = 50_000  # journal entries per COPY (about 100,000 postings): a progress step
+_FORMULA_CODES = tuple(ord(char) for char in FORMULA_STARTS)
 _NUMBER_SQL = "^[-+]?[0-9]+([.,][0-9]+)*([.][0-9]+)?$"
+# Kenya has kept UTC+3 since 1960 (console.kernel.clock): from then on, a fixed offset is the zone.
+_FIXED_OFFSET_SINCE = dt.date(1961, 1, 1)
+
+
+def _nairobi_offset(filters: dict) -> dt.timedelta | None:
+    """Nairobi's UTC offset over the whole export range, or None where it may change."""
+    date_from = dt.date.fromisoformat(filters["date_from"])
+    date_to = dt.date.fromisoformat(filters["date_to"])
+    if date_from < _FIXED_OFFSET_SINCE:
+        return None
+    offsets = {day_start(day).utcoffset() for day in (date_from, date_to + dt.timedelta(days=1))}
+    return offsets.pop() if len(offsets) == 1 else None
+
+
+def _iso_datestyle() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW DateStyle")
+        return cursor.fetchone()[0].upper().startswith("ISO")
+
+
+def _stamp_sql(filters: dict):
+    """The entry's Nairobi wall-clock time as 'YYYY-MM-DD HH:MM:SS' text, cheaply where it can be."""
+    offset = _nairobi_offset(filters)
+    if offset is None or not _iso_datestyle():
+        posted = Func(
+            Value("Africa/Nairobi"), F("entry__posted_at"), function="timezone", output_field=DateTimeField()
+        )
+        return Func(posted, Value("YYYY-MM-DD HH24:MI:SS"), function="to_char", output_field=CharField())
+    # timezone(interval, timestamptz) shifts by the offset (no zone lookup per row); date_trunc drops
+    # the fraction as to_char's SS does, and an ISO timestamp's text is then exactly that format.
+    posted = Func(
+        Value(offset, output_field=DurationField()),
+        F("entry__posted_at"),
+        function="timezone",
+        output_field=DateTimeField(),
+    )
+    second = Func(Value("second"), posted, function="date_trunc", output_field=DateTimeField())
+    return Cast(second, CharField())
 
 
 def _copy_queryset(filters: dict):
@@ -256,12 +300,13 @@ def _copy_queryset(filters: dict):
             "entry__memo",
         )
     ):
-        alias = f"_text{index}"
+        alias, first = f"_text{index}", f"_first{index}"
         rows = rows.alias(**{alias: Coalesce(F(field), Value(""), output_field=CharField())})
+        rows = rows.alias(**{first: Func(F(alias), function="ascii", output_field=IntegerField())})
         cells[f"c{index}"] = NullIf(
             Case(
                 When(
-                    Q(**{f"{alias}__regex": _FORMULA_SQL}) & ~Q(**{f"{alias}__regex": _NUMBER_SQL}),
+                    Q(**{f"{first}__in": _FORMULA_CODES}) & ~Q(**{f"{alias}__regex": _NUMBER_SQL}),
                     then=Concat(Value("'"), F(alias)),
                 ),
                 default=F(alias),
@@ -269,13 +314,9 @@ def _copy_queryset(filters: dict):
             ),
             Value(""),
         )
-    posted = Func(
-        Value("Africa/Nairobi"), F("entry__posted_at"), function="timezone", output_field=DateTimeField()
-    )
-    stamp = Func(posted, Value("YYYY-MM-DD HH24:MI:SS"), function="to_char", output_field=CharField())
     return rows.values_list(
         "entry__number",
-        stamp,
+        _stamp_sql(filters),
         cells["c0"],
         cells["c1"],
         Case(When(amount__gt=0, then=F("amount")), default=None, output_field=DecimalField()),
@@ -289,11 +330,38 @@ def _copy_queryset(filters: dict):
 
 def _in_steps(filters: dict, rows) -> Iterator[QuerySet]:
     """`rows(filters)` in steps of COPY_STEP journal entries (an indexed range of `seq`), so a
-    background job can report progress between the steps on the same connection."""
+    background job can report progress between the steps on the same connection. The seq range
+    is read once; each step is the export's query bounded by its slice of seqs."""
     bounds = _queryset(filters).aggregate(low=Min("entry__seq"), high=Max("entry__seq"))
     low, high = bounds["low"], bounds["high"]
     for start in range(low, high + 1, COPY_STEP) if low is not None else ():
         yield rows(filters).filter(entry__seq__gte=start, entry__seq__lt=start + COPY_STEP)
+
+
+# A step is a small slice of the join, yet the planner hashes the whole postings and orders tables
+# for it (a slice is ~5% of them), so every step cost a scan of both: at 1M postings the steps
+# cost twice the one COPY. Nested loops through the seq, entry_id and primary-key indexes make a
+# step cost its own rows, so many steps cost about one COPY.
+_STEP_PLAN = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
+
+
+@contextmanager
+def _step_plan(cursor):
+    """The planner settings for the steps, set on this connection and put back afterwards."""
+    from psycopg2.extensions import TRANSACTION_STATUS_INERROR
+
+    before = {}
+    for name, value in _STEP_PLAN.items():
+        cursor.execute("SELECT current_setting(%s)", [name])
+        before[name] = cursor.fetchone()[0]
+        cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
+    try:
+        yield
+    finally:
+        # In a transaction a failed COPY aborted, its rollback undoes the settings instead.
+        if cursor.cursor.connection.get_transaction_status() != TRANSACTION_STATUS_INERROR:
+            for name, value in before.items():
+                cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
 
 
 def copy_csv(filters: dict, path: str, progress: Progress | None = None) -> int:
@@ -305,7 +373,7 @@ def copy_csv(filters: dict, path: str, progress: Progress | None = None) -> int:
     header.write("\ufeff")  # Excel reads UTF-8 only with the BOM
     csv.writer(header, lineterminator="\n").writerow(EXPORT_COLUMNS)  # COPY ends lines with \n
     written = 0
-    with open(path, "wb") as fh, connection.cursor() as cursor:
+    with open(path, "wb") as fh, connection.cursor() as cursor, _step_plan(cursor):
         fh.write(header.getvalue().encode())
         raw = cursor.cursor
         for part in _in_steps(filters, _copy_queryset):
@@ -324,54 +392,15 @@ def copy_csv(filters: dict, path: str, progress: Progress | None = None) -> int:
 # XLSX rows rendered by PostgreSQL
 # ---------------------------------------------------------------------------------------------
 # The `<row>` _row_xml makes, built by the database as one text column, so Python only joins
-# strings into the sheet's deflate stream. Same steps of COPY_STEP entries as copy_csv.
-_XLSX_COLUMNS = ("number", "posted", "code", "name", "amount", "ref", "receipt", "channel", "memo")
-
-
-def _xlsx_text_sql(column: str) -> str:
-    # Two parameters: the characters that need escaping, then those XML forbids (dropped).
-    # Most text needs nothing: the regex test is far cheaper than translate() on every cell.
-    escaped = f"translate({column}, %s, '')"
-    for char, entity in (("'&'", "&amp;"), ("'<'", "&lt;"), ("'>'", "&gt;"), ("chr(13)", "&#13;")):
-        escaped = f"replace({escaped}, {char}, '{entity}')"
-    return (
-        f"CASE WHEN coalesce({column}, '') = '' THEN '{xlsx.EMPTY}' "
-        f"WHEN {column} ~ %s THEN '{xlsx.TEXT_OPEN}' || {escaped} || '{xlsx.TEXT_CLOSE}' "
-        f"ELSE '{xlsx.TEXT_OPEN}' || {column} || '{xlsx.TEXT_CLOSE}' END"
-    )
-
-
-def _xlsx_money_sql(value: str) -> str:
-    return f"""'<c s="{xlsx.STYLE_MONEY}"><v>' || ({value})::text || '</v></c>'"""
-
-
-def _xlsx_row_sql(inner: str) -> str:
-    serial = "extract(epoch from timezone('Africa/Nairobi', posted)) / 86400 + 25569"
-    cells = [
-        _xlsx_text_sql("number"),
-        f"""'<c s="{xlsx.STYLE_DATETIME}"><v>' || ({serial})::text || '</v></c>'""",
-        _xlsx_text_sql("code"),
-        _xlsx_text_sql("name"),
-        f"CASE WHEN amount > 0 THEN {_xlsx_money_sql('amount')} ELSE '{xlsx.EMPTY}' END",
-        f"CASE WHEN amount < 0 THEN {_xlsx_money_sql('-amount')} ELSE '{xlsx.EMPTY}' END",
-        *(_xlsx_text_sql(column) for column in ("ref", "receipt", "channel", "memo")),
-    ]
-    # Only constants and the queryset's own compiled SQL: the values travel as parameters.
-    row = " || ".join(cells)
-    return f"SELECT '<row>' || {row} || '</row>' FROM ({inner}) AS x({', '.join(_XLSX_COLUMNS)})"  # noqa: S608
-
-
-_XLSX_FORBIDDEN = "".join(chr(c) for c in (*range(1, 9), 11, 12, *range(14, 32), 0xFFFE, 0xFFFF))
-# The text cells' parameters, in the order _xlsx_text_sql uses them, for the seven text cells.
-_XLSX_TEXT_PARAMS = (f"[&<>\r{_XLSX_FORBIDDEN}]", _XLSX_FORBIDDEN) * 7
+# strings into the sheet's deflate stream (ledger.books.xlsx.row_sql). Same steps as copy_csv.
 
 
 def sql_xlsx(filters: dict, path: str, progress: Progress | None = None) -> int:
     """Write the XLSX export with rows rendered by PostgreSQL; returns the postings written."""
-    with _xlsx_stream(path) as stream, connection.cursor() as cursor:
+    with _xlsx_stream(path) as stream, connection.cursor() as cursor, _step_plan(cursor):
         for part in _in_steps(filters, _queryset):
             sql, params = part.query.sql_with_params()
-            cursor.execute(_xlsx_row_sql(sql), _XLSX_TEXT_PARAMS + tuple(params))
+            cursor.execute(xlsx.row_sql(sql), xlsx.ROW_TEXT_PARAMS + tuple(params))
             while rows := cursor.fetchmany(CHUNK * 5):
                 stream.write([row for (row,) in rows])
             if progress:

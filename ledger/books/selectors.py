@@ -10,11 +10,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Case, Count, DateField, F, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django_filters import BaseInFilter, CharFilter, ChoiceFilter, DateFilter, FilterSet
 
-from console.kernel.clock import NAIROBI, day_range, day_start, today
+from console.kernel.clock import day_range, day_start, today
 from console.kernel.filters import filtered
 from console.kernel.money import ZERO
 from ledger.models import Account, Channel, EntryKind, JournalEntry, Order, OrderStatus, Posting
@@ -185,6 +185,18 @@ class SalesDays:
         return _figures(rows, day_start(first), day_start(last + dt.timedelta(days=1)))
 
 
+def _day_of(first: dt.date, last: dt.date) -> Case:
+    """The Nairobi day of paid_at for orders paid in first..last: comparisons with each day's
+    start (day_start, as sales_between's bounds), far cheaper per row than a time-zone conversion
+    (at 1M orders the fortnight is ~200k rows; the index-only scan costs less than the conversion)."""
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    return Case(
+        *(When(paid_at__lt=day_start(day + dt.timedelta(days=1)), then=Value(day)) for day in days[:-1]),
+        default=Value(last),
+        output_field=DateField(),
+    )
+
+
 def sales_days(first: dt.date, last: dt.date) -> SalesDays:
     """Sales and paid-pending rows per Nairobi day from `first` to `last` (inclusive), one query:
     the dashboard's today, week and chart read from it instead of scanning the orders three times."""
@@ -192,7 +204,7 @@ def sales_days(first: dt.date, last: dt.date) -> SalesDays:
     rows = (
         _paid_between(start, end)
         .filter(SOLD | PAID_PENDING)
-        .annotate(day=TruncDate("paid_at", tzinfo=NAIROBI))
+        .annotate(day=_day_of(first, last))
         .values("day", "status", "channel")
         .annotate(n=Count("id"), amount=Sum(SALE_AMOUNT))
         .order_by()

@@ -81,3 +81,21 @@ def test_copy_export_reports_progress_and_the_count(tricky_entries, tmp_path, mo
     )
     assert written == 2 * len(MEMOS) == exports.export_count(filters)
     assert seen == [6, 12, 18, 20]  # one report per COPY of three entries
+
+
+def test_the_fixed_offset_time_equals_the_named_zone_time(tricky_entries, tmp_path, monkeypatch):
+    filters = exports.export_filters(date_from=dt.date(2026, 3, 2), date_to=dt.date(2026, 3, 2))
+    exports.export_write(filters=filters, fmt="csv", path=str(tmp_path / "fixed.csv"))
+    monkeypatch.setattr(exports, "_FIXED_OFFSET_SINCE", dt.date(9999, 1, 1))  # the zone by name
+    exports.export_write(filters=filters, fmt="csv", path=str(tmp_path / "named.csv"))
+    assert (tmp_path / "fixed.csv").read_bytes() == (tmp_path / "named.csv").read_bytes()
+    assert b",2026-03-02 00:30:00," in (tmp_path / "fixed.csv").read_bytes()
+
+
+def test_the_steps_planner_settings_are_put_back(tricky_entries, tmp_path):
+    filters = exports.export_filters(date_from=dt.date(2026, 3, 2), date_to=dt.date(2026, 3, 2))
+    for fmt in ("csv", "xlsx"):
+        exports.export_write(filters=filters, fmt=fmt, path=str(tmp_path / f"out.{fmt}"))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')")
+            assert cursor.fetchone() == ("on", "on")
