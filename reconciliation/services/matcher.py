@@ -172,17 +172,19 @@ def claims_reconcile(
     savepoint: one that fails (a domain or database error) sends its claim to needs review
     (verify_failed, counted) and the run goes on. The other outcomes are written with one bulk
     update per batch. Before matching, receipts booked as unallocated before their STK payment
-    was confirmed are settled (those recorded within SWEEP_WINDOW; all of them on a manual run),
-    counted as stk_settled. Returns the ReconciliationRun.
+    was confirmed are settled (those recorded within SWEEP_WINDOW, and on a scheduled run after a
+    recent full run only those that may have become settleable since it; all of them on a manual
+    run), counted as stk_settled. Returns the ReconciliationRun.
     """
     now = now or timezone.now()
-    # Receipts booked as unallocated before their STK payment was confirmed are its settlement.
-    since = None if trigger == "manual" else timezone.now() - SWEEP_WINDOW
-    swept = stk_settlements_sweep(codes=codes, since=since)
+    since = _changes_since(timezone.now()) if codes is None and trigger in CHANGES_TRIGGERS else None
+    # Receipts booked as unallocated before their STK payment was confirmed are its settlement;
+    # like the claims, a scheduled run after a recent full run looks only at what changed since.
+    window = None if trigger == "manual" else timezone.now() - SWEEP_WINDOW
+    swept = stk_settlements_sweep(codes=codes, since=window, changed_since=since)
     if codes is not None and not open_claims().filter(code__in=codes).exists():
         # A receipt nobody has claimed yet (the usual case for a C2B burst): no run to record.
         return ReconciliationRun(trigger=trigger[:20], counts={"stk_settled": swept} if swept else {})
-    since = _changes_since(timezone.now()) if codes is None and trigger in CHANGES_TRIGGERS else None
     run = run_open(trigger=trigger)  # also closes runs that died (killed worker) as abandoned
     counts: Counter = Counter({"stk_settled": swept} if swept else {})
     reopened = superseded_reopen()  # a superseded code that reached the till after all
