@@ -238,7 +238,7 @@ def stk_settlements_sweep(
             try:
                 settled += _settle_unallocated(code, payment)
             except DomainError:
-                continue  # left as it is; the next run tries again
+                continue  # left as it is; the next full run (or a manual one) tries again
     return settled
 
 
