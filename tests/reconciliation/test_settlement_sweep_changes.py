@@ -170,3 +170,14 @@ def test_the_next_full_run_settles_what_a_failed_settlement_left(bundles, clock,
 
 def raise_invalid_entry(**kwargs):
     raise InvalidEntry("Unknown account(s): stk_clearing_daraja.")
+
+
+def test_a_scheduled_run_is_full_again_once_the_last_full_run_is_older_than_full_run_every(bundles, clock):
+    runs_until_idle(clock)
+    last_full = matcher.FULL_RUN_EVERY.total_seconds() // 60
+    clock.advance(int(last_full) - 25)  # the full run was FULL_RUN_EVERY - 5 minutes ago
+    assert scheduled().scope == "changed"
+    clock.advance(6)
+    assert scheduled().scope == "all"
+    clock.advance()
+    assert scheduled().scope == "changed"
