@@ -405,6 +405,8 @@ class ReconciliationRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        # The matcher's "since the previous run" looks up the runs of the last hour among a run a minute.
+        indexes = [models.Index(fields=["started_at"], name="run_started_idx")]
 
     def __str__(self):
         return f"Run #{self.pk}"

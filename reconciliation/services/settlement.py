@@ -32,7 +32,7 @@ from django.db.models import Sum
 from console.kernel.audit import AuditAction, audit_record
 from console.kernel.exceptions import DomainError
 from ledger import books
-from ledger.models import Channel, EntryKind, Order, Posting, StkRequest, StkStatus
+from ledger.models import Channel, EntryKind, JournalEntry, Order, Posting, StkRequest, StkStatus
 from reconciliation.models import SettlementState, TillReceipt
 
 CHUNK = 1000
@@ -206,30 +206,57 @@ def _link_orders(receipts: list[TillReceipt], payments: dict[str, StkPayment]) -
                 receipt.order_id = None
 
 
-def stk_settlements_sweep(*, codes: list[str] | None = None, since: dt.datetime | None = None) -> int:
+def stk_settlements_sweep(
+    *,
+    codes: list[str] | None = None,
+    since: dt.datetime | None = None,
+    changed_since: dt.datetime | None = None,
+) -> int:
     """Settle the unmatched receipts booked as unallocated whose code turned out to be an STK
     payment still on the books (the receipt came before the STK confirmation).
 
     Each: Dr Unallocated receipts / Cr STK clearing (books.post_stk_settlement_of_unallocated),
     marked like a settlement recorded directly and linked to the STK order when free. Only receipts
-    recorded since ``since`` (None: all) and, given ``codes``, with those codes. Each receipt in
-    its own transaction (receipt row locked); idempotent. Returns how many were settled.
+    recorded since ``since`` (None: all) and, given ``codes``, with those codes. Given
+    ``changed_since`` (a scheduled run after a recent full one), only the receipts that may have
+    become settleable since then: see _settleable_since. Each receipt in its own transaction
+    (receipt row locked); idempotent. Returns how many were settled.
     """
     qs = TillReceipt.objects.unmatched().filter(settlement=SettlementState.NONE)
     if codes is not None:
         qs = qs.filter(code__in=codes)
     if since is not None:
         qs = qs.filter(created_at__gte=since)
+    found = qs.order_by().values_list("code", flat=True)
+    if changed_since is not None:
+        found = _settleable_since(found, changed_since)
     settled = 0
-    for chunk in _chunks(list(qs.order_by().values_list("code", flat=True))):
+    for chunk in _chunks(list(found)):
         for code, payment in stk_payments(chunk).items():
             if payment.booked is None:
                 continue  # nothing was booked twice: e.g. the receipt itself paid the order
             try:
                 settled += _settle_unallocated(code, payment)
             except DomainError:
-                continue  # left as it is; the next run tries again
+                continue  # left as it is; the next full run (or a manual one) tries again
     return settled
+
+
+def _settleable_since(codes, since: dt.datetime):
+    """The ``codes`` (a values_list of receipts) that may have become settleable since ``since``.
+
+    A receipt is settleable once a live STK payment entry carries its code (stk_payments' ``booked``):
+    so either the receipt is new (created since), or such an entry was booked since (posted_at is
+    the booking time: STK payment entries are never back-dated). The order is not the signal: a
+    second payment of a paid order books an entry without touching the order. One query (a UNION
+    of two indexed lookups), whatever the number of older receipts.
+    """
+    paid = (
+        JournalEntry.objects.filter(kind=EntryKind.STK_PAYMENT, posted_at__gte=since)
+        .exclude(receipt_code="")
+        .values("receipt_code")
+    )
+    return codes.filter(created_at__gte=since).union(codes.filter(code__in=paid))
 
 
 @transaction.atomic
