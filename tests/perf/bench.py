@@ -459,12 +459,14 @@ def pages() -> dict:
 
     from ledger.models import JournalEntry
 
-    day = timezone.localdate() - dt.timedelta(days=3)
+    # A week: at 1k rows over 60 days that still fills a page (~117 rows), so the baseline draws
+    # as many rows as the full-size page does (one day drew ~17: the ratio measured drawing).
+    first, last = timezone.localdate() - dt.timedelta(days=9), timezone.localdate() - dt.timedelta(days=3)
     entry = JournalEntry.objects.order_by("-seq").values_list("number", "receipt_code").first() or (
         "JE-0000001",
         "",
     )
-    date_q = f"{{f}}_from_0={day:%Y-%m-%d}&{{f}}_from_1=00:00&{{f}}_to_0={day:%Y-%m-%d}&{{f}}_to_1=23:59"
+    date_q = f"{{f}}_from_0={first:%Y-%m-%d}&{{f}}_from_1=00:00&{{f}}_to_0={last:%Y-%m-%d}&{{f}}_to_1=23:59"
     return {
         "journal_search": [
             f"/admin/ledger/journalentry/?q={entry[0]}",
