@@ -49,22 +49,11 @@ def audit_event(
     )
 
 
-def audit_record(
-    *,
-    actor,
-    action: AuditAction,
-    obj: models.Model,
-    before: dict | None = None,
-    after: dict | None = None,
-    reason: str = "",
-    source: AuditSource | str = "",
-) -> AuditEvent:
-    """Write one audit row. `actor` is a user or None for background tasks; `action` is one of
-    the closed list (a free string raises ValueError); `source` says where an automatic decision
-    came from."""
-    event = audit_event(
-        actor=actor, action=action, obj=obj, before=before, after=after, reason=reason, source=source
-    )
+def audit_record(**fields) -> AuditEvent:
+    """Write one audit row (audit_event's fields). `actor` is a user or None for background tasks;
+    `action` is one of the closed list (a free string raises ValueError); `source` says where an
+    automatic decision came from."""
+    event = audit_event(**fields)
     event.save()
     return event
 

@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from console.kernel.audit_actions import AuditAction
 from console.models import AuditEvent
 from ledger import books
-from ledger.models import EntryKind, JournalEntry, Order, Posting
+from ledger.models import EntryKind, JournalEntry, Posting
 from ledger.services import till_order_create_paid
-from reconciliation.models import Claim, ClaimReason, ClaimStatus
+from reconciliation.models import Claim, ClaimStatus
 from reconciliation.services import decisions
 from reconciliation.services.matcher import claims_reconcile
 
@@ -81,18 +81,6 @@ def test_every_claim_of_the_set_is_booked_like_one_verified_alone(bundles):
             AuditEvent.objects.filter(action=AuditAction.ORDER_CREATE, object_id=str(order.pk)).count() == 1
         )
     assert books.books_check() == []
-
-
-def test_two_claims_of_one_code_in_a_batch_the_first_verifies_the_second_is_used(bundles):
-    r = receipt(amount="250")
-    first = ClaimFactory(code=r.code, claimed_at=NOW - dt.timedelta(minutes=3))
-    second = ClaimFactory(code=r.code, claimed_at=NOW - dt.timedelta(minutes=2))
-    run()
-    first.refresh_from_db()
-    second.refresh_from_db()
-    assert first.status == ClaimStatus.VERIFIED
-    assert (second.status, second.reason) == (ClaimStatus.NEEDS_REVIEW, ClaimReason.CODE_ALREADY_USED)
-    assert Order.objects.filter(mpesa_receipt=r.code).count() == 1
 
 
 def test_a_lookalike_of_a_code_verified_in_the_batch_is_decided_after_it(bundles):
