@@ -6,11 +6,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import pickle
-import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -25,8 +22,7 @@ from console.kernel.audit import AuditAction, audit_record
 from console.kernel.money import CENT, ZERO
 from ledger.models import EntryKind, JournalEntry
 from reconciliation.models import ImportStatus, ReceiptSource, SettlementState, StatementImport, TillReceipt
-from reconciliation.parsers import StatementFormatError, StatementRow, parse_statement, statement_rows_stream
-from reconciliation.parsers.statement import DISPOSITION_RECEIPT
+from reconciliation.parsers import StatementFormatError, parse_statement
 
 from .errors import (
     ImportRefused,
@@ -35,11 +31,11 @@ from .matcher import open_claims, reconcile_later
 from .receipt_record import ReceiptDraft, receipts_post_and_reconcile
 from .settlement import settlements_prepare
 from .statement_copy import statement_rows_copy
+from .statement_scan import STATEMENT_HAS_ERRORS, StatementScan, known_codes, statement_scan
 
 CHUNK = 1000
 # Statements with more receipt rows than this import in the background with progress.
 ASYNC_ROWS = 2000
-STATEMENT_HAS_ERRORS = "The statement has {count} bad row(s); nothing was saved. First: {first}"
 NOT_A_PREVIEW = "This import is {status}; only a previewed statement can be imported."
 NOT_RESUMABLE = "This import is {status}; only an import whose worker stopped or that failed can be resumed."
 
@@ -63,126 +59,6 @@ def statement_parse(*, data: bytes, filename: str):
     return parsed
 
 
-SPOOL_ROWS = 2000  # receipt rows per pickled batch of a scan's spool
-
-
-class StatementScan:
-    """A statement read once, as a stream: the preview counts and, kept, its receipt rows spooled
-    to a temporary file in pickled batches, so an import holds one chunk of rows at a time, not
-    the file's. Use as a context manager (the spool is deleted on exit)."""
-
-    def __init__(self) -> None:
-        self.preview: dict = {}
-        self.receipts_total = 0
-        self._spool = None
-
-    def __enter__(self) -> StatementScan:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
-
-    def receipt_chunks(self, *, start: int, size: int) -> Iterator[tuple[int, list[StatementRow]]]:
-        """The receipt rows after the first ``start``, ``size`` at a time, each with how many
-        receipt rows the file has up to the chunk's end (the import's rows_done once it commits)."""
-        done, chunk = start, []
-        for row in self._receipts(skip=start):
-            chunk.append(row)
-            if len(chunk) == size:
-                done += len(chunk)
-                yield done, chunk
-                chunk = []
-        if chunk:
-            yield done + len(chunk), chunk
-
-    def _receipts(self, *, skip: int) -> Iterator[StatementRow]:
-        self._spool.seek(0)
-        seen = 0
-        while seen < self.receipts_total:
-            batch = pickle.load(self._spool)  # noqa: S301 (our own temporary file, written above)
-            if seen + len(batch) > skip:
-                yield from batch[max(skip - seen, 0) :]
-            seen += len(batch)
-
-
-def statement_scan(
-    *, data: bytes, filename: str, preview: bool = False, keep_rows: bool = False
-) -> StatementScan:
-    """Read a statement once, row by row, refusing files with any bad row (ImportRefused: nothing
-    saved). ``preview``: the counts statement_preview gives (known codes looked up batch by batch);
-    ``keep_rows``: its receipt rows spooled for StatementScan.receipt_chunks."""
-    try:
-        stream = statement_rows_stream(data, filename)
-    except StatementFormatError as exc:
-        raise ImportRefused(str(exc))
-    scan = StatementScan()
-    if keep_rows:
-        scan._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the scan's close)
-    skipped: Counter = Counter()
-    known, new_amount = 0, Decimal("0.00")
-    batch: list[StatementRow] = []
-
-    def flush() -> None:
-        nonlocal known, new_amount
-        if preview and not stream.errors:  # a file refused anyway needs no look-ups
-            found = _known_codes([r.receipt for r in batch])
-            known += len(found)
-            new_amount += sum((r.paid_in for r in batch if r.receipt not in found), Decimal("0.00"))
-        if scan._spool is not None:
-            pickle.dump(batch, scan._spool, protocol=pickle.HIGHEST_PROTOCOL)
-        batch.clear()
-
-    try:
-        for row in stream:
-            if row.disposition != DISPOSITION_RECEIPT:
-                skipped[row.skip_reason] += 1
-                continue
-            batch.append(row)
-            scan.receipts_total += 1
-            if len(batch) == SPOOL_ROWS:
-                flush()
-        if batch:
-            flush()
-        if stream.errors:
-            first = stream.errors[0]
-            raise ImportRefused(
-                STATEMENT_HAS_ERRORS.format(
-                    count=len(stream.errors), first=f"row {first.row_number}, {first.column}: {first.message}"
-                )
-            )
-    except BaseException:
-        scan.close()
-        raise
-    total = scan.receipts_total
-    scan.preview = {
-        "rows_total": total,
-        "new": total - known,
-        "known": known,
-        "new_amount": str(new_amount),
-        "skipped": dict(skipped),
-        "errors": [],
-        "warnings": list(stream.warnings),
-    }
-    return scan
-
-
-def _known_codes(codes: list[str]) -> set[str]:
-    if connection.vendor == "postgresql":  # one array parameter, not a placeholder per code
-        with connection.cursor() as cursor:
-            table = TillReceipt._meta.db_table
-            cursor.execute(f"SELECT code FROM {table} WHERE code = ANY(%s::text[])", [list(codes)])  # noqa: S608
-            return {code for (code,) in cursor.fetchall()}
-    known: set[str] = set()
-    for i in range(0, len(codes), CHUNK):
-        known.update(TillReceipt.objects.filter(code__in=codes[i : i + CHUNK]).values_list("code", flat=True))
-    return known
-
-
 def statement_preview(*, data: bytes, filename: str) -> dict:
     """What importing this file would do, without saving anything.
 
@@ -199,7 +75,7 @@ def statement_preview(*, data: bytes, filename: str) -> dict:
 
 def _preview_of(parsed) -> dict:
     receipts = parsed.receipts
-    known = _known_codes([r.receipt for r in receipts])
+    known = known_codes([r.receipt for r in receipts])
     new_rows = [r for r in receipts if r.receipt not in known]
     return {
         "rows_total": len(receipts),
@@ -507,7 +383,7 @@ def _insert_statement_rows(rows, imp: StatementImport) -> list:
 
 def _insert_statement_rows_orm(rows, imp: StatementImport) -> list[TillReceipt]:
     codes = [r.receipt for r in rows]
-    known = _known_codes(codes)
+    known = known_codes(codes)
     drafts = [
         ReceiptDraft(
             code=r.receipt,

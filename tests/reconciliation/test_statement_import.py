@@ -121,10 +121,10 @@ def test_large_statement_runs_as_a_task_with_progress(django_capture_on_commit_c
 def test_import_command_parses_the_file_once():
     from unittest import mock
 
-    from reconciliation.services import statements
+    from reconciliation.services import statement_scan
 
-    stream = statements.statement_rows_stream
-    with mock.patch.object(statements, "statement_rows_stream", wraps=stream) as parse:
+    stream = statement_scan.statement_rows_stream
+    with mock.patch.object(statement_scan, "statement_rows_stream", wraps=stream) as parse:
         call_command("import_statement", str(MARCH))
     assert parse.call_count == 1  # the preview counts and the run share one read of the rows
     imp = StatementImport.objects.get()
