@@ -19,11 +19,12 @@ from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.db.models import Exists
 from django.dispatch import receiver
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django_otp import devices_for_user, user_has_device, verify_token
+from django_otp import device_classes, devices_for_user, user_has_device, verify_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -76,9 +77,13 @@ def _audit_lockout(sender, request=None, username=None, ip_address=None, **kwarg
 # ---------------------------------------------------------------------------------------------
 # Second factor (django-otp)
 # ---------------------------------------------------------------------------------------------
+def _required_roles() -> set[str]:
+    return {r.strip() for r in getattr(settings, "OTP_REQUIRED_ROLES", []) if r.strip()}
+
+
 def otp_required(user) -> bool:
     """True when the user's role is listed in OTP_REQUIRED_ROLES."""
-    roles = {r.strip() for r in getattr(settings, "OTP_REQUIRED_ROLES", []) if r.strip()}
+    roles = _required_roles()
     if not roles or not getattr(user, "is_authenticated", False):
         return False
     if user.is_superuser and SUPERUSER_ROLE in roles:
@@ -94,6 +99,23 @@ def is_verified(user) -> bool:
 def has_device(user) -> bool:
 
     return user_has_device(user, confirmed=True)
+
+
+def second_factor_owed(user) -> tuple[bool, bool]:
+    """(has a confirmed device, must use a second factor): has_device and otp_required read in
+    one query (the middleware asks on every admin request of an unverified user)."""
+    roles = _required_roles()
+    by_superuser = user.is_superuser and SUPERUSER_ROLE in roles
+    facts = {
+        f"device_{i}": Exists(model.objects.devices_for_user(user, confirmed=True))
+        for i, model in enumerate(device_classes())
+    }
+    if roles and not by_superuser:
+        facts["in_role"] = Exists(user.groups.filter(name__in=roles))
+    row = get_user_model().objects.filter(pk=user.pk).values(**facts).first() or {}
+    enrolled = any(v for k, v in row.items() if k.startswith("device_"))
+    required = by_superuser or bool(row.get("in_role"))
+    return enrolled, required
 
 
 # URL names a user who still owes a second factor may open.
@@ -121,8 +143,8 @@ class SecondFactorMiddleware:
         if is_verified(user):
             return None
         # Someone who chose to enrol is asked too: a device they cannot be asked for protects nothing.
-        enrolled = has_device(user)
-        if not enrolled and not otp_required(user):
+        enrolled, required = second_factor_owed(user)
+        if not enrolled and not required:
             return None
         target = "console_otp_verify" if enrolled else "console_otp_enrol"
         url = reverse(target)

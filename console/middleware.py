@@ -16,7 +16,9 @@ The page is plain HTML on purpose: templates and context processors may query th
 from __future__ import annotations
 
 import logging
+import time
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 
@@ -61,3 +63,27 @@ def unavailable_response(request):
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     return response
+
+
+LAST_ACTIVITY_KEY = "_last_activity"
+
+
+class IdleSessionMiddleware:
+    """Staff sessions end after SESSION_COOKIE_AGE of idle time. Renewing the session is a write,
+    so it is renewed only when its last-activity stamp is STAFF_IDLE_RENEW_SECONDS old or more:
+    the session then ends between that many seconds before the idle time and the idle time itself
+    (never later). Place it after SessionMiddleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = getattr(request, "session", None)
+        if session is not None and session.session_key is not None:
+            last = session.get(LAST_ACTIVITY_KEY)
+            now = int(time.time())
+            # session_key is None again when the cookie named no live session: nothing to renew.
+            stale = not isinstance(last, int) or now - last >= settings.STAFF_IDLE_RENEW_SECONDS
+            if session.session_key is not None and stale:
+                session[LAST_ACTIVITY_KEY] = now  # modified: SessionMiddleware saves it, with a new expiry
+        return self.get_response(request)

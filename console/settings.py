@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "console.csp.PathCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Renews the staff session's idle timeout, at most once a STAFF_IDLE_RENEW_SECONDS.
+    "console.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -163,10 +165,12 @@ OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Tillbook")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the device admin never shows a key or a recovery code
 RECOVERY_CODE_COUNT = 10
 
-# Staff sessions end after this much idle time: every request renews the cookie.
+# Staff sessions end after this much idle time. A request renews the session (a write) only when
+# the last renewal is STAFF_IDLE_RENEW_SECONDS old (console.middleware.IdleSessionMiddleware), so
+# a session ends between that slack and the idle time after its last request, never later.
 STAFF_IDLE_MINUTES = env.int("STAFF_IDLE_MINUTES", default=30)
+STAFF_IDLE_RENEW_SECONDS = env.int("STAFF_IDLE_RENEW_SECONDS", default=60)
 SESSION_COOKIE_AGE = STAFF_IDLE_MINUTES * 60
-SESSION_SAVE_EVERY_REQUEST = True
 
 # ---------------------------------------------------------------------------------------------
 # Locale: amounts in KES, shown in Nairobi time

@@ -147,6 +147,12 @@ def test_worker_silent_warning_when_no_task_ran(db):
     assert selectors.job_status()["worker_silent"] is True
 
 
+def test_no_schedules_no_worker_warning_in_one_query(db, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        status = selectors.job_status()
+    assert status == {"jobs": [], "worker_silent": False, "last_activity": None}
+
+
 @pytest.mark.parametrize("role", ["agent", "finance", "manager", "superuser"])
 def test_dashboard_renders_for_every_role(role, request, client_for, bundles):
     user = request.getfixturevalue(role)

@@ -71,7 +71,6 @@ def _dashboard_queries(client):
 
 
 def test_the_dashboard_runs_a_fixed_number_of_queries(superuser, client_for, bundles, settings):
-    settings.SESSION_SAVE_EVERY_REQUEST = False  # the idle-timeout write is the session's, not the page's
     call_command("setup_schedules", verbosity=0)  # the jobs panel as in production
     client = client_for(superuser)
     client.get(reverse("admin:index"))

@@ -195,9 +195,9 @@ def concrete_path(route: str, samples: dict) -> list[tuple[str, str]]:
 
 @pytest.fixture(autouse=True)
 def _sessions_saved_only_when_changed(settings):
-    """Staff sessions are renewed on every request (idle timeout): that write is the session's,
-    not a change of anything a page or action owns, so it is left out of "changed no row"."""
-    settings.SESSION_SAVE_EVERY_REQUEST = False
+    """Staff sessions are renewed by requests (idle timeout): that write is the session's, not a
+    change of anything a page or action owns, so it is left out of "changed no row"."""
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "console.middleware.IdleSessionMiddleware"]
 
 
 def fingerprint():
