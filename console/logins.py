@@ -24,7 +24,7 @@ from django.dispatch import receiver
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django_otp import device_classes, devices_for_user, user_has_device, verify_token
+from django_otp import device_classes, devices_for_user, verify_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -83,12 +83,7 @@ def _required_roles() -> set[str]:
 
 def otp_required(user) -> bool:
     """True when the user's role is listed in OTP_REQUIRED_ROLES."""
-    roles = _required_roles()
-    if not roles or not getattr(user, "is_authenticated", False):
-        return False
-    if user.is_superuser and SUPERUSER_ROLE in roles:
-        return True
-    return user.groups.filter(name__in=roles).exists()
+    return second_factor_owed(user)[1]
 
 
 def is_verified(user) -> bool:
@@ -97,13 +92,16 @@ def is_verified(user) -> bool:
 
 
 def has_device(user) -> bool:
-
-    return user_has_device(user, confirmed=True)
+    """True when the user has a confirmed second-factor device."""
+    return second_factor_owed(user)[0]
 
 
 def second_factor_owed(user) -> tuple[bool, bool]:
     """(has a confirmed device, must use a second factor): has_device and otp_required read in
-    one query (the middleware asks on every admin request of an unverified user)."""
+    one query (the middleware asks on every admin request of an unverified user); the one place
+    both rules are written."""
+    if not getattr(user, "is_authenticated", False):
+        return False, False
     roles = _required_roles()
     by_superuser = user.is_superuser and SUPERUSER_ROLE in roles
     facts = {
