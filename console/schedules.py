@@ -11,6 +11,7 @@ SCHEDULES: list[tuple[str, str, int]] = [
     ("Chase unanswered STK prompts", "ledger.tasks.stk_chase", 1),
     ("Confirm and apply stored callbacks", "ledger.tasks.callbacks_sweep", 1),
     ("Match till claims to receipts", "reconciliation.tasks.reconcile", 1),
+    ("Trim old task results", "console.tasks.task_results_prune", 1),
 ]
 
 

@@ -115,6 +115,12 @@ TEMPLATES = [
 # ---------------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Persistent connections: a new PostgreSQL connection costs ~3.5 ms, more than a callback's whole
+# database work. Each web worker thread and each qcluster process keeps one for CONN_MAX_AGE
+# seconds; the health check (a cheap round trip at the start of each request or task) replaces a
+# connection the server dropped, so a database restart costs one failed check, not errors.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The worker and the web server share one file: wait for the lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -281,11 +287,20 @@ Q_CLUSTER = {
     "retry": 360,  # longer than timeout, so a slow task is never run twice at once
     "max_attempts": 1,
     "catch_up": False,
-    "poll": 1,
-    "save_limit": 500,
+    # The ORM broker sleeps `poll` seconds only when the queue is empty; `bulk` tasks are taken per
+    # look (each still locked one by one, so two clusters never take the same task).
+    "poll": env.float("Q_POLL", default=0.5),
+    "bulk": env.int("Q_BULK", default=4),
+    # Keep every result: django-q2's own pruning (save_limit > 0) reads and locks all saved
+    # successes on every task. console.tasks.task_results_prune trims them once a minute instead.
+    "save_limit": 0,
     "ack_failures": True,
     "sync": env.bool("Q_SYNC", default=False),
 }
+# Successful task results kept (console.tasks.task_results_prune): the newest Q_RESULTS_KEEP, and
+# none older than Q_RESULTS_KEEP_HOURS. Failures are kept until someone deletes them.
+Q_RESULTS_KEEP = env.int("Q_RESULTS_KEEP", default=10000)
+Q_RESULTS_KEEP_HOURS = env.int("Q_RESULTS_KEEP_HOURS", default=72)
 
 # ---------------------------------------------------------------------------------------------
 # The shop

@@ -20,6 +20,7 @@ from ledger import selectors, services
 from ledger.callbacks import (
     IP_NOT_ALLOWED,
     TOO_LARGE,
+    callback_accept,
     callback_refuse,
     callback_store,
     client_ip,
@@ -263,8 +264,7 @@ def _callback(request, token: str, source: str):
         rejected = CallbackOutcome.REJECTED
         callback_store(request, source=source, body=body, outcome=rejected, detail=exc.message)
         return JsonResponse({"ResultCode": 1, "ResultDesc": exc.message}, status=400)
-    log = callback_store(request, source=source, body=body)  # commits before anything applies it
-    services.callback_queue(log=log)
+    callback_accept(request, source=source, body=body)
     return JsonResponse(CALLBACK_ACCEPTED)
 
 

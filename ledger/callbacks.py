@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -22,6 +23,7 @@ from django_ratelimit.core import is_ratelimited
 from console.kernel.plausible import clean_text
 from console.kernel.redact import redact_text, redact_text_strict
 from ledger.models import CallbackLog, CallbackOutcome
+from ledger.services import callback_queue
 
 # Headers worth keeping for an investigation; cookies and auth never are.
 _KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Forwarded-For", "X-Real-Ip", "Host")
@@ -178,6 +180,16 @@ def callback_store(
         # The queued task takes it at once; the sweeper only after the lease, if nothing did.
         next_attempt_at=timezone.now() + SWEEP_AFTER if outcome == CallbackOutcome.RECEIVED else None,
     )
+
+
+def callback_accept(request: HttpRequest, *, source: str, body: InboundBody) -> CallbackLog:
+    """Store an authenticated, well-formed gateway callback and queue it: one insert and one
+    enqueue in one transaction, so one commit. The worker never sees the task before the row;
+    a failed enqueue (a savepoint) leaves the row for callbacks_sweep."""
+    with transaction.atomic():
+        log = callback_store(request, source=source, body=body)
+        callback_queue(log=log)
+    return log
 
 
 def _valid_ip(ip: str | None) -> str | None:

@@ -57,9 +57,14 @@ def callback_check(*, source: str, body: bytes) -> StkResult:
 
 
 def callback_queue(*, log: CallbackLog) -> None:
-    """Hand a stored callback to the worker. If the queue is unreachable the sweeper finds it."""
+    """Hand a stored callback to the worker. If the queue is unreachable the sweeper finds it.
+
+    Called inside the transaction that stored the row (ledger.callbacks.callback_accept), the
+    enqueue is a savepoint of it: row and task commit together, and a failed enqueue undoes
+    only itself."""
     try:
-        async_task("ledger.tasks.callback_process", log.pk, task_name=f"callback-{log.pk}")
+        with transaction.atomic():
+            async_task("ledger.tasks.callback_process", log.pk, task_name=f"callback-{log.pk}")
     except Exception:  # noqa: BLE001 - the body is stored; callbacks_sweep retries it
         logger.warning("Callback %s stored but not queued; the sweeper will take it", log.pk, exc_info=True)
 
