@@ -5,6 +5,8 @@
 # (e.g. --scale 0.01 for a quick look, --only dashboard).
 source "$(dirname "$0")/_lib.sh"
 ensure_venv requirements-dev.txt
+# The serving rows drive gunicorn with Debian's wrk.
+command -v wrk >/dev/null || apt_install wrk
 case "${DATABASE_URL:-}" in
   postgres*) ;;
   *) pg_start durable; export DATABASE_URL="$PG_URL" ;;

@@ -20,6 +20,7 @@ Rows (see docs/performance.md for what each baseline means):
   dashboard          the dashboard at E rows  vs  at 1k rows (and its query count)
   orders_date_filter orders list with a date filter at E rows  vs  at 1k
   journal_date_filter journal with a date filter at E rows  vs  at 1k
+  stk_callbacks_unique, stk_callbacks_repeated, queue_enqueue, queue_drain: see bench_serving.py
 
 BENCH_PROFILE=/tmp/prof writes a cProfile of each measured piece to /tmp/prof.<pid> (the figures
 then include the profiler's overhead): what the next optimisation should go after.
@@ -63,7 +64,9 @@ FULL = {
     "orders": 1_000_000,
     "export_postings": 1_000_000,
     "xlsx_postings": 100_000,
+    "queue_tasks": 5_000,
 }
+STK_PROMPTS = 40_000  # pending prompts for the callback rows: more than wrk can send in its run
 SMALL_ROWS = 1_000
 REPEAT = 5  # page timings: median of this many requests after one warm-up
 
@@ -608,6 +611,13 @@ def main() -> None:
             run_whatsapp_matching(str(Path(tmp, "chat.txt")), sizes["claims"])
         if wanted("matcher_idle"):
             run_matcher_idle(empty_url, main_url)
+
+    import bench_serving
+
+    bench_serving.run(
+        url, row, bench_database, use_database, prepare, wanted, STK_PROMPTS, sizes["queue_tasks"]
+    )
+    use_database(main_url)
 
     later = ["export_csv", "export_xlsx", *pages()]
     if not any(wanted(name) for name in later):
