@@ -184,8 +184,8 @@ def callback_store(
 
 def callback_accept(request: HttpRequest, *, source: str, body: InboundBody) -> CallbackLog:
     """Store an authenticated, well-formed gateway callback and queue it: one insert and one
-    enqueue in one transaction, so one commit. The worker never sees the task before the row;
-    a failed enqueue (a savepoint) leaves the row for callbacks_sweep."""
+    enqueue in one transaction, so one commit. The worker never sees the task before the row,
+    and a failed enqueue stores nothing (the request fails; see callback_queue)."""
     with transaction.atomic():
         log = callback_store(request, source=source, body=body)
         callback_queue(log=log)

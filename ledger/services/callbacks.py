@@ -57,16 +57,15 @@ def callback_check(*, source: str, body: bytes) -> StkResult:
 
 
 def callback_queue(*, log: CallbackLog) -> None:
-    """Hand a stored callback to the worker. If the queue is unreachable the sweeper finds it.
+    """Hand a stored callback to the worker, inside the transaction that stored it
+    (ledger.callbacks.callback_accept).
 
-    Called inside the transaction that stored the row (ledger.callbacks.callback_accept), the
-    enqueue is a savepoint of it: row and task commit together, and a failed enqueue undoes
-    only itself."""
-    try:
-        with transaction.atomic():
-            async_task("ledger.tasks.callback_process", log.pk, task_name=f"callback-{log.pk}")
-    except Exception:  # noqa: BLE001 - the body is stored; callbacks_sweep retries it
-        logger.warning("Callback %s stored but not queued; the sweeper will take it", log.pk, exc_info=True)
+    The queue is django-q2's ORM broker: the task is a row in the same database, so the callback
+    and its task commit together, in one commit, or neither does. A failure here fails the
+    request (no 200): the gateway's retry, or stk_chase's status query, brings the payment
+    again. Nothing is acknowledged that is not both stored and queued.
+    """
+    async_task("ledger.tasks.callback_process", log.pk, task_name=f"callback-{log.pk}")
 
 
 def _callback_claim(log_id: int, *, first: bool, now) -> bool:

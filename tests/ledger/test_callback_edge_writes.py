@@ -1,7 +1,7 @@
 """The callback edge stores and queues in one transaction: one insert, one enqueue, one commit.
 
-Nothing else touches the database in the request (the worker does the rest), and a queue that
-fails to take the task loses nothing: the stored row waits for callbacks_sweep.
+Nothing else touches the database in the request (the worker does the rest), and a callback is
+acknowledged only when both its row and its task are committed.
 """
 
 import json
@@ -9,6 +9,7 @@ from unittest import mock
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_q import tasks as q_tasks
 from django_q.models import OrmQ
@@ -58,7 +59,8 @@ def test_one_insert_one_enqueue_one_commit(client):
     assert IN_TRANSACTION == [True]  # queued inside the transaction that stored the row
 
 
-def test_a_failing_enqueue_keeps_the_stored_callback(client):
+def test_a_failing_enqueue_acknowledges_nothing():
+    """Row and task commit together or not at all: no 200 for a callback that is not queued."""
     stk = StkRequestFactory()
 
     def broken(*args, **kwargs):
@@ -66,8 +68,6 @@ def test_a_failing_enqueue_keeps_the_stored_callback(client):
         raise RuntimeError("queue down")
 
     with mock.patch("ledger.services.callbacks.async_task", broken):
-        response = _post(client, stk)
-    assert response.status_code == 200
-    log = CallbackLog.objects.get()
-    assert log.outcome == CallbackOutcome.RECEIVED and log.next_attempt_at is not None
-    assert not OrmQ.objects.exists()  # the enqueue's savepoint was undone, the row kept
+        response = _post(Client(raise_request_exception=False), stk)
+    assert response.status_code >= 500
+    assert not CallbackLog.objects.exists() and not OrmQ.objects.exists()
