@@ -11,7 +11,9 @@ Every value comes from the environment, with production defaults:
 
 import os
 
-bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+# All interfaces by default: inside a container that is the only way in (compose publishes it on
+# the host's loopback); set BIND_HOST=127.0.0.1 on a shared host.
+bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "sync"
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))

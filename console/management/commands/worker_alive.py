@@ -11,6 +11,7 @@ import socket
 
 from django.core.management.base import BaseCommand, CommandError
 
+
 class Command(BaseCommand):
     help = "Exit 0 if this host's django-q cluster reports Idle or Working, else 1 (a health check)."
     requires_system_checks = []  # runs every 30 s: the cluster ran the checks when it started
