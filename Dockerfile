@@ -14,15 +14,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install --no-compile -r /tmp/requirements.txt
+RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
 
 # --- Run: the virtualenv and the code, owned by root; the app user owns only media/ -----------
 FROM python:3.11-slim-bookworm AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH
-RUN groupadd --system --gid 10001 tillbook \
- && useradd --system --uid 10001 --gid tillbook --no-create-home --home-dir /nonexistent \
+RUN groupadd --gid 10001 tillbook \
+ && useradd --uid 10001 --gid tillbook --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin tillbook
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
@@ -32,10 +32,12 @@ COPY . /app
 # asset missing from staticfiles.json). collectstatic imports the settings, which with DEBUG off
 # insist on a SECRET_KEY: this throwaway one exists only for this RUN and signs nothing. The
 # database URL points nowhere, so collecting can never touch a database. STATIC_ROOT is the
-# settings' default (/app/staticfiles): do not set STATIC_ROOT at run time.
+# settings' default (/app/staticfiles): do not set STATIC_ROOT at run time. The code is compiled
+# once here, as nobody may write /app at run time (PYTHONDONTWRITEBYTECODE).
 RUN env DEBUG=false SECRET_KEY=build-only-collectstatic-not-a-secret ALLOWED_HOSTS=localhost \
       DATABASE_URL=sqlite:////nonexistent/build-only.sqlite3 CACHE_URL=locmemcache:// \
       python manage.py collectstatic --noinput --verbosity 0 \
+ && python -m compileall -q /app \
  && mkdir -p /app/media \
  && chown tillbook:tillbook /app/media
 
