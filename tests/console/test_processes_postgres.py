@@ -251,6 +251,19 @@ def _wait_for_their_connections_to_close(timeout: float = 10) -> None:
         time.sleep(0.1)
 
 
+def _story(code: str) -> list:
+    """The claims quoting ``code`` and their audit events, to explain a failure."""
+    from console.models import AuditEvent
+
+    found = list(
+        Claim.objects.filter(code=code).values_list("pk", "status", "reason", "order_id", "updated_at")
+    )
+    events = AuditEvent.objects.filter(
+        object_type__icontains="claim", object_id__in=[str(c[0]) for c in found]
+    )
+    return found + list(events.order_by("pk").values_list("object_id", "action", "at"))
+
+
 def c2b_body(code: str, amount: str, paid_at: dt.datetime, n: int) -> str:
     """A Daraja C2B confirmation (tests/data/reconciliation/c2b_confirmation_masked.json's shape)."""
     return json.dumps(
@@ -428,7 +441,7 @@ def test_two_servers_and_two_workers_double_and_lose_nothing(cluster, bundles):
     for code, claim in claims.items():
         claim.refresh_from_db()
         receipt = receipts[code]
-        assert claim.status == ClaimStatus.VERIFIED, (code, claim.status, claim.reason)
+        assert claim.status == ClaimStatus.VERIFIED, (code, _story(code))
         assert claim.receipt_id == receipt.pk and receipt.order_id == claim.order_id is not None
         assert claim.order.price == receipt.amount and claim.order.status == OrderStatus.PAID
         (entry,) = JournalEntry.objects.filter(order=claim.order_id)
