@@ -11,7 +11,8 @@ Every value comes from the environment, with production defaults:
 
 import os
 
-bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+# Every interface by default: in a container the proxy reaches the server from outside it.
+bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "sync"
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
