@@ -149,8 +149,10 @@ def _order_state(order: Order) -> dict:
 
 
 def _lock(order_id: int, stk_id: int | None = None) -> tuple[Order, StkRequest | None]:
-    """Lock the order, then the STK request: always in this order."""
-    order = Order.objects.select_for_update().select_related("bundle").get(pk=order_id)
+    """Lock the order, then the STK request: always in this order. Only their rows: FOR UPDATE
+    over the bundle join would also lock the bundle, which every new order referencing it must
+    key-share at commit (a deferred foreign key), after taking the journal counter: a deadlock."""
+    order = Order.objects.select_for_update(of=("self",)).select_related("bundle").get(pk=order_id)
     stk = StkRequest.objects.select_for_update().get(pk=stk_id) if stk_id else None
     return order, stk
 

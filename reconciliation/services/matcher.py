@@ -278,10 +278,16 @@ def _reconcile_batch(claims: list[Claim], now, prices: PriceBook, counts: Counte
         else:
             _record(claim, decision, explanation, now, counts, changed)
     if changed:
-        # Only claims still open are updated: a person may have decided one meanwhile.
+        # Only claims still open are updated: a person or another run may have decided one
+        # meanwhile. Locked, so a verification in progress is waited for and then re-checked (a
+        # plain read would see it uncommitted and the UPDATE would write over it once it commits).
         with transaction.atomic():
             still_open = set(
-                open_claims().filter(pk__in=[c.pk for c in changed]).values_list("pk", flat=True)
+                open_claims()
+                .filter(pk__in=[c.pk for c in changed])
+                .select_for_update()
+                .order_by("pk")
+                .values_list("pk", flat=True)
             )
             Claim.objects.bulk_update([c for c in changed if c.pk in still_open], _FIELDS, batch_size=500)
         counts["changed"] += len(changed)
