@@ -26,3 +26,6 @@ keepalive = 5
 # console's redacting one (console/logging.py). Errors go to stderr.
 accesslog = None
 errorlog = "-"
+# gunicorn's control socket (gunicornc) lives at ~/.gunicorn/gunicorn.ctl: two servers run by one
+# user on one host would share it. Nothing here uses it; signals (TERM, HUP) manage the server.
+control_socket_disable = True

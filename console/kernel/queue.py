@@ -11,8 +11,8 @@ time. Here:
   statement: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``. Two clusters
   never take the same task, and neither waits on the other's locks. SQLite keeps the stock path
   (one writer at a time anyway).
-* ``acknowledge`` is one DELETE; the monitor has just checked the connection when it saved the
-  result.
+* ``acknowledge`` (and ``delete``) is one DELETE statement; the monitor has just checked the
+  connection when it saved the result.
 
 The task lease (lock = now + retry) and every other behaviour are django-q2's own.
 """
@@ -28,6 +28,7 @@ from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
+_PUT = "INSERT INTO django_q_ormq (key, payload, lock) VALUES (%s, %s, %s) RETURNING id"
 _TAKE = """
 UPDATE django_q_ormq SET lock = %s
 WHERE id IN (
@@ -48,7 +49,12 @@ class OrmBroker(ORM):
 
     def enqueue(self, task):
         key = self.list_key or Conf.CLUSTER_NAME
-        return OrmQ.objects.using(Conf.ORM).create(key=key, payload=task, lock=timezone.now()).pk
+        # The one INSERT without the ORM's model machinery: a quarter of an enqueue's time.
+        connection = db.connections[Conf.ORM]
+        now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM stores it
+        with connection.cursor() as cursor:
+            cursor.execute(_PUT, [key, task, now])
+            return cursor.fetchone()[0]
 
     def dequeue(self):
         connection = db.connections[Conf.ORM]
@@ -66,4 +72,10 @@ class OrmBroker(ORM):
         return None
 
     def acknowledge(self, task_id):
-        return OrmQ.objects.using(Conf.ORM).filter(pk=task_id).delete()
+        # One statement in autocommit (QuerySet.delete wraps even a fast delete in a transaction:
+        # a second round trip for its COMMIT).
+        with db.connections[Conf.ORM].cursor() as cursor:
+            cursor.execute("DELETE FROM django_q_ormq WHERE id = %s", [task_id])
+
+    def delete(self, task_id):
+        self.acknowledge(task_id)
