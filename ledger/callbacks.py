@@ -22,6 +22,7 @@ from django_ratelimit.core import is_ratelimited
 
 from console.kernel.plausible import clean_text
 from console.kernel.redact import redact_text, redact_text_strict
+from console.kernel.rows import row_insert
 from ledger.models import CallbackLog, CallbackOutcome
 from ledger.services import callback_queue
 
@@ -165,20 +166,23 @@ def callback_store(
     text = data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     if excerpt_only:
         text = redact_text(text)
-    return CallbackLog.objects.create(
-        source=source,
-        remote_ip=_valid_ip(client_ip(request)),
-        # Strict: even a wrong or truncated token (a near miss of ours) is never stored.
-        path=redact_text_strict(clean_text(request.path, 255)),
-        headers=headers,
-        body=text,
-        body_size=body.size,
-        body_truncated=excerpt_only and body.size > len(data),
-        authenticated=authenticated,
-        outcome=outcome,
-        detail=detail,
-        # The queued task takes it at once; the sweeper only after the lease, if nothing did.
-        next_attempt_at=timezone.now() + SWEEP_AFTER if outcome == CallbackOutcome.RECEIVED else None,
+    # row_insert: save()'s INSERT without the ORM's machinery, ~0.4 ms of a callback request.
+    return row_insert(
+        CallbackLog(
+            source=source,
+            remote_ip=_valid_ip(client_ip(request)),
+            # Strict: even a wrong or truncated token (a near miss of ours) is never stored.
+            path=redact_text_strict(clean_text(request.path, 255)),
+            headers=headers,
+            body=text,
+            body_size=body.size,
+            body_truncated=excerpt_only and body.size > len(data),
+            authenticated=authenticated,
+            outcome=outcome,
+            detail=detail,
+            # The queued task takes it at once; the sweeper only after the lease, if nothing did.
+            next_attempt_at=timezone.now() + SWEEP_AFTER if outcome == CallbackOutcome.RECEIVED else None,
+        )
     )
 
 

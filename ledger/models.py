@@ -182,18 +182,18 @@ class CallbackOutcome(models.TextChoices):
 class CallbackLog(models.Model):
     """Every inbound callback, stored verbatim before anything parses it."""
 
-    source = models.CharField(max_length=20, choices=CallbackSource.choices, db_index=True)
+    source = models.CharField(max_length=20, choices=CallbackSource.choices)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     remote_ip = models.GenericIPAddressField("sender IP", null=True, blank=True)
     path = models.CharField(max_length=255, blank=True)
     headers = models.JSONField(default=dict, blank=True)
     body = models.TextField(blank=True)
     outcome = models.CharField(
-        max_length=16, choices=CallbackOutcome.choices, default=CallbackOutcome.RECEIVED, db_index=True
+        max_length=16, choices=CallbackOutcome.choices, default=CallbackOutcome.RECEIVED
     )
     detail = models.TextField(blank=True)
-    checkout_request_id = models.CharField("checkout request ID", max_length=64, blank=True, db_index=True)
-    receipt = models.CharField(max_length=20, blank=True, db_index=True)
+    checkout_request_id = models.CharField("checkout request ID", max_length=64, blank=True)
+    receipt = models.CharField(max_length=20, blank=True)
     stk_request = models.ForeignKey(
         StkRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks"
     )
@@ -215,6 +215,14 @@ class CallbackLog(models.Model):
         verbose_name = "callback"
         verbose_name_plural = "callback inbox"
         permissions = [("reprocess_callback", "Can re-process callbacks")]
+        # Plain b-tree indexes: db_index on a CharField also builds a LIKE-pattern index on
+        # PostgreSQL, which no query here uses (search is icontains) and every callback paid for.
+        indexes = [
+            models.Index(fields=["source"], name="callbacklog_source"),
+            models.Index(fields=["outcome"], name="callbacklog_outcome"),
+            models.Index(fields=["checkout_request_id"], name="callbacklog_checkout"),
+            models.Index(fields=["receipt"], name="callbacklog_receipt"),
+        ]
 
     def __str__(self):
         return f"{self.get_source_display()} #{self.pk}"

@@ -6,6 +6,7 @@ The canonical form is E.164 without the plus sign: ``2547XXXXXXXX`` or ``2541XXX
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from urllib.parse import quote
@@ -57,7 +58,14 @@ def normalise_msisdn(value: str) -> str:
     """
     if value is None or not str(value).strip():
         raise InvalidPhoneNumber(EMPTY_PHONE)
-    raw = _JUNK_RE.sub("", str(value).strip())
+    return _normalised(str(value).strip())
+
+
+# libphonenumber takes ~0.3 ms a number; customers' numbers repeat (chats, callbacks, receipts).
+# Only valid answers are kept (an exception is never cached), 32k of them at most (~4 MB).
+@functools.lru_cache(maxsize=32768)
+def _normalised(value: str) -> str:
+    raw = _JUNK_RE.sub("", value)
     if raw.startswith("00"):
         raw = "+" + raw[2:]
     if raw.startswith("254"):

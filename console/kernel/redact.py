@@ -10,13 +10,14 @@ segment of every callback URL whatever its value, for rows stored before the tok
 from __future__ import annotations
 
 import base64
-import functools
 import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 REDACTED = "***"
 # Settings whose values are secrets; empty or very short values are ignored (nothing to hide).
@@ -42,30 +43,34 @@ BASIC_AUTH_SETTINGS = (
 )
 
 
-def _setting(name: str) -> str:
-    return str(getattr(settings, name, "") or "")
-
-
 def secrets_in_use() -> tuple[str, ...]:
     """Every configured secret, and its percent-encoded form where that differs, longest first.
 
-    Read from settings on every call (tests and rotations change them); the derived list is
-    cached per set of values, since every stored callback and every log line asks for it."""
-    basic = tuple((_setting(user), _setting(password)) for user, password in BASIC_AUTH_SETTINGS)
-    return _secrets_for(tuple(_setting(name) for name in SECRET_SETTINGS), basic)
-
-
-@functools.lru_cache(maxsize=16)
-def _secrets_for(plain: tuple[str, ...], basic: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    values = set(plain)
-    # (user, password) pairs sent as HTTP Basic auth: the encoded header value is a secret too.
-    values |= {
-        base64.b64encode(f"{user}:{password}".encode()).decode() for user, password in basic if password
-    }
+    Worked out once and kept until a setting changes (Django's setting_changed: tests and
+    override_settings); every stored callback and every log line asks for it."""
+    if _SECRETS_CACHE:
+        return _SECRETS_CACHE[0]
+    values = {str(getattr(settings, name, "") or "") for name in SECRET_SETTINGS}
+    for user_setting, password_setting in BASIC_AUTH_SETTINGS:
+        # (user, password) pairs sent as HTTP Basic auth: the encoded header value is a secret too.
+        user = str(getattr(settings, user_setting, "") or "")
+        password = str(getattr(settings, password_setting, "") or "")
+        if password:
+            values.add(base64.b64encode(f"{user}:{password}".encode()).decode())
     values = {v for v in values if len(v) >= _MIN_SECRET_LENGTH}
     values |= {quote(v, safe="") for v in values}
     # Longest first, so a secret that contains another is replaced whole.
-    return tuple(sorted(values, key=len, reverse=True))
+    found = tuple(sorted(values, key=len, reverse=True))
+    _SECRETS_CACHE[:] = [found]
+    return found
+
+
+_SECRETS_CACHE: list[tuple[str, ...]] = []
+
+
+@receiver(setting_changed)
+def _secrets_forget(**kwargs) -> None:
+    _SECRETS_CACHE.clear()
 
 
 def redact_text(text: str) -> str:

@@ -1,4 +1,5 @@
-"""Write many model rows' fields in one round of parametrised UPDATEs.
+"""Write model rows with less machinery than the ORM: many rows' fields in one round of
+parametrised UPDATEs (rows_update), and one new row in one INSERT (row_insert).
 
 Django's ``bulk_update`` builds a CASE WHEN per row and field; for a batch of a thousand claims
 with fifteen fields the expression tree costs more than the database work. ``rows_update``
@@ -48,3 +49,38 @@ def rows_update(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
             sql = f"UPDATE {qn(meta.db_table)} SET {sets} WHERE {qn(meta.pk.column)} = %s"  # noqa: S608 (quoted model names; values are parameters)
             cursor.executemany(sql, [row[1:] + row[:1] for row in params])
     return len(params)
+
+
+def row_insert(obj: models.Model) -> models.Model:
+    """INSERT one new object in one statement and set its primary key: ``save()``'s result for a
+    new row (defaults, auto_now_add, each value prepared by its field) without its machinery.
+
+    For the hottest path only (the callback edge stores one row per request): no signals, no
+    full_clean. Both databases return the key with ``RETURNING`` (SQLite 3.35+).
+    """
+    meta = obj._meta
+    fields, sql = _insert_sql(type(obj))
+    params = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        setattr(obj, meta.pk.attname, cursor.fetchone()[0])
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj
+
+
+_INSERT_SQL: dict[type, tuple[list, str]] = {}
+
+
+def _insert_sql(model: type[models.Model]) -> tuple[list, str]:
+    if model not in _INSERT_SQL:
+        meta = model._meta
+        qn = connection.ops.quote_name
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        columns = ", ".join(qn(f.column) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        _INSERT_SQL[model] = (
+            fields,
+            f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({marks}) RETURNING {qn(meta.pk.column)}",  # noqa: S608 (quoted model names; values are parameters)
+        )
+    return _INSERT_SQL[model]
