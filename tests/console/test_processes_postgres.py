@@ -165,6 +165,9 @@ class Cluster:
                 "BIND_HOST": "127.0.0.1",
                 "WEB_CONCURRENCY": "2",
                 "LOG_LEVEL": "INFO",
+                # django-q2's INFO lines ("… running.", "Processed …") tell when each cluster is up
+                # and how many tasks each ran; production keeps them off (Q_LOG_LEVEL WARNING).
+                "Q_LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
             }
         )
