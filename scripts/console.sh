@@ -39,6 +39,7 @@ python manage.py setup_demo  # also sets up the roles and the schedules (each ma
 # Each child leads its own process group (setsid), so one signal reaches the runserver
 # reloader and every qcluster worker; the terminal's Ctrl-C comes to this script only.
 GROUPS_STARTED=()
+WORKER_PID=""
 start() {
   if command -v setsid >/dev/null; then setsid "$@" & else "$@" & fi
   GROUPS_STARTED+=("$!")
@@ -54,7 +55,15 @@ any_alive() {
 
 signal_all() {
   local sig="$1" pid
-  for pid in "${GROUPS_STARTED[@]}"; do kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true; done
+  for pid in "${GROUPS_STARTED[@]}"; do
+    if [ "$sig" = TERM ] && [ "$pid" = "$WORKER_PID" ]; then
+      # TERM to the cluster's main process only, as a supervisor sends it: django-q2 stops its
+      # own children, and can hang on exit when every process of its group gets TERM at once.
+      kill -TERM "$pid" 2>/dev/null || true
+    else
+      kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true
+    fi
+  done
 }
 
 stop() {
@@ -78,6 +87,7 @@ trap 'stop 143' TERM
 trap 'stop $?' EXIT
 
 start "${WORKER[@]}"
+WORKER_PID="${GROUPS_STARTED[0]}"
 start "${WEB[@]}"
 log "console: http://127.0.0.1:$PORT/admin/   storefront: http://127.0.0.1:$PORT/   callbacks: $PUBLIC_BASE_URL"
 # Until Ctrl-C, or until one of the two stops on its own (the EXIT trap then stops the other).

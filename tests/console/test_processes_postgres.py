@@ -119,7 +119,10 @@ class Proc:
         return self.popen.poll() is not None
 
     def stop(self) -> None:
-        self._signal(signal.SIGTERM)
+        # TERM to the main process only, as a supervisor sends it (django-q2's cluster can hang on
+        # exit when its whole group gets TERM at once); then the whole group is killed.
+        with contextlib.suppress(ProcessLookupError):
+            self.popen.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5)
         self._signal(signal.SIGKILL)  # the whole group: workers may outlive their master
