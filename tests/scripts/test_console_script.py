@@ -111,7 +111,16 @@ def test_ctrl_c_stops_the_web_server_and_the_worker(tmp_path):
         TILLBOOK_TEST_MARKER=marker,
     )
     log = (tmp_path / "console.log").open("w")
-    script = subprocess.Popen(["bash", str(SCRIPT)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # SIGINT at its default in the script, as in a terminal: a suite started in the background
+    # (`cmd &`) inherits SIGINT ignored, and a shell cannot trap a signal ignored at its start.
+    script = subprocess.Popen(
+        ["bash", str(SCRIPT)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 (no threads here)
+    )
     try:
         assert _wait(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), 90), (
             tmp_path / "console.log"
