@@ -3,7 +3,6 @@ to confirm a success, and applies. Nothing from a callback alone moves money."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -34,9 +33,8 @@ from .common import (
 )
 from .stk import stk_apply_result, unknown_prompt_candidates
 
-logger = logging.getLogger(__name__)
-
-# which registers them at start-up: ledger never imports the apps above it).
+# Processors of other apps' callback sources (C2B: reconciliation, which registers them at start-up
+# in its AppConfig.ready: ledger never imports the apps above it).
 _PROCESSORS: dict[str, Callable[[CallbackLog], str]] = {}
 CALLBACK_LEASE = timedelta(minutes=2)  # how long one worker owns a callback it is processing
 CALLBACK_MAX_BACKOFF = 600  # seconds between confirmation attempts, at most
