@@ -23,10 +23,10 @@ from django.db import DatabaseError, transaction
 from django.db.models import Max, Q, Value
 from django.db.models.functions import Replace, Upper
 from django.utils import timezone
-from django_q import tasks as django_q_tasks
 
 from catalog.models import Bundle, BundlePriceChange
 from catalog.prices import PriceBook
+from console.kernel import queue
 from console.kernel.exceptions import DomainError
 from console.kernel.plausible import clean_text
 from ledger.models import Order
@@ -373,8 +373,8 @@ def _verify_failed(decision: Decision, exc: Exception) -> Decision:
 
 
 def reconcile_later(*, trigger: str, codes: list[str] | None = None) -> None:
-    """Queue a matcher run for ``codes`` once the current transaction commits."""
+    """Queue a matcher run for ``codes`` once the current transaction commits. A hint: the
+    every-minute run also looks at whatever changed since its last run, so the enqueue need not
+    wait for the disk (console.kernel.queue.hint)."""
     codes = sorted(set(codes)) if codes else None
-    transaction.on_commit(
-        lambda: django_q_tasks.async_task("reconciliation.tasks.reconcile", trigger=trigger, codes=codes)
-    )
+    transaction.on_commit(lambda: queue.hint("reconciliation.tasks.reconcile", trigger=trigger, codes=codes))

@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -17,6 +17,7 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
+from console.kernel import queue
 from console.kernel.queue import OrmBroker
 
 
@@ -94,3 +95,58 @@ def test_two_clusters_taking_at_once_never_share_a_task(monkeypatch):
     every = [pk for ids in taken for pk in ids]
     assert len(every) == 200 and len(set(every)) == 200
     assert sum(1 for ids in taken if ids) >= 2  # they really ran side by side
+
+
+# --- hints: tasks a schedule repeats, enqueued without waiting for the WAL flush ----------------
+
+
+@pytest.fixture
+def flushing_session():
+    """The suite's PostgreSQL runs with synchronous_commit off; production's is on."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO on")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("RESET synchronous_commit")
+
+
+def _show_synchronous_commit():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_hint_in_autocommit_skips_the_flush_for_its_own_insert_only(flushing_session):
+    assert _show_synchronous_commit() == "on"
+    with CaptureQueriesContext(connection) as ctx:
+        queue.hint("console.tasks.task_results_prune", task_name="hinted", sync=False)
+    (sql,) = [q["sql"] for q in ctx.captured_queries]  # one round trip: setting and insert
+    assert sql.startswith("SET LOCAL synchronous_commit TO OFF; INSERT INTO django_q_ormq")
+    assert _show_synchronous_commit() == "on"  # the session's own setting is untouched
+    (pk, payload), *_ = get_broker().dequeue()  # the cluster takes it like any other task
+    assert SignedPackage.loads(payload)["name"] == "hinted" and OrmQ.objects.filter(pk=pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hint_inside_a_transaction_commits_with_it_as_usual(request):
+    # SET LOCAL there would make the whole transaction (a callback's row, say) skip the flush.
+    if connection.vendor == "postgresql":
+        request.getfixturevalue("flushing_session")
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+        queue.hint("console.tasks.task_results_prune", task_name="in-a-transaction", sync=False)
+        if connection.vendor == "postgresql":
+            assert _show_synchronous_commit() == "on"
+    assert not any("synchronous_commit" in q["sql"] for q in ctx.captured_queries if "SHOW" not in q["sql"])
+    assert OrmQ.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_only_schedule_repeated_work_is_hinted_and_plain_enqueue_waits_for_the_flush():
+    _enqueue(1)  # async_task, as the callback edge, imports and exports queue theirs
+    queue.hint("console.tasks.task_results_prune", sync=False)
+    plain, hinted = OrmQ.objects.order_by("pk")
+    assert plain.key == hinted.key == Conf.CLUSTER_NAME  # one queue, one cluster takes both
+    assert isinstance(queue._hint_broker, queue.HintBroker)
+    assert type(get_broker()) is OrmBroker  # async_task's broker keeps the usual commit

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from console.kernel.queue import HintBroker
 from ledger.models import EntryKind, JournalEntry
 from reconciliation.models import ImportStatus, ReceiptSource, StatementImport, TillReceipt
 from reconciliation.services import receipts as svc
@@ -152,13 +153,14 @@ def test_an_import_in_chunks_queues_one_matcher_run_for_the_codes_it_can_act_on(
     ClaimFactory(code="UCA0000007", claimed_at=timezone.now())  # waiting for its receipt
     with (
         mock.patch.object(statements, "_chunk_rows", return_value=400),
-        mock.patch("reconciliation.services.matcher.django_q_tasks.async_task") as queue,
+        mock.patch("django_q.tasks.async_task") as queue,
         django_capture_on_commit_callbacks(execute=True),
     ):
         svc.statement_import_now(data=_big_statement(1000), filename="big.csv")
     assert TillReceipt.objects.count() == 1000 and till_entries() == 1000
     (call,) = queue.call_args_list  # one run for the import, not one per chunk of 400
     assert call.args == ("reconciliation.tasks.reconcile",)
+    assert isinstance(call.kwargs.pop("broker"), HintBroker)  # a hint: the schedule repeats it
     assert call.kwargs == {"trigger": "receipt", "codes": ["UCA0000007"]}
 
 
@@ -166,7 +168,7 @@ def test_an_import_nobody_claimed_still_queues_one_run(django_capture_on_commit_
     from unittest import mock
 
     with (
-        mock.patch("reconciliation.services.matcher.django_q_tasks.async_task") as queue,
+        mock.patch("django_q.tasks.async_task") as queue,
         django_capture_on_commit_callbacks(execute=True),
     ):
         svc.statement_import_now(data=_big_statement(5), filename="small.csv")
