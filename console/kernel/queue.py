@@ -107,14 +107,20 @@ class HintBroker(OrmBroker):
         return self._put(_PUT_UNFLUSHED, task)
 
 
-_hint_broker = None
+_brokers: dict[bool, object] = {}
+
+
+def broker(*, hint: bool = False):
+    """This process's broker for async_task(broker=…): get_broker() builds a new one (and a
+    queryset) on every call, ~3% of a callback request. ``hint``: the HintBroker (see above) when
+    Q_CLUSTER uses OrmBroker; other brokers are used as they are."""
+    if hint not in _brokers:
+        is_orm = f"{OrmBroker.__module__}.{OrmBroker.__qualname__}" == Conf.BROKER_CLASS
+        _brokers[hint] = HintBroker(list_key=Conf.CLUSTER_NAME) if hint and is_orm else get_broker()
+    return _brokers[hint]
 
 
 def hint(func: str, **kwargs) -> str:
     """Queue ``func`` as a hint (see above): for tasks a schedule repeats, never for one whose
-    loss would go unnoticed. Other brokers than OrmBroker (Q_CLUSTER) are used as they are."""
-    global _hint_broker
-    if _hint_broker is None:  # one broker per process: get_broker() builds one per call
-        is_orm = f"{OrmBroker.__module__}.{OrmBroker.__qualname__}" == Conf.BROKER_CLASS
-        _hint_broker = HintBroker(list_key=Conf.CLUSTER_NAME) if is_orm else get_broker()
-    return tasks.async_task(func, broker=_hint_broker, **kwargs)
+    loss would go unnoticed."""
+    return tasks.async_task(func, broker=broker(hint=True), **kwargs)

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from console.kernel import queue
 from console.kernel.audit import AuditAction, audit_record
 from console.kernel.exceptions import DomainError
 from console.kernel.plausible import clean_text
@@ -63,7 +64,7 @@ def callback_queue(*, log: CallbackLog) -> None:
     request (no 200): the gateway's retry, or stk_chase's status query, brings the payment
     again. Nothing is acknowledged that is not both stored and queued.
     """
-    async_task("ledger.tasks.callback_process", log.pk, task_name=f"callback-{log.pk}")
+    async_task("ledger.tasks.callback_process", log.pk, task_name=f"callback-{log.pk}", broker=queue.broker())
 
 
 def _callback_claim(log_id: int, *, first: bool, now) -> bool:

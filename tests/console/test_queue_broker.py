@@ -148,5 +148,6 @@ def test_only_schedule_repeated_work_is_hinted_and_plain_enqueue_waits_for_the_f
     queue.hint("console.tasks.task_results_prune", sync=False)
     plain, hinted = OrmQ.objects.order_by("pk")
     assert plain.key == hinted.key == Conf.CLUSTER_NAME  # one queue, one cluster takes both
-    assert isinstance(queue._hint_broker, queue.HintBroker)
-    assert type(get_broker()) is OrmBroker  # async_task's broker keeps the usual commit
+    assert isinstance(queue.broker(hint=True), queue.HintBroker)
+    assert type(queue.broker()) is OrmBroker  # every other task keeps the usual commit
+    assert queue.broker() is queue.broker()  # one per process
