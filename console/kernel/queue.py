@@ -28,6 +28,7 @@ edge's, imports, exports) commits as usual: their loss would be noticed.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from time import sleep
 
@@ -107,17 +108,13 @@ class HintBroker(OrmBroker):
         return self._put(_PUT_UNFLUSHED, task)
 
 
-_brokers: dict[bool, object] = {}
-
-
+@functools.cache
 def broker(*, hint: bool = False):
     """This process's broker for async_task(broker=…): get_broker() builds a new one (and a
     queryset) on every call, ~3% of a callback request. ``hint``: the HintBroker (see above) when
     Q_CLUSTER uses OrmBroker; other brokers are used as they are."""
-    if hint not in _brokers:
-        is_orm = f"{OrmBroker.__module__}.{OrmBroker.__qualname__}" == Conf.BROKER_CLASS
-        _brokers[hint] = HintBroker(list_key=Conf.CLUSTER_NAME) if hint and is_orm else get_broker()
-    return _brokers[hint]
+    is_orm = f"{OrmBroker.__module__}.{OrmBroker.__qualname__}" == Conf.BROKER_CLASS
+    return HintBroker(list_key=Conf.CLUSTER_NAME) if hint and is_orm else get_broker()
 
 
 def hint(func: str, **kwargs) -> str:

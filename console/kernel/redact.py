@@ -10,6 +10,7 @@ segment of every callback URL whatever its value, for rows stored before the tok
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -43,34 +44,31 @@ BASIC_AUTH_SETTINGS = (
 )
 
 
+def _setting(name: str) -> str:
+    return str(getattr(settings, name, "") or "")
+
+
+@functools.cache
 def secrets_in_use() -> tuple[str, ...]:
     """Every configured secret, and its percent-encoded form where that differs, longest first.
 
     Worked out once and kept until a setting changes (Django's setting_changed: tests and
     override_settings); every stored callback and every log line asks for it."""
-    if _SECRETS_CACHE:
-        return _SECRETS_CACHE[0]
-    values = {str(getattr(settings, name, "") or "") for name in SECRET_SETTINGS}
+    values = {_setting(name) for name in SECRET_SETTINGS}
     for user_setting, password_setting in BASIC_AUTH_SETTINGS:
         # (user, password) pairs sent as HTTP Basic auth: the encoded header value is a secret too.
-        user = str(getattr(settings, user_setting, "") or "")
-        password = str(getattr(settings, password_setting, "") or "")
+        user, password = _setting(user_setting), _setting(password_setting)
         if password:
             values.add(base64.b64encode(f"{user}:{password}".encode()).decode())
     values = {v for v in values if len(v) >= _MIN_SECRET_LENGTH}
     values |= {quote(v, safe="") for v in values}
     # Longest first, so a secret that contains another is replaced whole.
-    found = tuple(sorted(values, key=len, reverse=True))
-    _SECRETS_CACHE[:] = [found]
-    return found
-
-
-_SECRETS_CACHE: list[tuple[str, ...]] = []
+    return tuple(sorted(values, key=len, reverse=True))
 
 
 @receiver(setting_changed)
 def _secrets_forget(**kwargs) -> None:
-    _SECRETS_CACHE.clear()
+    secrets_in_use.cache_clear()
 
 
 def redact_text(text: str) -> str:
